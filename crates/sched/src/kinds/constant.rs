@@ -1,0 +1,39 @@
+//! `constant`: PyTorch's `ConstantLR`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{ConfigError, check};
+
+/// `ConstantLR`: `lr(t) = base · (factor + [t ≥ total_iters] · (1 − factor))`, i.e. `base · factor`
+/// for `t < total_iters`, then `base`.
+///
+/// Defaults differ from PyTorch's (1/3 for 5 steps): `factor = 1`, `total_iters = 0` is a plain
+/// constant LR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConstantConfig {
+    /// Multiplier of the base LR while `t < total_iters`, in `[0, 1]`.
+    #[serde(default = "one")]
+    pub factor: f64,
+    /// Number of steps the factor applies to.
+    #[serde(default)]
+    pub total_iters: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl ConstantConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::in_range(path, "factor", self.factor, (0.0, false), (1.0, false))
+    }
+
+    /// LR at step `t` for base LR `base`.
+    #[inline]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        let done = if t >= self.total_iters { 1.0 } else { 0.0 };
+        base * (self.factor + done * (1.0 - self.factor))
+    }
+}

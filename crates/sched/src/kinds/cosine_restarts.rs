@@ -1,0 +1,126 @@
+//! `cosine_restarts`: PyTorch's `CosineAnnealingWarmRestarts`, with exact integer cycle arithmetic.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{cosine::cosine_between, f};
+use crate::{ConfigError, check};
+
+/// `CosineAnnealingWarmRestarts` (SGDR):
+/// `lr(t) = eta_min + (base · cycle_decay^i − eta_min) · (1 + cos(π · t_cur / t_i)) / 2`,
+/// where cycle `i` starts at `s_i = t_0 · (t_mult^i − 1) / (t_mult − 1)` (`i · t_0` when
+/// `t_mult = 1`), lasts `t_i = t_0 · t_mult^i` steps, and `t_cur = t − s_i`.
+///
+/// The cycle index is found with integer arithmetic (a float estimate corrected exactly), so
+/// restart boundaries are exact at any step; PyTorch's and timm's `log`-based index misplaces
+/// some (e.g. `t_mult = 3` at `t = 121 · t_0`). O(1), no allocation.
+///
+/// Extensions beyond PyTorch: `cycle_decay` scales each cycle's peak, and after `cycle_limit`
+/// cycles the LR holds `eta_min`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CosineRestartsConfig {
+    /// Length of the first cycle in steps (≥ 1).
+    pub t_0: u64,
+    /// Growth factor of the cycle length (integer ≥ 1; default 1).
+    #[serde(default = "one_u64")]
+    pub t_mult: u64,
+    /// Minimum LR (absolute, ≥ 0; default 0).
+    #[serde(default)]
+    pub eta_min: f64,
+    /// Each cycle's peak is `base · cycle_decay^cycle`, in `(0, 1]` (default 1: no decay).
+    #[serde(default = "one_f64")]
+    pub cycle_decay: f64,
+    /// Number of cycles to run (≥ 1); after them the LR holds `eta_min`. Unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle_limit: Option<u64>,
+}
+
+fn one_u64() -> u64 {
+    1
+}
+fn one_f64() -> f64 {
+    1.0
+}
+
+/// Where step `t` lies in the restart cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CyclePosition {
+    /// Cycle index, 0 for the first cycle.
+    pub cycle: u64,
+    /// First step of the cycle.
+    pub start: u64,
+    /// Length of the cycle in steps (`t_0 · t_mult^cycle`; u128 because it may exceed u64).
+    pub length: u128,
+}
+
+impl CosineRestartsConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::at_least(path, "t_0", self.t_0, 1)?;
+        check::at_least(path, "t_mult", self.t_mult, 1)?;
+        check::non_negative(path, "eta_min", self.eta_min)?;
+        check::in_range(path, "cycle_decay", self.cycle_decay, (0.0, true), (1.0, false))?;
+        if let Some(limit) = self.cycle_limit {
+            check::at_least(path, "cycle_limit", limit, 1)?;
+        }
+        Ok(())
+    }
+
+    /// First step of cycle `i`, or `None` when it lies beyond `u64` (or `t_0`/`t_mult` are 0).
+    pub fn cycle_start(&self, i: u64) -> Option<u64> {
+        let (t0, m) = (u128::from(self.t_0), u128::from(self.t_mult));
+        let start = if m == 1 {
+            t0.checked_mul(u128::from(i))?
+        } else {
+            let pow = m.checked_pow(u32::try_from(i).ok()?)?;
+            t0.checked_mul(pow - 1)? / (m - 1)
+        };
+        u64::try_from(start).ok()
+    }
+
+    /// The cycle containing step `t`. Exact integer arithmetic; O(1), no allocation.
+    pub fn position(&self, t: u64) -> CyclePosition {
+        let t0 = self.t_0.max(1);
+        let m = self.t_mult.max(1);
+        if m == 1 {
+            let cycle = t / t0;
+            return CyclePosition { cycle, start: cycle * t0, length: u128::from(t0) };
+        }
+        // Float estimate of the largest i with start(i) <= t, then exact correction. Since
+        // start(i) >= 2^i - 1 for t_mult >= 2, i <= 64 and the loops run at most a few times.
+        let estimate = ((f(t) * (f(m) - 1.0) / f(t0) + 1.0).ln() / f(m).ln()).floor();
+        let mut cycle = if estimate.is_finite() { estimate.clamp(0.0, 64.0) as u64 } else { 0 };
+        while cycle > 0 && self.cycle_start(cycle).is_none_or(|s| s > t) {
+            cycle -= 1;
+        }
+        while self.cycle_start(cycle + 1).is_some_and(|s| s <= t) {
+            cycle += 1;
+        }
+        let start = self.cycle_start(cycle).unwrap_or(0);
+        let length = u128::from(t0) * u128::from(m).pow(cycle as u32);
+        CyclePosition { cycle, start, length }
+    }
+
+    /// Whether cycle `i` is past `cycle_limit` (the LR then holds `eta_min`).
+    #[inline]
+    fn finished(&self, cycle: u64) -> bool {
+        self.cycle_limit.is_some_and(|limit| cycle >= limit)
+    }
+
+    /// LR at step `t` for base LR `base`.
+    #[inline]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        let p = self.position(t);
+        if self.finished(p.cycle) {
+            return self.eta_min;
+        }
+        let peak = if self.cycle_decay == 1.0 { base } else { base * self.cycle_decay.powf(f(p.cycle)) };
+        cosine_between(self.eta_min, peak, f(t - p.start) / (p.length as f64))
+    }
+
+    /// `Some(cycle)` when step `t` is the first step of a cycle `≥ 1` that runs (a warm restart).
+    pub fn restart_at(&self, t: u64) -> Option<u64> {
+        let p = self.position(t);
+        (p.cycle >= 1 && p.start == t && !self.finished(p.cycle)).then_some(p.cycle)
+    }
+}

@@ -1,0 +1,135 @@
+//! `cyclic`: PyTorch's `CyclicLR` (with momentum cycling).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::f;
+use crate::{ConfigError, check};
+
+/// Shape of the cycles' amplitude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CyclicMode {
+    /// Constant amplitude: `scale = 1`.
+    Triangular,
+    /// Amplitude halves every cycle: `scale(c) = 1 / 2^(c − 1)`.
+    Triangular2,
+    /// Amplitude decays every step: `scale(t) = gamma^t`.
+    ExpRange,
+}
+
+/// `CyclicLR`: with `total = step_size_up + step_size_down`, `c = ⌊1 + t / total⌋`,
+/// `x = 1 + t / total − c`, `h = x / r` if `x ≤ r` else `(x − 1) / (r − 1)` where
+/// `r = step_size_up / total`:
+/// `lr(t) = base_lr + (max_lr − base_lr) · h · scale`, and when `cycle_momentum`,
+/// `momentum(t) = max_momentum − (max_momentum − base_momentum) · h · scale`,
+/// with `scale` from `mode` (of `c` for triangular modes, of `t` for `exp_range`).
+///
+/// The LRs are absolute (PyTorch overrides the optimizer's LR); with several parameter groups each
+/// group's values are multiplied by the group's LR scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CyclicConfig {
+    /// Lower LR bound of the cycle (≥ 0).
+    pub base_lr: f64,
+    /// Upper LR bound of the cycle (≥ `base_lr`).
+    pub max_lr: f64,
+    /// Steps in the increasing half of a cycle (≥ 1; default 2000).
+    #[serde(default = "two_thousand")]
+    pub step_size_up: u64,
+    /// Steps in the decreasing half (≥ 1); equals `step_size_up` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_size_down: Option<u64>,
+    /// Amplitude policy (default `triangular`).
+    #[serde(default = "triangular")]
+    pub mode: CyclicMode,
+    /// Decay base of `exp_range` (> 0; default 1).
+    #[serde(default = "one")]
+    pub gamma: f64,
+    /// Cycle the momentum (SGD `momentum`, Adam `betas[0]`) inversely to the LR (default true).
+    #[serde(default = "yes")]
+    pub cycle_momentum: bool,
+    /// Lower momentum bound, in `[0, 1]` (default 0.8).
+    #[serde(default = "point_eight")]
+    pub base_momentum: f64,
+    /// Upper momentum bound, in `[base_momentum, 1]` (default 0.9).
+    #[serde(default = "point_nine")]
+    pub max_momentum: f64,
+}
+
+fn two_thousand() -> u64 {
+    2000
+}
+fn triangular() -> CyclicMode {
+    CyclicMode::Triangular
+}
+fn one() -> f64 {
+    1.0
+}
+pub(crate) fn yes() -> bool {
+    true
+}
+fn point_eight() -> f64 {
+    0.8
+}
+fn point_nine() -> f64 {
+    0.9
+}
+
+/// `(h, scale)` at step `t`, shared by the LR and the momentum.
+struct Phase {
+    height: f64,
+    scale: f64,
+}
+
+impl CyclicConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::non_negative(path, "base_lr", self.base_lr)?;
+        check::non_negative(path, "max_lr", self.max_lr)?;
+        if self.max_lr < self.base_lr {
+            return Err(ConfigError::new(
+                check::field(path, "max_lr"),
+                format!("must be >= base_lr ({} < {})", self.max_lr, self.base_lr),
+            ));
+        }
+        check::at_least(path, "step_size_up", self.step_size_up, 1)?;
+        if let Some(down) = self.step_size_down {
+            check::at_least(path, "step_size_down", down, 1)?;
+        }
+        check::positive(path, "gamma", self.gamma)?;
+        check::in_range(path, "base_momentum", self.base_momentum, (0.0, false), (1.0, false))?;
+        check::in_range(path, "max_momentum", self.max_momentum, (self.base_momentum, false), (1.0, false))
+    }
+
+    fn phase(&self, t: u64) -> Phase {
+        let up = f(self.step_size_up);
+        let total = up + f(self.step_size_down.unwrap_or(self.step_size_up));
+        let ratio = up / total;
+        let cycle = (1.0 + f(t) / total).floor();
+        let x = 1.0 + f(t) / total - cycle;
+        let height = if x <= ratio { x / ratio } else { (x - 1.0) / (ratio - 1.0) };
+        let scale = match self.mode {
+            CyclicMode::Triangular => 1.0,
+            CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+            CyclicMode::ExpRange => self.gamma.powf(f(t)),
+        };
+        Phase { height, scale }
+    }
+
+    /// LR at step `t` for a group whose LR scale is `scale`.
+    #[inline]
+    pub fn lr(&self, t: u64, scale: f64) -> f64 {
+        let p = self.phase(t);
+        let lr = self.base_lr + (self.max_lr - self.base_lr) * p.height * p.scale;
+        lr * scale
+    }
+
+    /// Momentum at step `t`, when `cycle_momentum`.
+    #[inline]
+    pub fn momentum(&self, t: u64) -> Option<f64> {
+        self.cycle_momentum.then(|| {
+            let p = self.phase(t);
+            self.max_momentum - (self.max_momentum - self.base_momentum) * p.height * p.scale
+        })
+    }
+}

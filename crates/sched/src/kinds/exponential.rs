@@ -1,0 +1,27 @@
+//! `exponential`: PyTorch's `ExponentialLR`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::f;
+use crate::{ConfigError, check};
+
+/// `ExponentialLR`: `lr(t) = base · gamma^t`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExponentialConfig {
+    /// Multiplicative factor per step (> 0).
+    pub gamma: f64,
+}
+
+impl ExponentialConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::positive(path, "gamma", self.gamma)
+    }
+
+    /// LR at step `t` for base LR `base`.
+    #[inline]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        base * self.gamma.powf(f(t))
+    }
+}

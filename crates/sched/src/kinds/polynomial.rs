@@ -1,0 +1,40 @@
+//! `polynomial`: PyTorch's `PolynomialLR`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::f;
+use crate::{ConfigError, check};
+
+/// `PolynomialLR`: `lr(t) = base · (1 − min(t, total_iters) / total_iters)^power` (0 from
+/// `total_iters` on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolynomialConfig {
+    /// Steps until the LR reaches 0 (≥ 1; PyTorch's default 5).
+    #[serde(default = "five")]
+    pub total_iters: u64,
+    /// Power of the polynomial (finite, ≥ 0; default 1).
+    #[serde(default = "one")]
+    pub power: f64,
+}
+
+fn five() -> u64 {
+    5
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl PolynomialConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::at_least(path, "total_iters", self.total_iters, 1)?;
+        check::non_negative(path, "power", self.power)
+    }
+
+    /// LR at step `t` for base LR `base`.
+    #[inline]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        base * (1.0 - f(t.min(self.total_iters)) / f(self.total_iters)).powf(self.power)
+    }
+}

@@ -1,0 +1,35 @@
+//! `step`: PyTorch's `StepLR`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::f;
+use crate::{ConfigError, check};
+
+/// `StepLR`: `lr(t) = base · gamma^⌊t / step_size⌋`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepConfig {
+    /// Period of the decay, in optimizer steps (≥ 1).
+    pub step_size: u64,
+    /// Multiplicative decay per period (> 0; PyTorch's default 0.1).
+    #[serde(default = "tenth")]
+    pub gamma: f64,
+}
+
+pub(crate) fn tenth() -> f64 {
+    0.1
+}
+
+impl StepConfig {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        check::at_least(path, "step_size", self.step_size, 1)?;
+        check::positive(path, "gamma", self.gamma)
+    }
+
+    /// LR at step `t` for base LR `base`.
+    #[inline]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        base * self.gamma.powf(f(t / self.step_size))
+    }
+}

@@ -1,0 +1,126 @@
+//! [`Schedule`]: a validated schedule ready to evaluate, observe and checkpoint.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ScheduleConfig;
+use crate::keypoints::{KeyPoint, MAX_KEY_POINTS};
+use crate::kinds::plateau::{Observation, PlateauState};
+use crate::node::{Group, Node};
+use crate::{ConfigError, StateError};
+
+/// A validated learning-rate schedule.
+///
+/// `lr(t)` is the LR used by optimizer step `t` (0-based), a closed form of `t`; only plateaus
+/// carry state, changed by [`Schedule::observe`] and captured by [`Schedule::state`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    root: Node,
+    base_lr: f64,
+}
+
+/// Everything a schedule needs, beyond its config, to continue exactly: the state of each plateau
+/// (depth-first order).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScheduleState {
+    /// One state per plateau in the schedule tree.
+    pub plateaus: Vec<PlateauState>,
+}
+
+impl Schedule {
+    /// Validates `config` and builds the schedule for base LR `base_lr` (`optimizer.lr`).
+    ///
+    /// Every impossible parameter is an error naming its field path (from `schedule`) and rule.
+    pub fn new(config: &ScheduleConfig, base_lr: f64) -> Result<Self, ConfigError> {
+        if !(base_lr.is_finite() && base_lr > 0.0) {
+            return Err(ConfigError::new("optimizer.lr", format!("must be a finite number > 0 (got {base_lr})")));
+        }
+        Ok(Self { root: Node::build(config, base_lr, "schedule", 0)?, base_lr })
+    }
+
+    /// The base LR the schedule was built for (`optimizer.lr`).
+    pub fn base_lr(&self) -> f64 {
+        self.base_lr
+    }
+
+    /// LR of the primary group (base LR `optimizer.lr`) at step `t`.
+    #[inline]
+    pub fn lr(&self, t: u64) -> f64 {
+        self.root.lr(t, Group { base: self.base_lr, scale: 1.0 })
+    }
+
+    /// LR at step `t` of a parameter group whose base LR is `group_base_lr`. Relative kinds
+    /// scale `group_base_lr`; absolute kinds (`cyclic`, `one_cycle`) are multiplied by
+    /// `group_base_lr / optimizer.lr`.
+    #[inline]
+    pub fn group_lr(&self, t: u64, group_base_lr: f64) -> f64 {
+        self.root.lr(t, Group { base: group_base_lr, scale: group_base_lr / self.base_lr })
+    }
+
+    /// Momentum (SGD `momentum`, Adam `betas[0]`) at step `t` when the active part of the schedule
+    /// cycles it; `None` leaves the optimizer's own value.
+    #[inline]
+    pub fn momentum(&self, t: u64) -> Option<f64> {
+        self.root.momentum(t)
+    }
+
+    /// Whether the schedule can set the momentum at some step.
+    pub fn cycles_momentum(&self) -> bool {
+        self.root.cycles_momentum()
+    }
+
+    /// Observes `value` of metric `monitor`, measured right after step `t`; plateaus monitoring
+    /// that metric and active at `t` react (from step `t + 1` on).
+    pub fn observe(&mut self, t: u64, monitor: &str, value: f64) -> Observation {
+        self.root.observe(t, monitor, value)
+    }
+
+    /// Names of the metrics monitored by the schedule's plateaus (deduplicated, in order).
+    pub fn monitors(&self) -> Vec<&str> {
+        let mut plateaus = Vec::new();
+        self.root.plateaus(&mut plateaus);
+        let mut names: Vec<&str> = Vec::new();
+        for p in plateaus {
+            let name = p.config().monitor.as_str();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// `Some(cycle)` when step `t` begins a warm restart (cycle ≥ 1 of a `cosine_restarts`).
+    #[inline]
+    pub fn restart_at(&self, t: u64) -> Option<u64> {
+        self.root.restart_at(t)
+    }
+
+    /// Notable steps before `steps`: warmup end, restarts, sequential milestones (sorted; at most
+    /// [`MAX_KEY_POINTS`]).
+    pub fn key_points(&self, steps: u64) -> Vec<KeyPoint> {
+        let mut out = Vec::new();
+        self.root.key_points(0, steps, &mut out);
+        out.truncate(MAX_KEY_POINTS);
+        out.sort_by_key(|k| k.step);
+        out
+    }
+
+    /// The state to save with a checkpoint.
+    pub fn state(&self) -> ScheduleState {
+        let mut plateaus = Vec::new();
+        self.root.plateaus(&mut plateaus);
+        ScheduleState { plateaus: plateaus.into_iter().map(|p| p.state().clone()).collect() }
+    }
+
+    /// Restores a state saved by [`Schedule::state`] from a schedule with the same config.
+    pub fn restore(&mut self, state: &ScheduleState) -> Result<(), StateError> {
+        let mut plateaus = Vec::new();
+        self.root.plateaus_mut(&mut plateaus);
+        if plateaus.len() != state.plateaus.len() {
+            return Err(StateError::PlateauCount { saved: state.plateaus.len(), expected: plateaus.len() });
+        }
+        for (i, (p, s)) in plateaus.into_iter().zip(&state.plateaus).enumerate() {
+            p.set_state(s.clone(), i)?;
+        }
+        Ok(())
+    }
+}
