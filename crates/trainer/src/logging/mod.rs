@@ -1,0 +1,1 @@
+//! Scalar logging: TensorBoard event files and metrics.jsonl.

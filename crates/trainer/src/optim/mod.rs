@@ -1,0 +1,1 @@
+//! Optimizers (SGD, Adam, AdamW) with parameter groups and checkpointable state.
