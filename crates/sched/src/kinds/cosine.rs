@@ -30,12 +30,13 @@ impl CosineConfig {
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        cosine_between(self.eta_min, base, f(t) / f(self.t_max))
+        cosine_between(self.eta_min, base, f(t), f(self.t_max))
     }
 }
 
-/// `low + (high − low) · (1 + cos(π · progress)) / 2`: PyTorch's cosine annealing term.
+/// `low + (high − low) · (1 + cos(π · num / den)) / 2`: PyTorch's cosine annealing term, with
+/// its order of floating-point operations.
 #[inline]
-pub(crate) fn cosine_between(low: f64, high: f64, progress: f64) -> f64 {
-    low + (high - low) * (1.0 + (PI * progress).cos()) / 2.0
+pub(crate) fn cosine_between(low: f64, high: f64, num: f64, den: f64) -> f64 {
+    low + (high - low) * (1.0 + (PI * num / den).cos()) / 2.0
 }

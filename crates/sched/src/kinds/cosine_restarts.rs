@@ -115,7 +115,7 @@ impl CosineRestartsConfig {
             return self.eta_min;
         }
         let peak = if self.cycle_decay == 1.0 { base } else { base * self.cycle_decay.powf(f(p.cycle)) };
-        cosine_between(self.eta_min, peak, f(t - p.start) / (p.length as f64))
+        cosine_between(self.eta_min, peak, f(t - p.start), p.length as f64)
     }
 
     /// `Some(cycle)` when step `t` is the first step of a cycle `≥ 1` that runs (a warm restart).

@@ -41,7 +41,7 @@ impl LinearConfig {
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let progress = f(t.min(self.total_iters)) / f(self.total_iters);
-        base * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+        let done = f(t.min(self.total_iters));
+        base * (self.start_factor + (self.end_factor - self.start_factor) * done / f(self.total_iters))
     }
 }

@@ -25,8 +25,10 @@ pub enum AnnealStrategy {
 /// and the anneal is `anneal_strategy`. Momentum, when cycled, moves the opposite way between
 /// `max_momentum` and `base_momentum`.
 ///
-/// PyTorch refuses steps past `total_steps`; here the LR holds its value at `total_steps`.
-/// LRs are absolute; several parameter groups multiply them by their LR scale.
+/// From `total_steps − 1` on, the LR holds its final value `min` (PyTorch refuses steps past
+/// `total_steps`, and at exactly `total_steps` extrapolates the last phase, which can go below
+/// `min`, even negative with `linear`). LRs are absolute; several parameter groups multiply them
+/// by their LR scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OneCycleConfig {
@@ -146,13 +148,16 @@ impl OneCycle {
             let last = phase(total - 1.0, (c.max_lr, min), (lo_m, hi_m));
             ([phase(warm_end, (initial, c.max_lr), (hi_m, lo_m)), last, last], 2)
         };
+        // PyTorch divides by each phase's length: a phase must not be empty, and (three_phase
+        // with pct_start > 0.5) phases must not run backwards.
         let mut start = 0.0;
-        for p in &phases[..len] {
-            if p.end_step == start {
+        for (i, p) in phases[..len].iter().enumerate() {
+            if p.end_step == start || (i > 0 && p.end_step < start) {
                 return Err(ConfigError::new(
                     check::field(path, "pct_start"),
                     format!(
-                        "gives an empty phase (ending at step {}) for total_steps = {total_steps}",
+                        "gives an empty or backwards phase {} (from step {start} to {}) for total_steps = {total_steps}",
+                        i + 1,
                         p.end_step
                     ),
                 ));
@@ -179,9 +184,9 @@ impl OneCycle {
         }
     }
 
-    /// `(phase, pct)` at step `t` (held at `total_steps` beyond it).
+    /// `(phase, pct)` at step `t` (held at `total_steps − 1` beyond it).
     fn locate(&self, t: u64) -> (&Phase, f64) {
-        let step = f(t.min(self.total_steps));
+        let step = f(t.min(self.total_steps - 1));
         let mut start = 0.0;
         for (i, p) in self.phases[..self.len].iter().enumerate() {
             if step <= p.end_step || i == self.len - 1 {
