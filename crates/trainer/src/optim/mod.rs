@@ -34,6 +34,8 @@ mod sgd;
 pub mod state;
 mod validate;
 
+#[cfg(test)]
+mod tests;
 
 pub use config::{AdamConfig, AdamWConfig, GroupConfig, OptimizerConfig, SgdConfig};
 pub use error::{OptimError, StateError};
