@@ -1,6 +1,22 @@
 //! The candle training engine: optimizers with checkpointable state, the training loop with
 //! plateau and warm-restart hooks, checkpoints with exact resume, and logging (TensorBoard event
 //! files and `metrics.jsonl`).
+//!
+//! [`Trainer::build`] checks a [`RunConfig`] and builds everything in memory;
+//! [`Trainer::start`]/[`Trainer::resume`] attach it to a run directory; [`Trainer::run`] trains.
 
+pub mod check;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+mod error;
 pub mod logging;
+pub mod model;
 pub mod optim;
+pub mod rng;
+pub mod run;
+
+pub use config::RunConfig;
+pub use error::{ConfigIssue, TrainError};
+pub use run::{EvalReport, Observer, Silent, StepReport, StopReason, Summary, Trainer};

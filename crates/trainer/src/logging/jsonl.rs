@@ -125,6 +125,31 @@ impl serde_json::ser::Formatter for SpacedFormatter {
     }
 }
 
+/// Drops the lines of `<run_dir>/metrics.jsonl` logged at `step` or later (and any torn line),
+/// atomically (temporary file, then rename). A resume calls it so the file holds exactly one
+/// history. A missing file is fine.
+pub fn truncate_from(run_dir: &Path, step: u64) -> Result<(), LogError> {
+    let path = run_dir.join(FILE_NAME);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(LogError::Open { path, source }),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+                .is_some_and(|s| s < step)
+        })
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    let tmp = run_dir.join(format!(".{FILE_NAME}.tmp"));
+    fs::write(&tmp, kept).map_err(|source| LogError::Write { path: tmp.clone(), source })?;
+    fs::rename(&tmp, &path).map_err(|source| LogError::Write { path: path.clone(), source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +267,28 @@ mod tests {
         w.add_scalar("x", 1, 1.0, 1.0).unwrap();
         let err = w.flush().err().unwrap();
         assert!(matches!(err, LogError::Write { .. }), "{err}");
+    }
+
+    #[test]
+    fn truncate_from_keeps_earlier_steps_and_drops_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = JsonlWriter::open(dir.path()).unwrap();
+        for step in 0..10 {
+            w.add_scalar("train/loss", step, step as f64, 1.0).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        let path = dir.path().join(FILE_NAME);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"step\": 3, \"tag\": \"x\", \"val");
+        std::fs::write(&path, text).unwrap();
+        truncate_from(dir.path(), 4).unwrap();
+        let steps: Vec<u64> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, vec![0, 1, 2, 3]);
+        truncate_from(&dir.path().join("missing"), 1).unwrap();
     }
 }

@@ -1,0 +1,250 @@
+//! The run config: one YAML schema whose types are the single source of truth for names,
+//! defaults and docs (the JSON schema is generated from them).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataConfig;
+use crate::model::ModelConfig;
+use crate::optim::OptimizerConfig;
+use sched::{PlateauMode, ScheduleConfig, ThresholdMode};
+
+/// A training run: model, data, optimizer, schedule, loop settings, hooks and logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run name: outputs go to `<logging.dir>/<name>/<version>/`.
+    pub name: String,
+    /// Seed of the initial weights, shuffles and dropout (default 0).
+    #[serde(default)]
+    pub seed: u64,
+    /// `cpu` (default), `cuda`, `cuda:N`, `metal`, `metal:N` or `auto`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// The model.
+    pub model: ModelConfig,
+    /// The data.
+    pub data: DataConfig,
+    /// The optimizer and its parameter groups; `optimizer.lr` is the schedule's base LR.
+    pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule (in optimizer steps).
+    pub schedule: ScheduleConfig,
+    /// The training loop.
+    pub train: TrainConfig,
+    /// Reactions to warm restarts and plateaus.
+    #[serde(default)]
+    pub hooks: HooksConfig,
+    /// Where and how often to log.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+}
+
+fn default_device() -> String {
+    "cpu".to_owned()
+}
+
+/// `train:`: length, batches, evaluation and checkpoints. Every count is in optimizer steps
+/// (after gradient accumulation), never micro-batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of optimizer steps. Either this or `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    /// Number of passes over the training data, converted to steps when the run is built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
+    /// Examples per micro-batch (default 32).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed into one optimizer step (default 1).
+    #[serde(default = "one")]
+    pub grad_accum_steps: u64,
+    /// Clip the global gradient norm to this value (default: no clipping). The pre-clip norm is
+    /// logged as `train/grad_norm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grad_norm: Option<f64>,
+    /// Evaluate every this many steps, and at the end (default 100).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+    /// Examples per evaluation batch (default 512).
+    #[serde(default = "default_eval_batch_size")]
+    pub eval_batch_size: usize,
+    /// Save a checkpoint every this many steps (default 0: only at the end and on a clean stop).
+    #[serde(default)]
+    pub checkpoint_every: u64,
+    /// Keep this many newest periodic checkpoints (default 3), plus the best and the snapshots.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// Stop when the monitored metric stops improving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Metric that picks the `best` checkpoint (default `val/loss`; its mode from its name:
+    /// `min` for losses, `max` for accuracies).
+    #[serde(default = "default_monitor")]
+    pub best_monitor: String,
+}
+
+fn default_batch_size() -> usize {
+    32
+}
+fn one() -> u64 {
+    1
+}
+fn default_eval_every() -> u64 {
+    100
+}
+fn default_eval_batch_size() -> usize {
+    512
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_monitor() -> String {
+    "val/loss".to_owned()
+}
+
+/// `train.early_stopping:`: stop after `patience` evaluations without an improvement larger than
+/// `min_delta`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// Monitored metric (default `val/loss`).
+    #[serde(default = "default_monitor")]
+    pub monitor: String,
+    /// Evaluations without improvement tolerated (default 5).
+    #[serde(default = "default_patience")]
+    pub patience: u64,
+    /// Minimum change that counts as an improvement (≥ 0; default 0).
+    #[serde(default)]
+    pub min_delta: f64,
+    /// `min` (default) or `max`.
+    #[serde(default = "default_mode")]
+    pub mode: PlateauMode,
+}
+
+fn default_patience() -> u64 {
+    5
+}
+fn default_mode() -> PlateauMode {
+    PlateauMode::Min
+}
+
+/// `hooks:`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HooksConfig {
+    /// At each warm restart of the schedule.
+    #[serde(default)]
+    pub on_restart: RestartHookConfig,
+    /// When the monitored metric plateaus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_plateau: Option<PlateauHookConfig>,
+}
+
+/// `hooks.on_restart:`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartHookConfig {
+    /// Zero the optimizer's moments (and step counts) at each restart (default false).
+    #[serde(default)]
+    pub reset_optimizer: bool,
+    /// Save a checkpoint `cycle-<k>` of the model at the end of each cycle `k`, before the
+    /// restart: the members of a snapshot ensemble (default false).
+    #[serde(default)]
+    pub snapshot: bool,
+}
+
+/// What to do on a plateau.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateauAction {
+    /// Let the schedule's `plateau` reduce the LR (needs a `plateau` in the schedule).
+    Reduce,
+    /// Restart the schedule from its step 0 (a warm restart triggered by the plateau).
+    Restart,
+    /// Stop training (checkpoint and summary as at the end).
+    Stop,
+}
+
+/// `hooks.on_plateau:`: a plateau detector (ReduceLROnPlateau's rules) and the action to take.
+/// With `action: reduce` the schedule's own plateau does the work and these fields are unused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlateauHookConfig {
+    /// The action (`reduce`, `restart` or `stop`).
+    pub action: PlateauAction,
+    /// Monitored metric (default `val/loss`).
+    #[serde(default = "default_monitor")]
+    pub monitor: String,
+    /// `min` (default) or `max`.
+    #[serde(default = "default_mode")]
+    pub mode: PlateauMode,
+    /// Evaluations without improvement tolerated (default 5).
+    #[serde(default = "default_patience")]
+    pub patience: u64,
+    /// Minimum significant improvement (default 1e-4).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// `rel` (default) or `abs`.
+    #[serde(default = "default_threshold_mode")]
+    pub threshold_mode: ThresholdMode,
+    /// Evaluations ignored after an action (default 0).
+    #[serde(default)]
+    pub cooldown: u64,
+}
+
+fn default_threshold() -> f64 {
+    1e-4
+}
+fn default_threshold_mode() -> ThresholdMode {
+    ThresholdMode::Rel
+}
+
+impl PlateauHookConfig {
+    /// The detector as a `plateau` schedule config (factor and floors unused).
+    pub fn detector(&self) -> sched::PlateauConfig {
+        sched::PlateauConfig {
+            mode: self.mode,
+            factor: 0.5,
+            patience: self.patience,
+            threshold: self.threshold,
+            threshold_mode: self.threshold_mode,
+            cooldown: self.cooldown,
+            min_lr: 0.0,
+            eps: 0.0,
+            monitor: self.monitor.clone(),
+        }
+    }
+}
+
+/// `logging:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// Root of the runs directory (default `runs`).
+    #[serde(default = "default_dir")]
+    pub dir: String,
+    /// Log training scalars every this many steps (default 1: every step).
+    #[serde(default = "one")]
+    pub every: u64,
+    /// Write TensorBoard event files (default true).
+    #[serde(default = "yes")]
+    pub tensorboard: bool,
+    /// Write `metrics.jsonl` (default true).
+    #[serde(default = "yes")]
+    pub jsonl: bool,
+}
+
+fn default_dir() -> String {
+    "runs".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { dir: default_dir(), every: 1, tensorboard: true, jsonl: true }
+    }
+}

@@ -1,0 +1,126 @@
+//! Device selection: `cpu`, `cuda[:N]`, `metal[:N]`, `auto`. Asking for a device this build lacks
+//! is a clear error.
+
+use candle_core::Device;
+
+/// A device request that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The spec is not one of the accepted forms.
+    #[error("unknown device `{0}`: expected cpu, cuda, cuda:N, metal, metal:N or auto")]
+    Unknown(String),
+    /// The build lacks the backend.
+    #[error("device `{spec}` needs a build with the `{feature}` feature: cargo run --features {feature} -p cli -- …")]
+    NotBuilt {
+        /// The requested device.
+        spec: String,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+    /// The backend exists but the device could not be opened.
+    #[error("cannot open device `{spec}`: {message}")]
+    Open {
+        /// The requested device.
+        spec: String,
+        /// candle's error.
+        message: String,
+    },
+}
+
+/// A parsed device spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The CPU.
+    Cpu,
+    /// CUDA device `N`.
+    Cuda(usize),
+    /// Metal device `N`.
+    Metal(usize),
+    /// CUDA if built and present, else Metal if built and present, else CPU.
+    Auto,
+}
+
+impl DeviceSpec {
+    /// Parses `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`, `auto`.
+    pub fn parse(spec: &str) -> Result<Self, DeviceError> {
+        let s = spec.trim().to_ascii_lowercase();
+        let ordinal = |rest: &str| -> Result<usize, DeviceError> {
+            if rest.is_empty() {
+                return Ok(0);
+            }
+            rest.strip_prefix(':').and_then(|n| n.parse().ok()).ok_or_else(|| DeviceError::Unknown(spec.to_owned()))
+        };
+        match s.as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "auto" => Ok(Self::Auto),
+            _ if s.starts_with("cuda") => Ok(Self::Cuda(ordinal(&s[4..])?)),
+            _ if s.starts_with("metal") => Ok(Self::Metal(ordinal(&s[5..])?)),
+            _ => Err(DeviceError::Unknown(spec.to_owned())),
+        }
+    }
+
+    /// Checks that this build can serve the spec (without opening the device).
+    pub fn check_built(self, spec: &str) -> Result<(), DeviceError> {
+        match self {
+            Self::Cuda(_) if !cfg!(feature = "cuda") => {
+                Err(DeviceError::NotBuilt { spec: spec.to_owned(), feature: "cuda" })
+            }
+            Self::Metal(_) if !cfg!(feature = "metal") => {
+                Err(DeviceError::NotBuilt { spec: spec.to_owned(), feature: "metal" })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens the device.
+    pub fn open(self, spec: &str) -> Result<Device, DeviceError> {
+        self.check_built(spec)?;
+        let open_err = |e: candle_core::Error| DeviceError::Open { spec: spec.to_owned(), message: first_line(&e) };
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda(n) => Device::new_cuda(n).map_err(open_err),
+            Self::Metal(n) => Device::new_metal(n).map_err(open_err),
+            Self::Auto => {
+                if cfg!(feature = "cuda") {
+                    if let Ok(d) = Device::new_cuda(0) {
+                        return Ok(d);
+                    }
+                }
+                if cfg!(feature = "metal") {
+                    if let Ok(d) = Device::new_metal(0) {
+                        return Ok(d);
+                    }
+                }
+                Ok(Device::Cpu)
+            }
+        }
+    }
+}
+
+/// The first line of an error's text (candle appends a backtrace when `RUST_BACKTRACE` is set).
+pub fn first_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse("CUDA:1").unwrap(), DeviceSpec::Cuda(1));
+        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(DeviceSpec::parse("metal:0").unwrap(), DeviceSpec::Metal(0));
+        assert!(matches!(DeviceSpec::parse("tpu"), Err(DeviceError::Unknown(_))));
+        assert!(matches!(DeviceSpec::parse("cuda:x"), Err(DeviceError::Unknown(_))));
+    }
+
+    #[test]
+    #[cfg(not(feature = "cuda"))]
+    fn cuda_without_the_feature_is_a_clear_error() {
+        let e = DeviceSpec::parse("cuda:0").unwrap().open("cuda:0").unwrap_err();
+        assert!(e.to_string().contains("--features cuda"), "{e}");
+        assert!(matches!(DeviceSpec::Auto.open("auto"), Ok(Device::Cpu)));
+    }
+}

@@ -1,0 +1,79 @@
+//! [`TrainError`]: everything that can stop a run, and [`ConfigIssue`]: a config problem found
+//! before anything is created, with the field path it concerns.
+
+use std::path::PathBuf;
+
+use crate::checkpoint::CheckpointError;
+use crate::data::DataError;
+use crate::logging::LogError;
+use crate::optim::OptimError;
+
+/// A problem with one field of the run config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigIssue {
+    /// Dotted field path (`train.max_steps`, `schedule.t_0`, `optimizer.groups[1].prefix`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigIssue {
+    /// An issue with `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a run could not be built, started, continued or finished.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The config is invalid (all problems found, each with its field path).
+    #[error("invalid config:\n{}", .0.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
+    Config(Vec<ConfigIssue>),
+    /// The data could not be loaded or batched.
+    #[error("data: {0}")]
+    Data(#[from] DataError),
+    /// The optimizer failed.
+    #[error("optimizer: {0}")]
+    Optim(#[from] OptimError),
+    /// Logging failed (disk full, permissions…).
+    #[error("logging: {0}")]
+    Log(#[from] LogError),
+    /// Saving or loading a checkpoint failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// A tensor operation failed.
+    #[error("tensor operation failed: {0}")]
+    Tensor(String),
+    /// The training loss became NaN or infinite.
+    #[error(
+        "the training loss is {value} at step {step}: stopped. {}",
+        match checkpoint { Some(p) => format!("The last good checkpoint is {} (resume from it, e.g. with a lower learning rate).", p.display()), None => "No checkpoint was saved before it.".to_owned() }
+    )]
+    NonFiniteLoss {
+        /// The optimizer step whose loss is not finite.
+        step: u64,
+        /// The loss.
+        value: f64,
+        /// The newest checkpoint, untouched.
+        checkpoint: Option<PathBuf>,
+    },
+    /// Resuming with a schedule or optimizer config other than the checkpoint's.
+    #[error(
+        "the config differs from the checkpoint's in:\n{}\nresume with the run's own config, or pass --allow-config-change to continue anyway",
+        .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    ConfigChanged(Vec<String>),
+}
+
+impl From<candle_core::Error> for TrainError {
+    fn from(e: candle_core::Error) -> Self {
+        TrainError::Tensor(crate::device::first_line(&e))
+    }
+}

@@ -1,0 +1,43 @@
+//! Seeded parameter creation, PyTorch's default initialisation: `U(−1/√fan_in, 1/√fan_in)` for
+//! the weights and biases of linear and convolution layers.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+
+use crate::rng::Rng;
+
+/// Creates variable `name` of `shape` in `varmap`, uniform in `±1/√fan_in`, and returns its tensor
+/// (sharing storage with the variable, so optimizer updates are seen by the model).
+pub fn uniform(
+    varmap: &VarMap,
+    name: &str,
+    shape: &[usize],
+    fan_in: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.uniform(-bound, bound) as f32).collect();
+    let var = Var::from_tensor(&Tensor::from_vec(values, shape, device)?.to_dtype(DType::F32)?)?;
+    let tensor = var.as_tensor().clone();
+    let mut data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
+    if data.insert(name.to_owned(), var).is_some() {
+        return Err(candle_core::Error::Msg(format!("parameter `{name}` defined twice")));
+    }
+    Ok(tensor)
+}
+
+/// A linear layer's `(weight [out, in], bias [out])` named `<prefix>.weight`/`<prefix>.bias`.
+pub fn linear(
+    varmap: &VarMap,
+    prefix: &str,
+    inputs: usize,
+    outputs: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> candle_core::Result<candle_nn::Linear> {
+    let w = uniform(varmap, &format!("{prefix}.weight"), &[outputs, inputs], inputs, rng, device)?;
+    let b = uniform(varmap, &format!("{prefix}.bias"), &[outputs], inputs, rng, device)?;
+    Ok(candle_nn::Linear::new(w, Some(b)))
+}

@@ -1,0 +1,56 @@
+//! Tracking the best value of a monitored metric: for early stopping and the best checkpoint.
+
+use serde::{Deserialize, Serialize};
+
+use sched::PlateauMode;
+
+/// Best value so far and evaluations since it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Tracker {
+    /// Best value seen, with the step it was seen at.
+    pub best: Option<(f64, u64)>,
+    /// Evaluations since the last improvement.
+    pub bad: u64,
+}
+
+impl Tracker {
+    /// Records `value` at `step`; returns whether it improved on the best by more than
+    /// `min_delta` (NaN never improves).
+    pub fn update(&mut self, value: f64, step: u64, mode: PlateauMode, min_delta: f64) -> bool {
+        let better = match (self.best, mode) {
+            (_, _) if value.is_nan() => false,
+            (None, _) => true,
+            (Some((b, _)), PlateauMode::Min) => value < b - min_delta,
+            (Some((b, _)), PlateauMode::Max) => value > b + min_delta,
+        };
+        if better {
+            self.best = Some((value, step));
+            self.bad = 0;
+        } else {
+            self.bad += 1;
+        }
+        better
+    }
+}
+
+/// The mode a metric is optimised in, from its name: accuracies up, everything else down.
+pub fn mode_of(metric: &str) -> PlateauMode {
+    if metric.ends_with("accuracy") || metric.ends_with("acc") { PlateauMode::Max } else { PlateauMode::Min }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_improvements_with_min_delta() {
+        let mut t = Tracker::default();
+        assert!(t.update(1.0, 1, PlateauMode::Min, 0.1));
+        assert!(!t.update(0.95, 2, PlateauMode::Min, 0.1));
+        assert!(t.update(0.85, 3, PlateauMode::Min, 0.1));
+        assert!(!t.update(f64::NAN, 4, PlateauMode::Min, 0.0));
+        assert_eq!((t.best, t.bad), (Some((0.85, 3)), 1));
+        assert_eq!(mode_of("val/accuracy"), PlateauMode::Max);
+        assert_eq!(mode_of("val/loss"), PlateauMode::Min);
+    }
+}
