@@ -1,4 +1,11 @@
 //! The command-line front end as a library: config loading with located errors, and the
 //! subcommands. `main.rs` only parses arguments and prints errors once.
 
+pub mod args;
+pub mod commands;
+pub mod error;
+pub mod load;
+pub mod preview;
+pub mod progress;
+pub mod runs;
 pub mod yaml;

@@ -56,8 +56,6 @@ pub struct Trainer {
     total_steps: u64,
     steps_per_epoch: u64,
     state: LoopState,
-    /// Best value of each validation metric (for the summary).
-    best_metrics: BTreeMap<String, Tracker>,
     attached: Option<Attached>,
 }
 
@@ -129,6 +127,7 @@ impl Trainer {
             plateau_hook: plateau_hook.as_ref().map(|p| p.state().clone()),
             early_stopping: Tracker::default(),
             best: Tracker::default(),
+            best_metrics: BTreeMap::new(),
             fingerprint: Fingerprint::of(&config),
         };
         Ok(Self {
@@ -144,7 +143,6 @@ impl Trainer {
             total_steps,
             steps_per_epoch,
             state,
-            best_metrics: BTreeMap::new(),
             attached: None,
         })
     }

@@ -34,6 +34,9 @@ pub struct LoopState {
     pub early_stopping: Tracker,
     /// The best-checkpoint tracker.
     pub best: Tracker,
+    /// Best value of each validation metric (for summaries).
+    #[serde(default)]
+    pub best_metrics: std::collections::BTreeMap<String, Tracker>,
     /// The schedule and optimizer configs the run was started with.
     pub fingerprint: Fingerprint,
 }

@@ -141,13 +141,13 @@ impl Trainer {
             }
         }
 
-        if last_eval.is_none() && self.state.step > 0 {
-            let report = evaluate(self.model.as_ref(), self.data.as_ref(), t.eval_batch_size, &self.device, self.state.step - 1)?;
-            self.log("val/loss", report.step, report.loss)?;
-            if let Some(a) = report.accuracy {
-                self.log("val/accuracy", report.step, a)?;
+        // A run that ends exactly where a cycle ends: snapshot that last cycle too.
+        if reason == StopReason::Completed && self.config.hooks.on_restart.snapshot {
+            let tau = self.state.step.saturating_sub(self.state.schedule_origin);
+            if let Some(cycle) = self.schedule.restart_at(tau) {
+                let path = self.save_named(&format!("cycle-{:03}", cycle - 1))?;
+                observer.on_event(&format!("step {}: end of cycle {}; snapshot saved to {}", self.state.step, cycle - 1, path.display()));
             }
-            last_eval = Some(report);
         }
         if last_saved != Some(self.state.step) && self.state.step > 0 {
             last_checkpoint = Some(self.checkpoint()?);
@@ -161,8 +161,8 @@ impl Trainer {
             total_steps: self.total_steps,
             stop: reason,
             final_eval: last_eval,
-            best_loss: self.best_metrics.get("val/loss").and_then(|t| t.best),
-            best_accuracy: self.best_metrics.get("val/accuracy").and_then(|t| t.best),
+            best_loss: self.state.best_metrics.get("val/loss").and_then(|t| t.best),
+            best_accuracy: self.state.best_metrics.get("val/accuracy").and_then(|t| t.best),
             last_checkpoint,
             elapsed: started.elapsed(),
         })
@@ -179,7 +179,7 @@ impl Trainer {
         for (name, value) in &metrics {
             self.log(name, step, *value)?;
             let mode = crate::check::mode_for(name);
-            self.best_metrics.entry((*name).to_owned()).or_default().update(*value, step, mode, 0.0);
+            self.state.best_metrics.entry((*name).to_owned()).or_default().update(*value, step, mode, 0.0);
         }
         observer.on_eval(report);
 

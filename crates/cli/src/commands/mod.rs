@@ -1,0 +1,24 @@
+//! The subcommands.
+
+pub mod schedule;
+pub mod train;
+pub mod validate;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Train(a) => train::train(&a),
+        Command::Resume(a) => train::resume(&a),
+        Command::Schedule(a) => schedule::schedule(&a),
+        Command::Validate(a) => validate::validate(&a),
+        Command::Schema => {
+            let schema = schemars::schema_for!(trainer::RunConfig);
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;
+            println!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `schedule CONFIG --steps N [--metrics FILE] [--format table|csv]`: the schedule without
+//! training.
+
+use std::io::Write;
+
+use serde::Deserialize;
+use trainer::optim::OptimizerConfig;
+
+use crate::args::{Format, ScheduleArgs};
+use crate::error::CliError;
+use crate::load::{Loaded, load};
+use crate::preview;
+
+/// The sections `schedule` reads; every other section is ignored.
+#[derive(Debug, Deserialize)]
+struct PreviewConfig {
+    optimizer: OptimizerConfig,
+    schedule: sched::ScheduleConfig,
+    #[serde(default)]
+    train: Option<PreviewTrain>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PreviewTrain {
+    #[serde(default)]
+    max_steps: Option<u64>,
+}
+
+/// Runs `schedule`.
+pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
+    let loaded: Loaded<PreviewConfig> = load(&args.config, &args.set)?;
+    let c = &loaded.value;
+    if let Err(e) = c.optimizer.validate() {
+        return Err(loaded.error_at(&e.path, e.rule).into());
+    }
+    let mut schedule = sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+    let steps = args
+        .steps
+        .or_else(|| c.train.as_ref().and_then(|t| t.max_steps))
+        .ok_or_else(|| CliError::Other("give the number of steps with --steps N (the config has no train.max_steps)".into()))?;
+    let metrics = match &args.metrics {
+        Some(path) => preview::read_metrics(path).map_err(CliError::Other)?,
+        None => Vec::new(),
+    };
+    if !metrics.is_empty() && schedule.monitors().is_empty() {
+        eprintln!("note: --metrics given but the schedule has no plateau; the values are not used");
+    }
+    let momentum = c.optimizer.base_momentum();
+    match args.format {
+        Format::Csv => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            preview::write_csv(&mut out, &mut schedule, momentum, steps, &metrics)
+                .and_then(|()| out.flush())
+                .or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
+                .map_err(|e| CliError::Other(format!("writing the CSV: {e}")))
+        }
+        Format::Table => {
+            print!("{}", preview::render_table(&mut schedule, momentum, steps, &metrics));
+            Ok(())
+        }
+    }
+}

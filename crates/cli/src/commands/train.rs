@@ -1,0 +1,112 @@
+//! `train` and `resume`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use trainer::{RunConfig, StopReason, Summary, Trainer};
+
+use crate::args::{ResumeArgs, TrainArgs};
+use crate::error::{CliError, locate};
+use crate::load::{Loaded, load};
+use crate::progress::Progress;
+
+/// The resolved config file written into every run directory.
+pub const RUN_CONFIG: &str = "config.yaml";
+
+/// `train CONFIG`: checks everything, then creates the run directory and trains.
+pub fn train(args: &TrainArgs) -> Result<(), CliError> {
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let root = Path::new(&loaded.value.logging.dir);
+    let run_dir = crate::runs::create_version_dir(root, &loaded.value.name)
+        .map_err(|e| CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display())))?;
+    write_config(&run_dir, &loaded.value)?;
+    trainer.start(&run_dir).map_err(CliError::Train)?;
+    println!(
+        "run {} → {}\n  {} | {} parameters | {} | {} steps ({} per epoch)",
+        loaded.value.name,
+        run_dir.display(),
+        trainer.data_description(),
+        trainer.parameter_count(),
+        trainer.device_description(),
+        trainer.total_steps(),
+        trainer.steps_per_epoch()
+    );
+    run_to_end(&mut trainer, args.quiet)
+}
+
+/// `resume RUN_DIR`: rebuilds the run from its `config.yaml` and continues from the newest
+/// valid checkpoint.
+pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
+    let config_path = args.run_dir.join(RUN_CONFIG);
+    let loaded: Loaded<RunConfig> = load(&config_path, &args.set)?;
+    let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let info = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
+    for s in &info.skipped {
+        println!("skipped a checkpoint that does not load: {s}");
+    }
+    for c in &info.accepted_changes {
+        println!("config changed (accepted with --allow-config-change): {c}");
+    }
+    if !args.set.is_empty() {
+        write_config(&args.run_dir, &loaded.value)?;
+    }
+    println!("resuming {} at step {}/{} from {}", args.run_dir.display(), info.step, trainer.total_steps(), info.checkpoint.display());
+    run_to_end(&mut trainer, args.quiet)
+}
+
+fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
+    let text = serde_saphyr::to_string(config).map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
+    let header = "# The resolved run config (defaults filled in); `cli resume <this directory>` reads it.\n";
+    let path = run_dir.join(RUN_CONFIG);
+    let tmp = run_dir.join(".config.yaml.tmp");
+    std::fs::write(&tmp, format!("{header}{text}"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
+}
+
+fn run_to_end(trainer: &mut Trainer, quiet: bool) -> Result<(), CliError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // A second Ctrl-C exits at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let mut progress = Progress::new(trainer.total_steps(), trainer.steps_done(), quiet);
+    let result = trainer.run(&mut progress, &stop);
+    progress.finish();
+    let summary = result.map_err(CliError::Train)?;
+    print_summary(&summary);
+    Ok(())
+}
+
+/// Prints the end-of-run summary.
+pub fn print_summary(s: &Summary) {
+    let how = match s.stop {
+        StopReason::Completed => "completed",
+        StopReason::EarlyStopping => "stopped early (early stopping)",
+        StopReason::Plateau => "stopped on a plateau (hooks.on_plateau)",
+        StopReason::Interrupted => "interrupted",
+    };
+    println!("{how}: {}/{} steps in {:.1} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64());
+    if let Some(e) = &s.final_eval {
+        if let Some(acc) = e.accuracy {
+            let best = s.best_accuracy.map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
+            println!("  val/accuracy: final {acc:.4}{best}");
+        }
+        let best = s.best_loss.map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
+        println!("  val/loss:     final {:.4}{best}", e.loss);
+    }
+    println!("  run directory: {}", s.run_dir.display());
+    if let Some(c) = &s.last_checkpoint {
+        println!("  checkpoint:    {}", c.display());
+    }
+    if s.stop == StopReason::Interrupted {
+        println!("continue with: cargo run -p cli -- resume {}", s.run_dir.display());
+    }
+    let logdir = s.run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
+    println!("watch it: tensorboard --logdir {logdir}   (add --samples_per_plugin scalars=0 to see every step)");
+}

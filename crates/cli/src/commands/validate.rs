@@ -1,0 +1,36 @@
+//! `validate CONFIG`: every check `train` makes, then the resolved config and the schedule's key
+//! points, without creating anything.
+
+use trainer::{RunConfig, Trainer};
+
+use crate::args::ValidateArgs;
+use crate::error::{CliError, locate};
+use crate::load::{Loaded, load};
+
+/// Runs `validate`.
+pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let yaml = serde_saphyr::to_string(&loaded.value).map_err(|e| CliError::Other(e.to_string()))?;
+    println!("# {}: valid. Resolved config (defaults filled in):", args.config.display());
+    print!("{yaml}");
+    let total = trainer.total_steps();
+    println!("\n# {} | {} parameters", trainer.data_description(), trainer.parameter_count());
+    println!("# {total} optimizer steps ({} per epoch)", trainer.steps_per_epoch());
+    for g in trainer.optimizer().groups() {
+        println!("# group {}: base lr {} ({} tensors)", g.name(), g.base_lr(), g.param_names().len());
+    }
+    let s = trainer.schedule();
+    println!("# lr: step 0 = {:.6e}, last step {} = {:.6e}", s.lr(0), total.saturating_sub(1), s.lr(total.saturating_sub(1)));
+    let points = s.key_points(total);
+    if points.is_empty() {
+        println!("# schedule key points: none");
+    }
+    for k in points.iter().take(50) {
+        println!("# {k}");
+    }
+    if points.len() > 50 {
+        println!("# … {} key points in all", points.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Loading a config file with `--set` overrides; every error names the field path and the
+//! file's line:column (or the `--set` that caused it).
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::yaml::{ConfigFileError, Source};
+
+/// One `--set KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// Dotted field path, e.g. `schedule.warmup.steps` or `optimizer.groups[0].lr`.
+    pub key: String,
+    /// The value as typed.
+    pub raw: String,
+    /// The value parsed as YAML.
+    pub value: Value,
+}
+
+impl Override {
+    /// Parses `KEY=VALUE` (VALUE is YAML: `0.1`, `cosine`, `[5, 10]`, `{steps: 5}`).
+    pub fn parse(arg: &str) -> Result<Self, ConfigFileError> {
+        let err = |m: String| ConfigFileError::plain(&format!("--set {arg}"), m);
+        let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.max_steps=200".into()))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(err(format!("`{key}` is not a field path (e.g. schedule.t_0)")));
+        }
+        let value: Value = if raw.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_saphyr::from_str(raw).map_err(|e| err(format!("the value is not valid YAML: {}", e.without_snippet())))?
+        };
+        Ok(Self { key: key.to_owned(), raw: raw.to_owned(), value })
+    }
+
+    /// `--set KEY=VALUE`, as the user typed it.
+    pub fn label(&self) -> String {
+        format!("--set {}={}", self.key, self.raw)
+    }
+
+    /// Whether the override sets `path` or a field around or inside it.
+    pub fn touches(&self, path: &str) -> bool {
+        let inside = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["));
+        inside(path, &self.key) || inside(&self.key, path)
+    }
+}
+
+/// A config read from a file, with overrides applied.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    /// The typed config.
+    pub value: T,
+    /// The file, to place later (validation) errors.
+    pub source: Source,
+    /// The overrides applied.
+    pub overrides: Vec<Override>,
+}
+
+impl<T> Loaded<T> {
+    /// Places an error about field `path`: at the `--set` that set it, else in the file.
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigFileError {
+        let message = message.into();
+        match self.overrides.iter().rev().find(|o| o.touches(path)) {
+            Some(o) => ConfigFileError { field: Some(path.to_owned()), ..ConfigFileError::plain(&o.label(), message) },
+            None => self.source.error_at(path, message),
+        }
+    }
+}
+
+/// Reads `path`, applies `sets`, and deserializes `T`.
+pub fn load<T: DeserializeOwned>(path: &Path, sets: &[String]) -> Result<Loaded<T>, ConfigFileError> {
+    let source = Source::read(path)?;
+    load_source(source, sets)
+}
+
+/// As [`load`], for a source already read.
+pub fn load_source<T: DeserializeOwned>(source: Source, sets: &[String]) -> Result<Loaded<T>, ConfigFileError> {
+    let overrides = sets.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    if overrides.is_empty() {
+        let value = source.parse::<T>()?;
+        return Ok(Loaded { value, source, overrides });
+    }
+    let mut tree: Value = source.parse()?;
+    for o in &overrides {
+        set_path(&mut tree, &o.key, o.value.clone())
+            .map_err(|m| ConfigFileError { field: Some(o.key.clone()), ..ConfigFileError::plain(&o.label(), m) })?;
+    }
+    match serde_json::from_value::<T>(tree) {
+        Ok(value) => Ok(Loaded { value, source, overrides }),
+        Err(merged) => {
+            // The file alone may already be wrong: then its located error is the useful one.
+            if let Err(e) = source.parse::<T>() {
+                if !e.field.as_deref().is_some_and(|f| overrides.iter().any(|o| o.touches(f))) {
+                    return Err(e);
+                }
+            }
+            let label = overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
+            Err(ConfigFileError::plain(&label, merged.to_string()))
+        }
+    }
+}
+
+/// One segment of a field path.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Result<Vec<Segment<'_>>, String> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !name.is_empty() {
+            out.push(Segment::Key(name));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
+            let i = r[..end].parse().map_err(|_| format!("`{}` is not an index in `{path}`", &r[..end]))?;
+            out.push(Segment::Index(i));
+            rest = &r[end + 1..];
+        }
+        if !rest.is_empty() {
+            return Err(format!("cannot read `{part}` in `{path}`"));
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `path` in `tree` to `value`, creating missing maps on the way.
+pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let segs = segments(path)?;
+    let mut node = tree;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        node = match seg {
+            Segment::Key(k) => {
+                if node.is_null() {
+                    *node = Value::Object(Default::default());
+                }
+                let map = node.as_object_mut().ok_or_else(|| format!("`{k}` is set inside a value that is not a map"))?;
+                if last {
+                    map.insert((*k).to_owned(), value);
+                    return Ok(());
+                }
+                map.entry((*k).to_owned()).or_insert(Value::Null)
+            }
+            Segment::Index(idx) => {
+                let list = node.as_array_mut().ok_or_else(|| format!("[{idx}] is set inside a value that is not a list"))?;
+                let len = list.len();
+                let slot = list.get_mut(*idx).ok_or_else(|| format!("index {idx} is out of range (the list has {len} items)"))?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn set_path_creates_maps_and_indexes_lists() {
+        let mut v = json!({"train": {"max_steps": 10}, "optimizer": {"groups": [{"name": "a"}]}});
+        set_path(&mut v, "train.max_steps", json!(20)).unwrap();
+        set_path(&mut v, "schedule.warmup.steps", json!(5)).unwrap();
+        set_path(&mut v, "optimizer.groups[0].lr", json!(0.1)).unwrap();
+        assert_eq!(v["train"]["max_steps"], 20);
+        assert_eq!(v["schedule"]["warmup"]["steps"], 5);
+        assert_eq!(v["optimizer"]["groups"][0]["lr"], 0.1);
+        assert!(set_path(&mut v, "optimizer.groups[3].lr", json!(1)).unwrap_err().contains("out of range"));
+        assert!(set_path(&mut v, "train.max_steps.x", json!(1)).unwrap_err().contains("not a map"));
+    }
+
+    #[test]
+    fn override_parsing() {
+        let o = Override::parse("schedule.milestones=[5, 10]").unwrap();
+        assert_eq!(o.value, json!([5, 10]));
+        assert!(o.touches("schedule.milestones[1]"));
+        assert!(o.touches("schedule"));
+        assert!(!o.touches("schedule.gamma"));
+        assert!(Override::parse("noequals").is_err());
+        assert!(Override::parse("a..b=1").is_err());
+        assert_eq!(Override::parse("name=run").unwrap().value, json!("run"));
+    }
+}

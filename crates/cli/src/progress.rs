@@ -1,0 +1,74 @@
+//! Progress display: an indicatif bar on a terminal, a plain line log otherwise (or `--quiet`).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use trainer::{EvalReport, Observer, StepReport};
+
+/// Shows training progress.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    every: u64,
+    last_eval: Option<EvalReport>,
+}
+
+impl Progress {
+    /// A bar when stdout is a terminal and not `quiet`, else a line log (about 20 lines a run).
+    pub fn new(total: u64, start: u64, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total).with_position(start);
+            let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos:>6}/{len} | {msg} | {elapsed_precise} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Self { bar, total, every: (total / 20).max(1), last_eval: None }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn on_step(&mut self, r: &StepReport) {
+        let eval = self.last_eval.as_ref().and_then(|e| e.accuracy.map(|a| format!(" val acc {:.4}", a))).unwrap_or_default();
+        let msg = format!("loss {:.4} lr {:.3e} {:.0} samples/s{eval}", r.loss, r.lr, r.samples_per_sec);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(r.step + 1);
+                bar.set_message(msg);
+            }
+            None if (r.step + 1) % self.every == 0 || r.step + 1 == self.total => {
+                println!("step {:>6}/{} {msg}", r.step + 1, self.total);
+            }
+            None => {}
+        }
+    }
+
+    fn on_eval(&mut self, r: &EvalReport) {
+        let acc = r.accuracy.map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
+        if self.bar.is_none() {
+            println!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss);
+        }
+        self.last_eval = Some(r.clone());
+    }
+
+    fn on_event(&mut self, message: &str) {
+        self.line(message);
+    }
+}
