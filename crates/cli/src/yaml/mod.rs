@@ -65,7 +65,7 @@ impl Source {
 
     fn yaml_error(&self, err: &serde_saphyr::Error) -> ConfigFileError {
         let pos = err.location().filter(|l| l.line() > 0).map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
-        let message = strip_location(&err.without_snippet().to_string());
+        let message = strip_trailing_location(&strip_location(&err.without_snippet().to_string()));
         let mut path = pos.and_then(|p| self.index.path_at(p)).map(str::to_owned);
         let mut at = pos;
         let mut hint = None;
@@ -93,6 +93,16 @@ fn strip_location(text: &str) -> String {
         }
     }
     t.to_owned()
+}
+
+/// `"… at line 8, column 3"` → `"…"` (the error is placed by its own position).
+fn strip_trailing_location(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) if text[i..].contains(", column ") && text[i..].split(", column ").nth(1).is_some_and(|c| c.trim().chars().all(|ch| ch.is_ascii_digit())) => {
+            text[..i].to_owned()
+        }
+        _ => text.to_owned(),
+    }
 }
 
 /// For `unknown field `x`, expected one of a, b` returns (`x`, [a, b]).

@@ -100,8 +100,13 @@ impl Trainer {
             .build(&model_spec, &varmap, &mut rng, &device)
             .map_err(|e| TrainError::Config(vec![ConfigIssue::new("model", crate::device::first_line(&e))]))?;
         let optimizer = Optimizer::from_varmap(&config.optimizer, &varmap).map_err(|e| match e {
-            OptimError::UnmatchedGroup { index, .. } => {
-                TrainError::Config(vec![ConfigIssue::new(format!("optimizer.groups[{index}]"), e.to_string())])
+            OptimError::UnmatchedGroup { index, name, prefixes, shadowed_by } => {
+                let mut names: Vec<String> = varmap.data().lock().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+                names.sort();
+                let shadow = shadowed_by.map(|g| format!(" (its parameters all go to the earlier group `{g}`)")).unwrap_or_default();
+                let shown = if names.len() > 8 { format!("{}, … ({} in all)", names[..8].join(", "), names.len()) } else { names.join(", ") };
+                let message = format!("group `{name}` with prefixes {prefixes:?} matches no parameter{shadow}; the model's parameters are {shown}");
+                TrainError::Config(vec![ConfigIssue::new(format!("optimizer.groups[{index}]"), message)])
             }
             OptimError::Config(c) => TrainError::Config(vec![ConfigIssue::new(c.path, c.rule)]),
             other => TrainError::Optim(other),

@@ -29,8 +29,10 @@ impl Trainer {
         Ok(())
     }
 
-    /// Saves the periodic checkpoint for the current step and rotates old ones.
+    /// Saves the periodic checkpoint for the current step and rotates old ones. The logs are
+    /// flushed first: whatever a checkpoint holds, the metrics up to it are on disk.
     fn checkpoint(&mut self) -> Result<std::path::PathBuf, TrainError> {
+        self.attached()?.scalars.flush()?;
         let label = step_label(self.state.step);
         let a = self.attached.as_ref().ok_or_else(|| TrainError::Tensor("not attached".into()))?;
         let path = a.checkpoints.save(&label, &self.varmap, &self.optimizer, &self.state)?;
@@ -39,6 +41,7 @@ impl Trainer {
     }
 
     fn save_named(&mut self, label: &str) -> Result<std::path::PathBuf, TrainError> {
+        self.attached()?.scalars.flush()?;
         let a = self.attached.as_ref().ok_or_else(|| TrainError::Tensor("not attached".into()))?;
         Ok(a.checkpoints.save(label, &self.varmap, &self.optimizer, &self.state)?)
     }
