@@ -2,8 +2,8 @@
 //! what `Scalars` wrote, including a resume with a session START, and agrees with
 //! `metrics.jsonl`.
 //!
-//! Needs Python with the `tensorboard` package: `$TB_PYTHON`, default `<workspace>/.venv/bin/python`
-//! (`python3 -m venv .venv && .venv/bin/pip install tensorboard`).
+//! Needs Python with the `tensorboard` package: `$TB_PYTHON`, default `<workspace>/assets/venv-tb/bin/python`
+//! (`scripts/fetch-assets.sh` installs it).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,7 +29,7 @@ fn workspace_root() -> PathBuf {
 fn run_reader(dir: &Path) -> Output {
     let root = workspace_root();
     let python =
-        std::env::var_os("TB_PYTHON").map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
+        std::env::var_os("TB_PYTHON").map_or_else(|| root.join("assets/venv-tb/bin/python"), PathBuf::from);
     Command::new(&python)
         .arg(root.join("scripts/tb_read.py"))
         .arg(dir)
@@ -73,7 +73,7 @@ fn write_run(dir: &Path, run: u64, steps: std::ops::Range<u64>) {
 }
 
 #[test]
-#[ignore = "needs the tensorboard Python package: run .ci/run (or set TB_PYTHON)"]
+#[ignore = "needs the tensorboard Python package: run scripts/fetch-assets.sh (or set TB_PYTHON)"]
 fn tensorboard_reads_every_scalar_after_a_resume() {
     let dir = tempfile::tempdir().unwrap();
     write_run(dir.path(), 0, 0..FIRST_END);
@@ -125,7 +125,7 @@ fn tensorboard_reads_every_scalar_after_a_resume() {
 }
 
 #[test]
-#[ignore = "needs the tensorboard Python package: run .ci/run (or set TB_PYTHON)"]
+#[ignore = "needs the tensorboard Python package: run scripts/fetch-assets.sh (or set TB_PYTHON)"]
 fn tb_read_reports_a_value_that_differs() {
     let dir = tempfile::tempdir().unwrap();
     write_run(dir.path(), 0, 0..20);
