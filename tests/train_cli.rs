@@ -167,3 +167,18 @@ fn every_shipped_config_validates_and_runs_a_few_steps() {
         assert!(stdout.contains(&format!("completed: {steps}/{steps} steps")), "{name}: {stdout}");
     }
 }
+
+#[test]
+fn the_committed_json_schema_is_current() {
+    let out = run(&root(), &["schema"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(root().join("schema/run-config.schema.json")).unwrap();
+    assert!(
+        text(&out).0 == committed,
+        "schema/run-config.schema.json is stale: regenerate it with `cargo run -p cli -- schema > schema/run-config.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    for section in ["name", "model", "data", "optimizer", "schedule", "train", "hooks", "logging"] {
+        assert!(schema["properties"][section].is_object(), "{section}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod args;
 pub mod commands;
 pub mod error;
 pub mod load;
+pub mod plot;
 pub mod preview;
 pub mod progress;
 pub mod runs;

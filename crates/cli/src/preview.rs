@@ -6,6 +6,8 @@ use std::io::Write;
 
 use sched::{KeyPoint, KeyPointKind, Schedule};
 
+use crate::plot::{Chart, Marker, Series};
+
 /// One step of a preview.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
@@ -138,6 +140,54 @@ pub fn render_table(schedule: &mut Schedule, base_momentum: f64, steps: u64, met
     let _ = writeln!(s, "{:>12}0{:>w$}", "", steps.saturating_sub(1), w = WIDTH - 1);
     let _ = writeln!(s, "{:>12}W = warmup ends, R = warm restart, M = milestone", "");
     s
+}
+
+/// The LR (and momentum, when cycled) as PNG chart panels, with warmup end, restarts and
+/// milestones marked. At most about 5000 points per line.
+pub fn charts(schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[f64], title: &str) -> Vec<Chart> {
+    let points = schedule.key_points(steps);
+    let stride = steps.div_ceil(5000).max(1);
+    let keep = |t: u64| t % stride == 0 || t + 1 == steps || points.iter().any(|k| k.step == t || k.step == t + 1);
+    let (mut lr, mut momentum) = (Vec::new(), Vec::new());
+    walk(schedule, base_momentum, steps, metrics, |r| {
+        if keep(r.step) {
+            lr.push((r.step as f64, r.lr));
+            if let Some(m) = r.momentum {
+                momentum.push((r.step as f64, m));
+            }
+        }
+    });
+    let markers: Vec<Marker> = points
+        .iter()
+        .take(60)
+        .map(|k| Marker {
+            x: k.step as f64,
+            label: match k.kind {
+                KeyPointKind::WarmupEnd => "warmup end".to_owned(),
+                KeyPointKind::Restart { cycle } => format!("restart {cycle}"),
+                KeyPointKind::Milestone { index } => format!("milestone {index}"),
+            },
+        })
+        .collect();
+    let mut out = vec![Chart {
+        title: title.to_owned(),
+        x_label: "optimizer step".into(),
+        y_label: "learning rate".into(),
+        series: vec![Series { label: String::new(), points: lr }],
+        markers: markers.clone(),
+        ..Default::default()
+    }];
+    if !momentum.is_empty() {
+        out.push(Chart {
+            title: "momentum (SGD momentum or Adam beta1)".into(),
+            x_label: "optimizer step".into(),
+            y_label: "momentum".into(),
+            series: vec![Series { label: String::new(), points: momentum }],
+            markers,
+            ..Default::default()
+        });
+    }
+    out
 }
 
 #[cfg(test)]

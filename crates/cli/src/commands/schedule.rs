@@ -46,6 +46,13 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
         eprintln!("note: --metrics given but the schedule has no plateau; the values are not used");
     }
     let momentum = c.optimizer.base_momentum();
+    if let Some(png) = &args.png {
+        // A separate schedule: the walk below must start from the same (fresh) state.
+        let mut fresh = sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+        let title = format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
+        crate::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title)).map_err(CliError::Other)?;
+        eprintln!("wrote {}", png.display());
+    }
     match args.format {
         Format::Csv => {
             let stdout = std::io::stdout();

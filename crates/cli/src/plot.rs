@@ -1,0 +1,152 @@
+//! PNG charts (plotters, with an embedded DejaVu Sans so no system font is needed): stacked
+//! panels of line series with optional vertical markers and log axes.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// One line.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend label.
+    pub label: String,
+    /// `(x, y)` points, in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A vertical marker line at `x` with a short label.
+#[derive(Debug, Clone)]
+pub struct Marker {
+    /// Where.
+    pub x: f64,
+    /// Label drawn next to the line (e.g. `restart`).
+    pub label: String,
+}
+
+/// One panel.
+#[derive(Debug, Clone, Default)]
+pub struct Chart {
+    /// Title above the panel.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Logarithmic x axis.
+    pub log_x: bool,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// Vertical markers.
+    pub markers: Vec<Marker>,
+}
+
+static FONT: Once = Once::new();
+
+fn register_font() {
+    FONT.call_once(|| {
+        // Only fails for an unparsable font; the embedded one parses.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+const PANEL_HEIGHT: u32 = 420;
+const WIDTH: u32 = 1000;
+
+fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
+    }
+    if hi <= lo {
+        return if log { (lo / 2.0, hi * 2.0) } else { (lo - 0.5_f64.max(lo.abs() * 0.1), hi + 0.5_f64.max(hi.abs() * 0.1)) };
+    }
+    if log { (lo / 1.2, hi * 1.2) } else { let pad = (hi - lo) * 0.05; (lo - pad, hi + pad) }
+}
+
+/// Draws `charts` stacked vertically into the PNG `path`.
+pub fn render(path: &Path, charts: &[Chart]) -> Result<(), String> {
+    register_font();
+    let height = PANEL_HEIGHT * charts.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let panels = root.split_evenly((charts.len().max(1), 1));
+    for (chart, area) in charts.iter().zip(&panels) {
+        draw_panel(chart, area).map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::Error>> {
+    let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (x0, x1) = range(xs, chart.log_x);
+    let (y0, y1) = range(ys, chart.log_y);
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(&chart.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(80);
+    // The four combinations of linear/log axes are four coordinate types.
+    macro_rules! draw {
+        ($xr:expr, $yr:expr) => {{
+            let mut c = builder.build_cartesian_2d($xr, $yr)?;
+            c.configure_mesh()
+                .x_desc(chart.x_label.as_str())
+                .y_desc(chart.y_label.as_str())
+                .y_label_formatter(&|v| format!("{v:.2e}"))
+                .x_label_formatter(&|v| if chart.log_x { format!("{v:.0e}") } else { format!("{v:.0}") })
+                .light_line_style(WHITE)
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            for m in &chart.markers {
+                let style = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
+                c.draw_series(std::iter::once(PathElement::new(vec![(m.x, y0), (m.x, y1)], style)))?;
+                c.draw_series(std::iter::once(Text::new(m.label.clone(), (m.x, y1), ("sans-serif", 13).into_font().color(&RGBColor(110, 110, 110)))))?;
+            }
+            for (i, s) in chart.series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                let points = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0) && (!chart.log_x || *x > 0.0));
+                c.draw_series(LineSeries::new(points, ShapeStyle::from(&color).stroke_width(2)))?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&color).stroke_width(2)));
+            }
+            if chart.series.len() > 1 || chart.series.iter().any(|s| !s.label.is_empty()) {
+                c.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+            }
+        }};
+    }
+    match (chart.log_x, chart.log_y) {
+        (false, false) => draw!(x0..x1, y0..y1),
+        (false, true) => draw!(x0..x1, (y0..y1).log_scale()),
+        (true, false) => draw!((x0..x1).log_scale(), y0..y1),
+        (true, true) => draw!((x0..x1).log_scale(), (y0..y1).log_scale()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_png_with_panels_and_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.png");
+        let series = Series { label: "lr".into(), points: (0..100).map(|t| (t as f64, 0.1 * (1.0 - t as f64 / 100.0) + 1e-4)).collect() };
+        let chart = Chart { title: "t".into(), x_label: "step".into(), y_label: "lr".into(), series: vec![series], markers: vec![Marker { x: 50.0, label: "R".into() }], ..Default::default() };
+        let log = Chart { log_y: true, log_x: true, ..chart.clone() };
+        render(&path, &[chart, log]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert!(bytes.len() > 10_000, "{} bytes", bytes.len());
+        assert!(render(Path::new("/nonexistent-dir/x.png"), &[]).is_err());
+    }
+}
