@@ -29,6 +29,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of run configs (for editor completion and checking).
     Schema,
+    /// Leslie Smith's LR range test: suggests a learning rate for the config.
+    #[command(name = "lr-find")]
+    LrFind(LrFindArgs),
+    /// Train the same model, data and seed once per schedule and compare them.
+    Compare(CompareArgs),
 }
 
 /// `train`.
@@ -101,8 +106,51 @@ pub struct ValidateArgs {
     pub set: Vec<String>,
 }
 
+/// `lr-find`.
+#[derive(Debug, clap::Args)]
+pub struct LrFindArgs {
+    /// The run config (YAML); its schedule is replaced by the exponential sweep.
+    pub config: PathBuf,
+    /// First learning rate.
+    #[arg(long, default_value_t = 1e-7)]
+    pub min: f64,
+    /// Last learning rate.
+    #[arg(long, default_value_t = 10.0)]
+    pub max: f64,
+    /// Number of optimizer steps of the sweep.
+    #[arg(long, default_value_t = 100)]
+    pub steps: u64,
+    /// Smoothing of the loss: exponential moving average factor, with bias correction. Its lag
+    /// is about 1/(1 − beta) steps, so keep it well below the number of steps per decade × 10.
+    #[arg(long, default_value_t = 0.9)]
+    pub beta: f64,
+    /// Override a config field (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// `compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The run config (YAML): model, data, seed and everything but the schedule.
+    pub config: PathBuf,
+    /// YAML files whose `schedule:` section is compared (a full run config works too). Without
+    /// it, the config's own `compare:` list is used.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub schedules: Vec<PathBuf>,
+    /// Report the step at which a metric first reaches a value, e.g. `val/accuracy=0.95`.
+    #[arg(long, value_name = "METRIC=VALUE")]
+    pub target: Option<String>,
+    /// Runs at once (default 1: one after the other).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Override a config field of every run (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
-pub const SUBCOMMANDS: &[&str] = &["train", "resume", "schedule", "validate", "schema", "help"];
+pub const SUBCOMMANDS: &[&str] = &["train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "help"];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.
 pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {

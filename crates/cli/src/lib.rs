@@ -2,9 +2,11 @@
 //! subcommands. `main.rs` only parses arguments and prints errors once.
 
 pub mod args;
+pub mod compare;
 pub mod commands;
 pub mod error;
 pub mod load;
+pub mod lr_find;
 pub mod plot;
 pub mod preview;
 pub mod progress;

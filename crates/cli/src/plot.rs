@@ -42,6 +42,8 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// Vertical markers.
     pub markers: Vec<Marker>,
+    /// Fixed y range (default: fitted to the data).
+    pub y_range: Option<(f64, f64)>,
 }
 
 static FONT: Once = Once::new();
@@ -91,7 +93,7 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
     let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (x0, x1) = range(xs, chart.log_x);
-    let (y0, y1) = range(ys, chart.log_y);
+    let (y0, y1) = chart.y_range.unwrap_or_else(|| range(ys, chart.log_y));
     let mut builder = ChartBuilder::on(area);
     builder.caption(&chart.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(80);
     // The four combinations of linear/log axes are four coordinate types.

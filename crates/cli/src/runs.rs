@@ -6,11 +6,15 @@ use std::path::{Path, PathBuf};
 
 /// Creates the next free `version_<n>` under `<root>/<name>` and returns it.
 pub fn create_version_dir(root: &Path, name: &str) -> std::io::Result<PathBuf> {
-    let parent = root.join(name);
-    std::fs::create_dir_all(&parent)?;
-    let mut n = next_version(&parent);
+    create_numbered_dir(&root.join(name), "version_")
+}
+
+/// Creates the next free `<prefix><n>` directory under `parent` (e.g. `compare-3`).
+pub fn create_numbered_dir(parent: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(parent)?;
+    let mut n = next_number(parent, prefix);
     loop {
-        let dir = parent.join(format!("version_{n}"));
+        let dir = parent.join(format!("{prefix}{n}"));
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => n += 1,
@@ -19,12 +23,12 @@ pub fn create_version_dir(root: &Path, name: &str) -> std::io::Result<PathBuf> {
     }
 }
 
-/// One more than the highest existing `version_<n>` (0 when none).
-fn next_version(parent: &Path) -> u64 {
+/// One more than the highest existing `<prefix><n>` (0 when none).
+fn next_number(parent: &Path, prefix: &str) -> u64 {
     std::fs::read_dir(parent)
         .map(|entries| {
             entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_prefix("version_")?.parse::<u64>().ok())
+                .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_prefix(prefix)?.parse::<u64>().ok())
                 .map(|n| n + 1)
                 .max()
                 .unwrap_or(0)

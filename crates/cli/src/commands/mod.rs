@@ -1,5 +1,7 @@
 //! The subcommands.
 
+pub mod compare;
+pub mod lr_find;
 pub mod schedule;
 pub mod train;
 pub mod validate;
@@ -14,6 +16,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resume(a) => train::resume(&a),
         Command::Schedule(a) => schedule::schedule(&a),
         Command::Validate(a) => validate::validate(&a),
+        Command::LrFind(a) => lr_find::lr_find(&a),
+        Command::Compare(a) => compare::compare(&a),
         Command::Schema => {
             let schema = schemars::schema_for!(trainer::RunConfig);
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;

@@ -56,7 +56,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     run_to_end(&mut trainer, args.quiet)
 }
 
-fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
+pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
     let text = serde_saphyr::to_string(config).map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
     let header = "# The resolved run config (defaults filled in); `cli resume <this directory>` reads it.\n";
     let path = run_dir.join(RUN_CONFIG);

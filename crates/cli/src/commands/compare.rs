@@ -1,0 +1,184 @@
+//! `compare CONFIG --schedules a.yaml b.yaml …`: the same model, data and seed trained once per
+//! schedule into `runs/<name>/compare-<n>/<label>/`, then a table (printed, and written as CSV and
+//! Markdown) and a PNG of the LR and validation curves.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
+use trainer::{Observer, RunConfig, Silent, Trainer};
+
+use crate::args::CompareArgs;
+use crate::compare::{self, Row, Target};
+use crate::error::{CliError, locate};
+use crate::load::{Loaded, load};
+use crate::plot::{Chart, Series};
+
+/// A file read for its `schedule:` section only.
+#[derive(Debug, Deserialize)]
+struct ScheduleOnly {
+    schedule: sched::ScheduleConfig,
+}
+
+/// One schedule to compare.
+struct Entry {
+    label: String,
+    config: RunConfig,
+}
+
+/// Prints a run's events with its label.
+struct Labelled<'a> {
+    label: &'a str,
+}
+
+impl Observer for Labelled<'_> {
+    fn on_eval(&mut self, r: &trainer::EvalReport) {
+        let acc = r.accuracy.map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
+        println!("[{}] step {}: val/loss {:.4}{acc}", self.label, r.step, r.loss);
+    }
+}
+
+fn label_of(path: &Path, taken: &[String]) -> String {
+    let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
+    let mut label = stem.clone();
+    let mut n = 2;
+    while taken.contains(&label) {
+        label = format!("{stem}-{n}");
+        n += 1;
+    }
+    label
+}
+
+fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
+    let mut out: Vec<Entry> = Vec::new();
+    let mut errors = Vec::new();
+    if args.schedules.is_empty() {
+        return Err(CliError::Other("give the schedules to compare: --schedules a.yaml b.yaml …".into()));
+    }
+    for path in &args.schedules {
+        let loaded: Loaded<ScheduleOnly> = match load(path, &[]) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let mut config = base.value.clone();
+        config.schedule = loaded.value.schedule.clone();
+        // Check each run fully now, so nothing starts unless every run can.
+        if let Err(e) = Trainer::build(config.clone()) {
+            match locate(e, base) {
+                CliError::Config(list) => errors.extend(list.into_iter().map(|err| match &err.field {
+                    Some(f) if f.starts_with("schedule") => loaded.error_at(f, err.message),
+                    _ => err,
+                })),
+                other => return Err(other),
+            }
+            continue;
+        }
+        let taken: Vec<String> = out.iter().map(|e| e.label.clone()).collect();
+        out.push(Entry { label: label_of(path, &taken), config });
+    }
+    if errors.is_empty() { Ok(out) } else { Err(CliError::Config(errors)) }
+}
+
+/// Runs `compare`.
+pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
+    let target = args.target.as_deref().map(Target::parse).transpose().map_err(CliError::Other)?;
+    let base: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let runs = entries(args, &base)?;
+    let root = Path::new(&base.value.logging.dir).join(&base.value.name);
+    let dir = crate::runs::create_numbered_dir(&root, "compare-").map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
+    println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<f64, String>>>> = Mutex::new(runs.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.clamp(1, runs.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(entry) = runs.get(i) else { break };
+                    let result = run_one(entry, &dir.join(&entry.label), &stop, args.jobs > 1);
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().map_err(|_| CliError::Other("a run panicked".into()))?;
+    let mut rows = Vec::new();
+    for (entry, result) in runs.iter().zip(results) {
+        match result {
+            Some(Ok(seconds)) => rows.push(compare::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds).map_err(CliError::Other)?),
+            Some(Err(e)) => eprintln!("[{}] failed: {e}", entry.label),
+            None => eprintln!("[{}] did not run", entry.label),
+        }
+    }
+    let table = compare::text(&rows, target.as_ref());
+    println!("\n{table}");
+    write(&dir.join("summary.csv"), &compare::csv(&rows, target.as_ref()))?;
+    write(&dir.join("summary.md"), &compare::markdown(&rows, target.as_ref()))?;
+    let png = dir.join("compare.png");
+    crate::plot::render(&png, &charts(&dir, &rows)).map_err(CliError::Other)?;
+    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
+    println!("overlay the curves: tensorboard --logdir {}", dir.display());
+    Ok(())
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+}
+
+/// Trains one schedule; returns its wall time in seconds.
+fn run_one(entry: &Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f64, String> {
+    let mut trainer = Trainer::build(entry.config.clone()).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    super::train::write_config(dir, &entry.config).map_err(|e| e.to_string())?;
+    trainer.start(dir).map_err(|e| e.to_string())?;
+    println!("[{}] training {} steps", entry.label, trainer.total_steps());
+    let summary = if quiet {
+        trainer.run(&mut Silent, stop)
+    } else {
+        trainer.run(&mut Labelled { label: &entry.label }, stop)
+    }
+    .map_err(|e| e.to_string())?;
+    println!("[{}] done in {:.1} s", entry.label, summary.elapsed.as_secs_f64());
+    Ok(summary.elapsed.as_secs_f64())
+}
+
+/// LR, validation loss and validation accuracy of every run, one panel each.
+fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
+    let series = |tag: &str| -> Vec<Series> {
+        rows.iter()
+            .map(|r| {
+                let points = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter(|v| v["tag"] == tag)
+                    .filter_map(|v| Some((v["step"].as_u64()? as f64, v["value"].as_f64()?)))
+                    .collect();
+                Series { label: r.label.clone(), points }
+            })
+            .collect()
+    };
+    let chart = |title: &str, tag: &str, log_y: bool| Chart {
+        title: title.to_owned(),
+        x_label: "optimizer step".into(),
+        y_label: tag.to_owned(),
+        log_y,
+        series: series(tag),
+        ..Default::default()
+    };
+    vec![chart("learning rate", "train/lr", false), chart("validation loss", "val/loss", true), chart("validation accuracy", "val/accuracy", false)]
+}

@@ -1,0 +1,137 @@
+//! `lr-find CONFIG [--min 1e-7 --max 10 --steps 100]`: the LR range test on the config's model
+//! and data. The model and optimizer are thrown away; only `runs/<name>/lr-find-<n>/` is written.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+use trainer::{Observer, RunConfig, StepReport, TrainError, Trainer};
+
+use crate::args::LrFindArgs;
+use crate::error::{CliError, locate};
+use crate::load::{Loaded, load, set_path};
+use crate::lr_find::{RangeTest, lr_at, suggest};
+use crate::plot::{Chart, Marker, Series};
+
+struct Recorder<'a> {
+    test: RangeTest,
+    stop: &'a AtomicBool,
+}
+
+impl Observer for Recorder<'_> {
+    fn on_step(&mut self, r: &StepReport) {
+        if self.test.push(r.step, r.lr, r.loss) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The config of the range test: exponential LR from `min` (groups keep their LR ratios), no
+/// warmup, hooks, early stopping or logs; one evaluation at the end.
+fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> Result<RunConfig, String> {
+    let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
+    let base = c.optimizer.lr();
+    if let Some(groups) = v.pointer_mut("/optimizer/groups").and_then(Value::as_array_mut) {
+        for g in groups {
+            if let Some(lr) = g.get("lr").and_then(Value::as_f64) {
+                let map = g.as_object_mut().ok_or("optimizer.groups: not a map")?;
+                map.remove("lr");
+                map.insert("lr_scale".into(), Value::from(lr / base));
+            }
+        }
+    }
+    let gamma = (max / min).powf(1.0 / (steps.max(2) - 1) as f64);
+    set_path(&mut v, "optimizer.lr", Value::from(min))?;
+    set_path(&mut v, "schedule", serde_json::json!({"kind": "exponential", "gamma": gamma}))?;
+    for (k, val) in [
+        ("train.max_steps", Value::from(steps)),
+        ("train.epochs", Value::Null),
+        ("train.eval_every", Value::from(steps)),
+        ("train.checkpoint_every", Value::from(0)),
+        ("train.early_stopping", Value::Null),
+        ("hooks", serde_json::json!({})),
+        ("logging.tensorboard", Value::from(false)),
+        ("logging.jsonl", Value::from(false)),
+        ("logging.every", Value::from(1)),
+    ] {
+        set_path(&mut v, k, val)?;
+    }
+    strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+fn strip_nulls(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| !x.is_null());
+        m.values_mut().for_each(strip_nulls);
+    }
+}
+
+/// Runs `lr-find`.
+pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
+    if !(args.min > 0.0 && args.max > args.min && args.min.is_finite() && args.max.is_finite()) {
+        return Err(CliError::Other(format!("--min and --max must satisfy 0 < min < max (got {} and {})", args.min, args.max)));
+    }
+    if !(0.0..1.0).contains(&args.beta) {
+        return Err(CliError::Other(format!("--beta must be in [0, 1) (got {})", args.beta)));
+    }
+    if args.steps < 3 {
+        return Err(CliError::Other("--steps must be at least 3".into()));
+    }
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
+    let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
+    let scratch = tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
+    trainer.start(scratch.path()).map_err(CliError::Train)?;
+    let stop = AtomicBool::new(false);
+    let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
+    println!("LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)", args.steps, args.min, args.max);
+    match trainer.run(&mut rec, &stop) {
+        Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => {}
+        Err(e) => return Err(CliError::Train(e)),
+    }
+    drop(trainer);
+    let points = rec.test.points;
+    let out_dir = crate::runs::create_numbered_dir(&std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name), "lr-find-")
+        .map_err(|e| CliError::Other(format!("cannot create the output directory: {e}")))?;
+    let csv: String = std::iter::once("step,lr,loss,smoothed_loss\n".to_owned())
+        .chain(points.iter().map(|p| format!("{},{},{},{}\n", p.step, p.lr, p.loss, p.smoothed)))
+        .collect();
+    let csv_path = out_dir.join("lr_find.csv");
+    std::fs::write(&csv_path, csv).map_err(|e| CliError::Other(format!("{}: {e}", csv_path.display())))?;
+    let stopped = points.len() < args.steps as usize;
+    println!(
+        "{} steps{}",
+        points.len(),
+        if stopped { format!(" (stopped: the loss diverged at lr {:.2e})", lr_at(args.min, args.max, args.steps, points.len() as u64)) } else { String::new() }
+    );
+    let suggestion = suggest(&points).ok_or_else(|| CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into()))?;
+    let png = out_dir.join("lr_find.png");
+    // Show the interesting part: from below the minimum to a little above the start.
+    let lowest = points.iter().map(|p| p.smoothed.min(p.loss)).fold(f64::INFINITY, f64::min);
+    let y_range = Some(((lowest * 0.8).max(1e-12), points[0].smoothed * 1.6));
+    let chart = Chart {
+        title: format!("LR range test: {}", loaded.value.name),
+        x_label: "learning rate".into(),
+        y_label: "training loss".into(),
+        log_x: true,
+        series: vec![
+            Series { label: "loss".into(), points: points.iter().map(|p| (p.lr, p.loss)).collect() },
+            Series { label: "smoothed".into(), points: points.iter().map(|p| (p.lr, p.smoothed)).collect() },
+        ],
+        markers: vec![
+            Marker { x: suggestion.steepest, label: format!("steepest {:.1e}", suggestion.steepest) },
+            Marker { x: suggestion.minimum_div_10, label: format!("min/10 {:.1e}", suggestion.minimum_div_10) },
+        ],
+        log_y: true,
+        y_range,
+        ..Default::default()
+    };
+    crate::plot::render(&png, &[chart]).map_err(CliError::Other)?;
+    println!("suggested learning rate:");
+    println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
+    println!("  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})", suggestion.minimum_div_10, suggestion.minimum);
+    println!("wrote {} and {}", csv_path.display(), png.display());
+    println!("try it: cargo run -p cli -- {} --set optimizer.lr={:.3e}", args.config.display(), suggestion.steepest);
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The comparison table of `compare`: per schedule, best and final `val/loss`, best
+//! `val/accuracy`, the step a target was first reached, and wall time — all read back from each
+//! run's `metrics.jsonl`, so the table and the runs agree.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// `METRIC=VALUE`: report the first step at which METRIC reaches VALUE (at least it for
+/// accuracies, at most it for losses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The metric, e.g. `val/accuracy`.
+    pub metric: String,
+    /// The value to reach.
+    pub value: f64,
+}
+
+impl Target {
+    /// Parses `val/accuracy=0.95`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (m, v) = s.split_once('=').ok_or_else(|| format!("--target {s}: expected METRIC=VALUE, e.g. val/accuracy=0.95"))?;
+        let value = v.trim().parse().map_err(|_| format!("--target {s}: `{v}` is not a number"))?;
+        Ok(Self { metric: m.trim().to_owned(), value })
+    }
+
+    fn reached(&self, v: f64) -> bool {
+        match trainer::check::mode_for(&self.metric) {
+            sched::PlateauMode::Max => v >= self.value,
+            sched::PlateauMode::Min => v <= self.value,
+        }
+    }
+}
+
+/// One schedule's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The schedule's label.
+    pub label: String,
+    /// Lowest `val/loss` and its step.
+    pub best_loss: Option<(f64, u64)>,
+    /// Last `val/loss`.
+    pub final_loss: Option<f64>,
+    /// Highest `val/accuracy` and its step.
+    pub best_accuracy: Option<(f64, u64)>,
+    /// First step at which the target was reached.
+    pub target_step: Option<u64>,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+}
+
+/// Reads a run's `metrics.jsonl` into its row.
+pub fn row(label: &str, run_dir: &Path, target: Option<&Target>, seconds: f64) -> Result<Row, String> {
+    let path = run_dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut r = Row { label: label.to_owned(), best_loss: None, final_loss: None, best_accuracy: None, target_step: None, seconds };
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (Some(tag), Some(step), Some(value)) = (v["tag"].as_str(), v["step"].as_u64(), v["value"].as_f64()) else { continue };
+        match tag {
+            "val/loss" => {
+                r.final_loss = Some(value);
+                if r.best_loss.is_none_or(|(b, _)| value < b) {
+                    r.best_loss = Some((value, step));
+                }
+            }
+            "val/accuracy" if r.best_accuracy.is_none_or(|(b, _)| value > b) => r.best_accuracy = Some((value, step)),
+            _ => {}
+        }
+        if let Some(t) = target {
+            if r.target_step.is_none() && tag == t.metric && t.reached(value) {
+                r.target_step = Some(step);
+            }
+        }
+    }
+    Ok(r)
+}
+
+fn cells(r: &Row, target: Option<&Target>) -> Vec<String> {
+    let opt = |v: Option<(f64, u64)>| v.map_or("–".to_owned(), |(x, s)| format!("{x:.4} (step {s})"));
+    let mut c = vec![
+        r.label.clone(),
+        opt(r.best_loss),
+        r.final_loss.map_or("–".to_owned(), |x| format!("{x:.4}")),
+        opt(r.best_accuracy),
+    ];
+    if target.is_some() {
+        c.push(r.target_step.map_or("not reached".to_owned(), |s| s.to_string()));
+    }
+    c.push(format!("{:.1}", r.seconds));
+    c
+}
+
+fn header(target: Option<&Target>) -> Vec<String> {
+    let mut h = vec!["schedule".to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
+    if let Some(t) = target {
+        h.push(format!("step {} {} {}", t.metric, if trainer::check::mode_for(&t.metric) == sched::PlateauMode::Max { "≥" } else { "≤" }, t.value));
+    }
+    h.push("wall time (s)".into());
+    h
+}
+
+/// The table as aligned text.
+pub fn text(rows: &[Row], target: Option<&Target>) -> String {
+    let table: Vec<Vec<String>> = std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect();
+    let widths: Vec<usize> = (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut s = String::new();
+    for (n, r) in table.iter().enumerate() {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(s, "{}", line.join("  ").trim_end());
+        if n == 0 {
+            let _ = writeln!(s, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        }
+    }
+    s
+}
+
+/// The table in Markdown.
+pub fn markdown(rows: &[Row], target: Option<&Target>) -> String {
+    let h = header(target);
+    let mut s = format!("| {} |\n|{}\n", h.join(" | "), " --- |".repeat(h.len()));
+    for r in rows {
+        let _ = writeln!(s, "| {} |", cells(r, target).join(" | "));
+    }
+    s
+}
+
+/// The table as CSV (plain numbers, empty when missing).
+pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
+    let mut s = String::from("schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step");
+    if target.is_some() {
+        s.push_str(",target_step");
+    }
+    s.push_str(",wall_seconds\n");
+    let o = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    let st = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
+    for r in rows {
+        let _ = write!(
+            s,
+            "{},{},{},{},{},{}",
+            r.label,
+            o(r.best_loss.map(|b| b.0)),
+            st(r.best_loss.map(|b| b.1)),
+            o(r.final_loss),
+            o(r.best_accuracy.map(|b| b.0)),
+            st(r.best_accuracy.map(|b| b.1))
+        );
+        if target.is_some() {
+            let _ = write!(s, ",{}", st(r.target_step));
+        }
+        let _ = writeln!(s, ",{}", r.seconds);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_from_metrics_and_targets_respect_the_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            (9, "val/loss", 0.9), (9, "val/accuracy", 0.80), (19, "val/loss", 0.5), (19, "val/accuracy", 0.96),
+            (29, "val/loss", 0.6), (29, "val/accuracy", 0.95),
+        ];
+        let text_: String = lines.iter().map(|(s, t, v)| format!("{{\"step\": {s}, \"tag\": \"{t}\", \"value\": {v}, \"wall_time\": 1.0}}\n")).collect();
+        std::fs::write(dir.path().join("metrics.jsonl"), text_).unwrap();
+        let t = Target::parse("val/accuracy=0.95").unwrap();
+        let r = row("a", dir.path(), Some(&t), 1.5).unwrap();
+        assert_eq!(r.best_loss, Some((0.5, 19)));
+        assert_eq!(r.final_loss, Some(0.6));
+        assert_eq!(r.best_accuracy, Some((0.96, 19)));
+        assert_eq!(r.target_step, Some(19));
+        let l = Target::parse("val/loss=0.55").unwrap();
+        assert_eq!(row("a", dir.path(), Some(&l), 1.5).unwrap().target_step, Some(19));
+        assert!(Target::parse("val/loss").is_err());
+        let md = markdown(&[r.clone()], Some(&t));
+        assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 |"), "{md}");
+        assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5\n"));
+    }
+}

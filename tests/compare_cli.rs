@@ -1,0 +1,117 @@
+//! `compare` and `lr-find` through the real binary on the embedded digits.
+
+mod common;
+
+use common::{root, run, text};
+
+fn config(name: &str) -> String {
+    root().join("configs").join(name).to_string_lossy().into_owned()
+}
+
+/// Best and final val/loss, best val/accuracy, first step with val/accuracy ≥ 0.95, recomputed
+/// here from a run's metrics.jsonl.
+fn from_metrics(run_dir: &std::path::Path) -> (f64, f64, f64, Option<u64>) {
+    let m = common::metrics(run_dir);
+    let loss: Vec<(u64, f64)> = m.iter().filter(|x| x.1 == "val/loss").map(|x| (x.0, x.2)).collect();
+    let acc: Vec<(u64, f64)> = m.iter().filter(|x| x.1 == "val/accuracy").map(|x| (x.0, x.2)).collect();
+    let best_loss = loss.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+    let best_acc = acc.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
+    let reached = acc.iter().find(|x| x.1 >= 0.95).map(|x| x.0);
+    (best_loss, loss.last().unwrap().1, best_acc, reached)
+}
+
+#[test]
+fn compare_three_schedules_writes_runs_a_matching_table_and_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "compare",
+            &config("cosine_restart.yaml"),
+            "--schedules",
+            &config("cosine.yaml"),
+            &config("step_decay.yaml"),
+            &config("cyclic.yaml"),
+            "--target",
+            "val/accuracy=0.95",
+            "--set",
+            "train.max_steps=300",
+            "--set",
+            "train.eval_every=50",
+            "--jobs",
+            "2",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let cmp = dir.path().join("runs/cosine_restart/compare-0");
+    let csv = std::fs::read_to_string(cmp.join("summary.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step,target_step,wall_seconds"
+    );
+    let mut labels = Vec::new();
+    for line in lines {
+        let c: Vec<&str> = line.split(',').collect();
+        labels.push(c[0].to_owned());
+        let run_dir = cmp.join(c[0]);
+        assert!(run_dir.join("config.yaml").exists());
+        assert_eq!(common::series(&run_dir, "train/lr").len(), 300, "{}", c[0]);
+        let (best_loss, final_loss, best_acc, reached) = from_metrics(&run_dir);
+        assert_eq!(c[1].parse::<f64>().unwrap(), best_loss, "{line}");
+        assert_eq!(c[3].parse::<f64>().unwrap(), final_loss, "{line}");
+        assert_eq!(c[4].parse::<f64>().unwrap(), best_acc, "{line}");
+        assert_eq!(c[6].parse::<u64>().ok(), reached, "{line}");
+        assert!(c[7].parse::<f64>().unwrap() > 0.0);
+        assert!(stdout.contains(&format!("{best_loss:.4}")), "printed table: {stdout}");
+    }
+    assert_eq!(labels, vec!["cosine", "step_decay", "cyclic"]);
+    // Each run used its own schedule: the cyclic run's LR starts at its base_lr.
+    assert_eq!(f64::from_bits(common::series(&cmp.join("cyclic"), "train/lr")[0].1), 0.005);
+    let md = std::fs::read_to_string(cmp.join("summary.md")).unwrap();
+    assert!(md.starts_with("| schedule | best val/loss |"), "{md}");
+    let png = std::fs::read(cmp.join("compare.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+}
+
+#[test]
+fn compare_rejects_a_bad_schedule_file_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "schedule:\n  kind: step\n  step_size: 0\n").unwrap();
+    let out = run(dir.path(), &["compare", &config("cosine.yaml"), "--schedules", &config("step_decay.yaml"), "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("bad.yaml:3:3: schedule.step_size: must be >= 1"), "{}", text(&out).1);
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn lr_find_suggests_a_sensible_lr_that_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["lr-find", &config("constant.yaml"), "--min", "1e-6", "--max", "10", "--steps", "100"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let pick = |label: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("{stdout}"));
+        line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (steep, tenth) = (pick("steepest descent"), pick("minimum of the smoothed loss / 10"));
+    for lr in [steep, tenth] {
+        assert!((1e-3..=1.0).contains(&lr), "suggested {lr}: {stdout}");
+    }
+    let out_dir = dir.path().join("runs/constant/lr-find-0");
+    let csv = std::fs::read_to_string(out_dir.join("lr_find.csv")).unwrap();
+    assert!(csv.starts_with("step,lr,loss,smoothed_loss\n"));
+    let rows = csv.lines().count() - 1;
+    assert!((10..=100).contains(&rows), "{rows} rows");
+    assert!(out_dir.join("lr_find.png").exists());
+    assert_eq!(std::fs::read_dir(dir.path().join("runs/constant")).unwrap().count(), 1, "only its own output");
+
+    // Training at the suggestion converges.
+    let out = run(dir.path(), &[&config("constant.yaml"), "--set", &format!("optimizer.lr={steep}"), "-q"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let line = stdout.lines().find(|l| l.contains("val/accuracy: final")).unwrap();
+    let acc: f64 = line.split_whitespace().nth(2).unwrap().trim_end_matches(',').parse().unwrap();
+    assert!(acc > 0.9, "{line}");
+}
