@@ -1,4 +1,4 @@
-//! Per-step cost of every schedule kind: one `lr(t)` (plus `momentum(t)` where it cycles), for
+//! Per-step cost of every schedule kind: one `values(t)` (LR, and momentum where it cycles), for
 //! steps around 0..10k and around 1e9 (restarts at 1e9 included).
 
 use std::hint::black_box;
@@ -41,8 +41,8 @@ fn per_step(c: &mut Criterion) {
             group.bench_function(format!("{name}/{label}"), |b| {
                 b.iter(|| {
                     t = if t >= origin + 9_999 { origin } else { t + 1 };
-                    let lr = s.lr(black_box(t));
-                    black_box((lr, s.momentum(t)))
+                    // What an optimizer step needs: the LR and (cycling kinds) the momentum.
+                    black_box(s.values(black_box(t)))
                 })
             });
         }

@@ -3,8 +3,8 @@
 
 use crate::config::{Kind, ScheduleConfig};
 use crate::kinds::{
-    constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestartsConfig,
-    cyclic::CyclicConfig, exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig,
+    Geometric, constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestarts,
+    cyclic::Cyclic, exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig,
     linear::LinearConfig, multistep::MultiStepConfig, one_cycle::OneCycle, plateau::Observation,
     plateau::Plateau, polynomial::PolynomialConfig, step::StepConfig, wsd::WsdConfig,
 };
@@ -26,14 +26,15 @@ pub(crate) struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
     Constant(ConstantConfig),
-    Step(StepConfig),
-    Multistep(MultiStepConfig),
-    Exponential(ExponentialConfig),
+    Step(StepConfig, Geometric),
+    /// With `gamma^k` for each number of passed milestones.
+    Multistep(MultiStepConfig, Vec<f64>),
+    Exponential(ExponentialConfig, Geometric),
     Linear(LinearConfig),
     Polynomial(PolynomialConfig),
     Cosine(CosineConfig),
-    CosineRestarts(CosineRestartsConfig),
-    Cyclic(CyclicConfig),
+    CosineRestarts(CosineRestarts),
+    Cyclic(Cyclic),
     OneCycle(OneCycle),
     Plateau(Plateau),
     InverseSqrt(InverseSqrtConfig),
@@ -68,16 +69,25 @@ impl Node {
         }
         Ok(match kind {
             Kind::Constant(c) => simple!(Constant, c),
-            Kind::Step(c) => simple!(Step, c),
-            Kind::Multistep(c) => simple!(Multistep, c),
-            Kind::Exponential(c) => simple!(Exponential, c),
+            Kind::Step(c) => {
+                c.validate(path)?;
+                Node::Step(c.clone(), Geometric::new(c.gamma))
+            }
+            Kind::Multistep(c) => {
+                c.validate(path)?;
+                Node::Multistep(c.clone(), c.powers())
+            }
+            Kind::Exponential(c) => {
+                c.validate(path)?;
+                Node::Exponential(c.clone(), Geometric::new(c.gamma))
+            }
             Kind::Linear(c) => simple!(Linear, c),
             Kind::Polynomial(c) => simple!(Polynomial, c),
             Kind::Cosine(c) => simple!(Cosine, c),
-            Kind::CosineRestarts(c) => simple!(CosineRestarts, c),
-            Kind::Cyclic(c) => simple!(Cyclic, c),
+            Kind::Cyclic(c) => Node::Cyclic(Cyclic::new(c, path)?),
             Kind::InverseSqrt(c) => simple!(InverseSqrt, c),
             Kind::WarmupStableDecay(c) => simple!(Wsd, c),
+            Kind::CosineRestarts(c) => Node::CosineRestarts(CosineRestarts::new(c, path)?),
             Kind::OneCycle(c) => Node::OneCycle(OneCycle::new(c, path)?),
             Kind::Plateau(c) => Node::Plateau(Plateau::new(c, primary, path)?),
             Kind::Sequential(c) => {
@@ -126,9 +136,9 @@ impl Node {
     pub(crate) fn lr(&self, t: u64, g: Group) -> f64 {
         match self {
             Node::Constant(c) => c.lr(t, g.base),
-            Node::Step(c) => c.lr(t, g.base),
-            Node::Multistep(c) => c.lr(t, g.base),
-            Node::Exponential(c) => c.lr(t, g.base),
+            Node::Step(c, gamma) => c.lr(gamma, t, g.base),
+            Node::Multistep(c, powers) => c.lr(powers, t, g.base),
+            Node::Exponential(c, gamma) => c.lr(gamma, t, g.base),
             Node::Linear(c) => c.lr(t, g.base),
             Node::Polynomial(c) => c.lr(t, g.base),
             Node::Cosine(c) => c.lr(t, g.base),
@@ -151,6 +161,29 @@ impl Node {
         }
     }
 
+    /// LR and momentum at step `t` for group `g`, computed together (cycling kinds share their
+    /// phase computation).
+    pub(crate) fn values(&self, t: u64, g: Group) -> (f64, Option<f64>) {
+        match self {
+            Node::Cyclic(c) => c.values(t, g.scale),
+            Node::OneCycle(c) => c.values(t, g.scale),
+            Node::Sequential { children, milestones, .. } => {
+                let (k, local) = Self::active(milestones, t);
+                children[k].values(local, g)
+            }
+            Node::Chained(children) => {
+                if g.base == 0.0 {
+                    return (0.0, children.iter().rev().find_map(|c| c.momentum(t)));
+                }
+                children.iter().fold((g.base, None), |(lr, m), c| {
+                    let (clr, cm) = c.values(t, g);
+                    (lr * (clr / g.base), cm.or(m))
+                })
+            }
+            _ => (self.lr(t, g), None),
+        }
+    }
+
     /// Momentum at step `t`, where the node cycles it.
     pub(crate) fn momentum(&self, t: u64) -> Option<f64> {
         match self {
@@ -168,7 +201,7 @@ impl Node {
     /// Whether any node can set the momentum.
     pub(crate) fn cycles_momentum(&self) -> bool {
         match self {
-            Node::Cyclic(c) => c.cycle_momentum,
+            Node::Cyclic(c) => c.config().cycle_momentum,
             Node::OneCycle(c) => c.config().cycle_momentum,
             Node::Sequential { children, .. } | Node::Chained(children) => {
                 children.iter().any(Node::cycles_momentum)
@@ -236,7 +269,7 @@ impl Node {
                     if out.len() >= MAX_KEY_POINTS {
                         break;
                     }
-                    match c.cycle_start(cycle) {
+                    match c.config().cycle_start(cycle) {
                         Some(s) if s < span && c.restart_at(s).is_some() => {
                             out.push(KeyPoint { step: offset + s, kind: KeyPointKind::Restart { cycle } })
                         }

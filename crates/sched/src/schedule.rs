@@ -63,6 +63,13 @@ impl Schedule {
         self.root.momentum(t)
     }
 
+    /// LR of the primary group and momentum at step `t`, computed together: what the optimizer
+    /// step `t` uses. Equal to `(lr(t), momentum(t))`, cheaper for the cycling kinds.
+    #[inline]
+    pub fn values(&self, t: u64) -> (f64, Option<f64>) {
+        self.root.values(t, Group { base: self.base_lr, scale: 1.0 })
+    }
+
     /// Whether the schedule can set the momentum at some step.
     pub fn cycles_momentum(&self) -> bool {
         self.root.cycles_momentum()

@@ -132,6 +132,14 @@ proptest! {
     }
 
     #[test]
+    fn fused_values_equal_separate_calls(cfg in any_schedule(), t in steps()) {
+        let s = Schedule::new(&cfg, BASE).unwrap();
+        let (lr, m) = s.values(t);
+        prop_assert_eq!(lr.to_bits(), s.lr(t).to_bits());
+        prop_assert_eq!(m.map(f64::to_bits), s.momentum(t).map(f64::to_bits));
+    }
+
+    #[test]
     fn cosine_restarts_stay_between_eta_min_and_peak(c in restarts(), t in steps()) {
         let s = Schedule::new(&leaf(Kind::CosineRestarts(c.clone())), BASE).unwrap();
         let lr = s.lr(t);

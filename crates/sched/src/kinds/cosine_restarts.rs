@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{cosine::cosine_between, f};
+use super::{Geometric, cosine::cosine_between, f};
 use crate::{ConfigError, check};
 
 /// `CosineAnnealingWarmRestarts` (SGDR):
@@ -101,26 +101,76 @@ impl CosineRestartsConfig {
         CyclePosition { cycle, start, length }
     }
 
+}
+
+/// A validated `cosine_restarts` schedule with its cycle starts and lengths precomputed, so a
+/// step's cycle is a binary search over at most 65 starts: O(1), no allocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CosineRestarts {
+    config: CosineRestartsConfig,
+    /// `starts[i]`: first step of cycle `i`, for every cycle that starts within `u64`.
+    starts: Vec<u64>,
+    /// `lengths[i]`: `t_0 · t_mult^i` as f64 (the divisor of PyTorch's `T_cur / T_i`).
+    lengths: Vec<f64>,
+    /// Powers of `cycle_decay`.
+    decay: Geometric,
+}
+
+impl CosineRestarts {
+    /// Validates `config` and precomputes its cycles (for `t_mult > 1`).
+    pub(crate) fn new(config: &CosineRestartsConfig, path: &str) -> Result<Self, ConfigError> {
+        config.validate(path)?;
+        let (mut starts, mut lengths) = (Vec::new(), Vec::new());
+        if config.t_mult > 1 {
+            let mut i = 0;
+            while let Some(s) = config.cycle_start(i) {
+                starts.push(s);
+                lengths.push((u128::from(config.t_0) * u128::from(config.t_mult).pow(i as u32)) as f64);
+                i += 1;
+            }
+        }
+        Ok(Self { config: config.clone(), starts, lengths, decay: Geometric::new(config.cycle_decay) })
+    }
+
+    /// The validated config.
+    pub fn config(&self) -> &CosineRestartsConfig {
+        &self.config
+    }
+
+    /// `(cycle, first step of the cycle, cycle length)` at step `t`.
+    #[inline]
+    fn locate(&self, t: u64) -> (u64, u64, f64) {
+        if self.config.t_mult == 1 {
+            let cycle = t / self.config.t_0;
+            return (cycle, cycle * self.config.t_0, f(self.config.t_0));
+        }
+        // starts[0] = 0 <= t, so the index is at least 0.
+        let i = self.starts.partition_point(|&s| s <= t).saturating_sub(1);
+        (i as u64, self.starts[i], self.lengths[i])
+    }
+
     /// Whether cycle `i` is past `cycle_limit` (the LR then holds `eta_min`).
     #[inline]
     fn finished(&self, cycle: u64) -> bool {
-        self.cycle_limit.is_some_and(|limit| cycle >= limit)
+        self.config.cycle_limit.is_some_and(|limit| cycle >= limit)
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let p = self.position(t);
-        if self.finished(p.cycle) {
-            return self.eta_min;
+        let (cycle, start, length) = self.locate(t);
+        let c = &self.config;
+        if self.finished(cycle) {
+            return c.eta_min;
         }
-        let peak = if self.cycle_decay == 1.0 { base } else { base * self.cycle_decay.powf(f(p.cycle)) };
-        cosine_between(self.eta_min, peak, f(t - p.start), p.length as f64)
+        let peak = if c.cycle_decay == 1.0 { base } else { base * self.decay.pow(cycle) };
+        cosine_between(c.eta_min, peak, f(t - start), length)
     }
 
     /// `Some(cycle)` when step `t` is the first step of a cycle `≥ 1` that runs (a warm restart).
+    #[inline]
     pub fn restart_at(&self, t: u64) -> Option<u64> {
-        let p = self.position(t);
-        (p.cycle >= 1 && p.start == t && !self.finished(p.cycle)).then_some(p.cycle)
+        let (cycle, start, _) = self.locate(t);
+        (cycle >= 1 && start == t && !self.finished(cycle)).then_some(cycle)
     }
 }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::f;
+use super::{Geometric, f, inv_pow2};
 use crate::{ConfigError, check};
 
 /// Shape of the cycles' amplitude.
@@ -76,12 +76,6 @@ fn point_nine() -> f64 {
     0.9
 }
 
-/// `(h, scale)` at step `t`, shared by the LR and the momentum.
-struct Phase {
-    height: f64,
-    scale: f64,
-}
-
 impl CyclicConfig {
     pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
         check::non_negative(path, "base_lr", self.base_lr)?;
@@ -100,36 +94,65 @@ impl CyclicConfig {
         check::in_range(path, "base_momentum", self.base_momentum, (0.0, false), (1.0, false))?;
         check::in_range(path, "max_momentum", self.max_momentum, (self.base_momentum, false), (1.0, false))
     }
+}
 
-    fn phase(&self, t: u64) -> Phase {
-        let up = f(self.step_size_up);
-        let total = up + f(self.step_size_down.unwrap_or(self.step_size_up));
-        let ratio = up / total;
-        let cycle = (1.0 + f(t) / total).floor();
-        let x = 1.0 + f(t) / total - cycle;
-        let height = if x <= ratio { x / ratio } else { (x - 1.0) / (ratio - 1.0) };
-        let scale = match self.mode {
-            CyclicMode::Triangular => 1.0,
-            CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
-            CyclicMode::ExpRange => self.gamma.powf(f(t)),
-        };
-        Phase { height, scale }
+/// A validated `cyclic` schedule with its constants precomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cyclic {
+    config: CyclicConfig,
+    total: f64,
+    ratio: f64,
+    gamma: Geometric,
+}
+
+impl Cyclic {
+    /// Validates `config`.
+    pub(crate) fn new(config: &CyclicConfig, path: &str) -> Result<Self, ConfigError> {
+        config.validate(path)?;
+        let up = f(config.step_size_up);
+        let total = up + f(config.step_size_down.unwrap_or(config.step_size_up));
+        Ok(Self { config: config.clone(), total, ratio: up / total, gamma: Geometric::new(config.gamma) })
+    }
+
+    /// The validated config.
+    pub fn config(&self) -> &CyclicConfig {
+        &self.config
+    }
+
+    /// `height · scale` at step `t`: the fraction of the way from base to max (PyTorch's
+    /// `scale_factor · scale_fn(…)`), shared by the LR and the momentum.
+    #[inline]
+    fn amplitude(&self, t: u64) -> f64 {
+        let cycle = (1.0 + f(t) / self.total).floor();
+        let x = 1.0 + f(t) / self.total - cycle;
+        let height = if x <= self.ratio { x / self.ratio } else { (x - 1.0) / (self.ratio - 1.0) };
+        match self.config.mode {
+            CyclicMode::Triangular => height,
+            CyclicMode::Triangular2 => height * inv_pow2(cycle as u64 - 1),
+            CyclicMode::ExpRange => height * self.gamma.pow(t),
+        }
     }
 
     /// LR at step `t` for a group whose LR scale is `scale`.
     #[inline]
     pub fn lr(&self, t: u64, scale: f64) -> f64 {
-        let p = self.phase(t);
-        let lr = self.base_lr + (self.max_lr - self.base_lr) * p.height * p.scale;
-        lr * scale
+        let c = &self.config;
+        (c.base_lr + (c.max_lr - c.base_lr) * self.amplitude(t)) * scale
     }
 
     /// Momentum at step `t`, when `cycle_momentum`.
     #[inline]
     pub fn momentum(&self, t: u64) -> Option<f64> {
-        self.cycle_momentum.then(|| {
-            let p = self.phase(t);
-            self.max_momentum - (self.max_momentum - self.base_momentum) * p.height * p.scale
-        })
+        let c = &self.config;
+        c.cycle_momentum.then(|| c.max_momentum - (c.max_momentum - c.base_momentum) * self.amplitude(t))
+    }
+
+    /// LR and momentum at step `t`, sharing the work.
+    #[inline]
+    pub fn values(&self, t: u64, scale: f64) -> (f64, Option<f64>) {
+        let c = &self.config;
+        let a = self.amplitude(t);
+        let lr = (c.base_lr + (c.max_lr - c.base_lr) * a) * scale;
+        (lr, c.cycle_momentum.then(|| c.max_momentum - (c.max_momentum - c.base_momentum) * a))
     }
 }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::f;
+use super::Geometric;
 use crate::{ConfigError, check};
 
 /// `ExponentialLR`: `lr(t) = base · gamma^t`.
@@ -19,9 +19,9 @@ impl ExponentialConfig {
         check::positive(path, "gamma", self.gamma)
     }
 
-    /// LR at step `t` for base LR `base`.
+    /// LR at step `t` for base LR `base` (with `gamma`'s powers precomputed in `g`).
     #[inline]
-    pub fn lr(&self, t: u64, base: f64) -> f64 {
-        base * self.gamma.powf(f(t))
+    pub(crate) fn lr(&self, g: &Geometric, t: u64, base: f64) -> f64 {
+        base * g.pow(t)
     }
 }

@@ -24,3 +24,32 @@ pub mod wsd;
 pub(crate) fn f(step: u64) -> f64 {
     step as f64
 }
+
+/// Powers `base^k` of a fixed base for integer `k`: `powi` (exact repeated squaring, a few
+/// ulps from Python's `base ** k`) for small `k`, `exp(k · ln base)` (relative error below 1e-13
+/// wherever the result is a normal f64) for large `k`. Both are O(1) and several times faster
+/// than `powf`, which matters at ~10 ns per step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Geometric {
+    base: f64,
+    ln: f64,
+}
+
+impl Geometric {
+    /// Powers of `base` (> 0).
+    pub(crate) fn new(base: f64) -> Self {
+        Self { base, ln: base.ln() }
+    }
+
+    /// `base^k`.
+    #[inline]
+    pub(crate) fn pow(&self, k: u64) -> f64 {
+        if k < 32 { self.base.powi(k as i32) } else { (k as f64 * self.ln).exp() }
+    }
+}
+
+/// `2^-k`, exactly (0 once it underflows).
+#[inline]
+pub(crate) fn inv_pow2(k: u64) -> f64 {
+    if k < 1023 { f64::from_bits((1023 - k) << 52) } else { 0.5f64.powi(k.min(i32::MAX as u64) as i32) }
+}

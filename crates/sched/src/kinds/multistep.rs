@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{f, step::tenth};
+use super::step::tenth;
 use crate::{ConfigError, check};
 
 /// `MultiStepLR`: `lr(t) = base · gamma^(number of milestones m with m ≤ t)`.
@@ -26,10 +26,15 @@ impl MultiStepConfig {
         check::positive(path, "gamma", self.gamma)
     }
 
-    /// LR at step `t` for base LR `base`.
+    /// `gamma^k` for every number `k` of milestones passed (0..=len).
+    pub(crate) fn powers(&self) -> Vec<f64> {
+        (0..=self.milestones.len()).map(|k| self.gamma.powi(k as i32)).collect()
+    }
+
+    /// LR at step `t` for base LR `base`, with `powers` from [`MultiStepConfig::powers`].
     #[inline]
-    pub fn lr(&self, t: u64, base: f64) -> f64 {
+    pub(crate) fn lr(&self, powers: &[f64], t: u64, base: f64) -> f64 {
         let passed = self.milestones.partition_point(|&m| m <= t);
-        base * self.gamma.powf(f(passed as u64))
+        base * powers[passed]
     }
 }

@@ -177,10 +177,22 @@ impl OneCycle {
         &self.config
     }
 
-    fn anneal(&self, (start, end): (f64, f64), pct: f64) -> f64 {
+    /// The shape factor of `pct` shared by every annealed quantity: `cos(π·pct) + 1` for
+    /// `cos`, `pct` for `linear`.
+    #[inline]
+    fn shape(&self, pct: f64) -> f64 {
         match self.config.anneal_strategy {
-            AnnealStrategy::Cos => end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0),
-            AnnealStrategy::Linear => (end - start) * pct + start,
+            AnnealStrategy::Cos => (PI * pct).cos() + 1.0,
+            AnnealStrategy::Linear => pct,
+        }
+    }
+
+    /// PyTorch's `_annealing_cos`/`_annealing_linear` from `start` to `end` given `shape(pct)`.
+    #[inline]
+    fn anneal(&self, (start, end): (f64, f64), shape: f64) -> f64 {
+        match self.config.anneal_strategy {
+            AnnealStrategy::Cos => end + (start - end) / 2.0 * shape,
+            AnnealStrategy::Linear => (end - start) * shape + start,
         }
     }
 
@@ -201,7 +213,7 @@ impl OneCycle {
     #[inline]
     pub fn lr(&self, t: u64, scale: f64) -> f64 {
         let (p, pct) = self.locate(t);
-        self.anneal(p.lr, pct) * scale
+        self.anneal(p.lr, self.shape(pct)) * scale
     }
 
     /// Momentum at step `t`, when `cycle_momentum`.
@@ -209,7 +221,15 @@ impl OneCycle {
     pub fn momentum(&self, t: u64) -> Option<f64> {
         self.config.cycle_momentum.then(|| {
             let (p, pct) = self.locate(t);
-            self.anneal(p.momentum, pct)
+            self.anneal(p.momentum, self.shape(pct))
         })
+    }
+
+    /// LR and momentum at step `t`, sharing the phase lookup and the cosine.
+    #[inline]
+    pub fn values(&self, t: u64, scale: f64) -> (f64, Option<f64>) {
+        let (p, pct) = self.locate(t);
+        let shape = self.shape(pct);
+        (self.anneal(p.lr, shape) * scale, self.config.cycle_momentum.then(|| self.anneal(p.momentum, shape)))
     }
 }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::f;
+use super::Geometric;
 use crate::{ConfigError, check};
 
 /// `StepLR`: `lr(t) = base · gamma^⌊t / step_size⌋`.
@@ -27,9 +27,9 @@ impl StepConfig {
         check::positive(path, "gamma", self.gamma)
     }
 
-    /// LR at step `t` for base LR `base`.
+    /// LR at step `t` for base LR `base` (with `gamma`'s powers precomputed in `g`).
     #[inline]
-    pub fn lr(&self, t: u64, base: f64) -> f64 {
-        base * self.gamma.powf(f(t / self.step_size))
+    pub(crate) fn lr(&self, g: &Geometric, t: u64, base: f64) -> f64 {
+        base * g.pow(t / self.step_size)
     }
 }
