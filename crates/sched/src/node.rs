@@ -22,6 +22,14 @@ pub(crate) struct Group {
     pub scale: f64,
 }
 
+impl Group {
+    /// The group with base LR `base` of a schedule built for `primary`.
+    #[inline]
+    pub(crate) fn new(base: f64, primary: f64) -> Self {
+        Self { base, scale: base / primary }
+    }
+}
+
 /// One validated node of the schedule tree.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
@@ -133,6 +141,7 @@ impl Node {
     }
 
     /// LR at step `t` for group `g`.
+    #[inline]
     pub(crate) fn lr(&self, t: u64, g: Group) -> f64 {
         match self {
             Node::Constant(c) => c.lr(t, g.base),
@@ -163,6 +172,7 @@ impl Node {
 
     /// LR and momentum at step `t` for group `g`, computed together (cycling kinds share their
     /// phase computation).
+    #[inline]
     pub(crate) fn values(&self, t: u64, g: Group) -> (f64, Option<f64>) {
         match self {
             Node::Cyclic(c) => c.values(t, g.scale),

@@ -45,7 +45,7 @@ impl Schedule {
     /// LR of the primary group (base LR `optimizer.lr`) at step `t`.
     #[inline]
     pub fn lr(&self, t: u64) -> f64 {
-        self.root.lr(t, Group { base: self.base_lr, scale: 1.0 })
+        self.root.lr(t, Group::new(self.base_lr, self.base_lr))
     }
 
     /// LR at step `t` of a parameter group whose base LR is `group_base_lr`. Relative kinds
@@ -53,7 +53,7 @@ impl Schedule {
     /// `group_base_lr / optimizer.lr`.
     #[inline]
     pub fn group_lr(&self, t: u64, group_base_lr: f64) -> f64 {
-        self.root.lr(t, Group { base: group_base_lr, scale: group_base_lr / self.base_lr })
+        self.root.lr(t, Group::new(group_base_lr, self.base_lr))
     }
 
     /// Momentum (SGD `momentum`, Adam `betas[0]`) at step `t` when the active part of the schedule
@@ -67,7 +67,7 @@ impl Schedule {
     /// step `t` uses. Equal to `(lr(t), momentum(t))`, cheaper for the cycling kinds.
     #[inline]
     pub fn values(&self, t: u64) -> (f64, Option<f64>) {
-        self.root.values(t, Group { base: self.base_lr, scale: 1.0 })
+        self.root.values(t, Group::new(self.base_lr, self.base_lr))
     }
 
     /// Whether the schedule can set the momentum at some step.
