@@ -182,3 +182,45 @@ fn the_committed_json_schema_is_current() {
         assert!(schema["properties"][section].is_object(), "{section}");
     }
 }
+
+fn tensorboard_python() -> PathBuf {
+    std::env::var_os("TB_PYTHON").map_or_else(|| root().join("assets/venv-tb/bin/python"), PathBuf::from)
+}
+
+/// Runs `scripts/tb_read.py RUN_DIR` (TensorBoard's EventAccumulator, checked against
+/// metrics.jsonl) and returns the number of points per tag.
+fn tensorboard_points(run_dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    let out = std::process::Command::new(tensorboard_python())
+        .arg(root().join("scripts/tb_read.py"))
+        .arg(run_dir)
+        .output()
+        .expect("run tb_read.py (scripts/fetch-assets.sh installs TensorBoard)");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "TensorBoard and metrics.jsonl disagree for {}:\n{stderr}", run_dir.display());
+    let scalars: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    scalars.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().len())).collect()
+}
+
+#[test]
+#[ignore = "needs assets: run scripts/fetch-assets.sh (installs the tensorboard package)"]
+fn real_tensorboard_reads_the_main_run_and_a_resumed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[&config("cosine_restart.yaml")]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let points = tensorboard_points(&dir.path().join("runs/cosine_restart/version_0"));
+    assert_eq!(points["train/loss"], 770);
+    assert_eq!(points["train/lr"], 770);
+    assert_eq!(points["val/accuracy"], 16);
+
+    // A resume from an older checkpoint re-logs steps 200..299: TensorBoard must drop the stale
+    // points of the first event file (the resume's session START) and agree with metrics.jsonl.
+    let args = [&config("cosine_restart.yaml"), "--set", "train.max_steps=300", "--set", "train.checkpoint_every=100", "--set", "name=r", "-q"];
+    assert!(run(dir.path(), &args).status.success());
+    let run_dir = dir.path().join("runs/r/version_0");
+    std::fs::remove_dir_all(run_dir.join("checkpoints/step-00000300")).unwrap();
+    let out = run(dir.path(), &["resume", run_dir.to_str().unwrap(), "--set", "train.max_steps=400", "-q"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("at step 200/400"), "{}", text(&out).0);
+    let points = tensorboard_points(&run_dir);
+    assert_eq!(points["train/lr"], 400, "each step once");
+}
