@@ -72,6 +72,11 @@ def cases():
                 {"kind": "one_cycle", "max_lr": 0.5, "epochs": 7, "steps_per_epoch": 13, "pct_start": 0.4}, 91,
                 lambda o: L.OneCycleLR(o, max_lr=0.5, epochs=7, steps_per_epoch=13, pct_start=0.4),
                 with_momentum=True)
+    # pct_start · total_steps < 1: the first two phases end before step 0 (never used).
+    yield drive("one_cycle_three_phase_short_warmup", sgd,
+                {"kind": "one_cycle", "max_lr": 0.3, "total_steps": 10, "pct_start": 0.05, "three_phase": True}, 10,
+                lambda o: L.OneCycleLR(o, max_lr=0.3, total_steps=10, pct_start=0.05, three_phase=True),
+                with_momentum=True)
     plain = {"kind": "sgd", "lr": 0.1}
     yield drive("cosine_restarts_tmult3", plain,
                 {"kind": "cosine_restarts", "t_0": 2, "t_mult": 3, "eta_min": 0.002}, 800,

@@ -148,21 +148,24 @@ impl OneCycle {
             let last = phase(total - 1.0, (c.max_lr, min), (lo_m, hi_m));
             ([phase(warm_end, (initial, c.max_lr), (hi_m, lo_m)), last, last], 2)
         };
-        // PyTorch divides by each phase's length: a phase must not be empty, and (three_phase
-        // with pct_start > 0.5) phases must not run backwards.
-        let mut start = 0.0;
-        for (i, p) in phases[..len].iter().enumerate() {
-            if p.end_step == start || (i > 0 && p.end_step < start) {
+        // PyTorch divides by the length of the phase a step falls in. A middle phase is only
+        // reached by steps after the previous phase's end, so its length is then positive; the
+        // first phase starts at 0 (a step 0 with `end = 0` would divide by zero), and the last
+        // takes every remaining step (three_phase with pct_start > 0.5 makes it run backwards).
+        let last = &phases[len - 1];
+        let before_last = phases[len - 2].end_step;
+        for (i, bad) in [(0, phases[0].end_step == 0.0), (len - 1, last.end_step <= before_last)] {
+            if bad {
+                let start = if i == 0 { 0.0 } else { before_last };
                 return Err(ConfigError::new(
                     check::field(path, "pct_start"),
                     format!(
                         "gives an empty or backwards phase {} (from step {start} to {}) for total_steps = {total_steps}",
                         i + 1,
-                        p.end_step
+                        phases[i].end_step
                     ),
                 ));
             }
-            start = p.end_step;
         }
         Ok(Self { config: c.clone(), total_steps, phases, len })
     }
