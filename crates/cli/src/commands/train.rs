@@ -91,7 +91,7 @@ pub fn print_summary(s: &Summary) {
         StopReason::Plateau => "stopped on a plateau (hooks.on_plateau)",
         StopReason::Interrupted => "interrupted",
     };
-    println!("{how}: {}/{} steps in {:.1} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64());
+    println!("{how}: {}/{} steps in {:.2} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64());
     if let Some(e) = &s.final_eval {
         if let Some(acc) = e.accuracy {
             let best = s.best_accuracy.map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();

@@ -44,7 +44,8 @@ pub fn accumulate(
         let logits = model.forward(&batch.inputs, true, rng)?;
         let loss = loss_of(&logits, &batch.targets)?;
         loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
-        let grads = (loss / accum as f64)?.backward()?;
+        // The mean over micro-batches; no extra op when there is only one.
+        let grads = if accum == 1 { loss.backward()? } else { (loss / accum as f64)?.backward()? };
         total = Some(match total {
             None => grads,
             Some(mut acc) => {
@@ -65,21 +66,32 @@ pub fn accumulate(
     Ok(Gradients { grads, loss: loss_sum / accum as f64, samples })
 }
 
-/// The global L2 norm of the gradients of `vars`.
+/// The global L2 norm of the gradients of `vars`, summed in f64. On the CPU the values are read
+/// directly (one copy per tensor); on other devices each tensor is reduced there first, so only
+/// one number per tensor crosses to the host.
 pub fn global_norm(grads: &GradStore, vars: &[Var]) -> candle_core::Result<f64> {
     let mut sum = 0.0f64;
     for v in vars {
-        if let Some(g) = grads.get(v.as_tensor()) {
-            sum += g.to_dtype(candle_core::DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
-        }
+        let Some(g) = grads.get(v.as_tensor()) else { continue };
+        sum += if g.device().is_cpu() {
+            match g.dtype() {
+                candle_core::DType::F64 => g.flatten_all()?.to_vec1::<f64>()?.iter().map(|x| x * x).sum::<f64>(),
+                _ => g.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>(),
+            }
+        } else {
+            g.sqr()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?
+        };
     }
     Ok(sum.sqrt())
 }
 
 /// Scales the gradients so their global norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`, only when below 1). Returns the pre-clip
-/// norm.
-pub fn clip(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>) -> candle_core::Result<f64> {
+/// norm, computed only when clipping or `wanted` (it is logged).
+pub fn clip(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>, wanted: bool) -> candle_core::Result<Option<f64>> {
+    if max_norm.is_none() && !wanted {
+        return Ok(None);
+    }
     let norm = global_norm(grads, vars)?;
     if let Some(max) = max_norm {
         let coef = max / (norm + 1e-6);
@@ -92,5 +104,5 @@ pub fn clip(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>) -> candl
             }
         }
     }
-    Ok(norm)
+    Ok(Some(norm))
 }

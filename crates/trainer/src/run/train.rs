@@ -100,13 +100,14 @@ impl Trainer {
                 self.attached()?.scalars.flush()?;
                 return Err(TrainError::NonFiniteLoss { step, value: g.loss, checkpoint: last_checkpoint });
             }
-            let grad_norm = clip(&mut g.grads, &self.vars, t.max_grad_norm)?;
+            let logged = step % every == 0 || step + 1 == self.total_steps;
+            let grad_norm = clip(&mut g.grads, &self.vars, t.max_grad_norm, logged)?;
             self.optimizer.step(&g.grads, &settings)?;
             self.state.step += 1;
             self.state.data = loader.position();
             window_samples += g.samples;
 
-            if step % every == 0 || self.state.step == self.total_steps {
+            if logged {
                 let secs = window_start.elapsed().as_secs_f64();
                 let samples_per_sec = if secs > 0.0 { window_samples as f64 / secs } else { 0.0 };
                 (window_samples, window_start) = (0, Instant::now());
@@ -122,7 +123,9 @@ impl Trainer {
                     let m = settings.first().and_then(|s| s.momentum).unwrap_or(self.config.optimizer.base_momentum());
                     self.log("train/momentum", step, m)?;
                 }
-                self.log("train/grad_norm", step, grad_norm)?;
+                if let Some(norm) = grad_norm {
+                    self.log("train/grad_norm", step, norm)?;
+                }
                 self.log("perf/samples_per_sec", step, samples_per_sec)?;
                 observer.on_step(&StepReport { step, total: self.total_steps, loss: g.loss, lr, samples_per_sec });
             }
