@@ -115,3 +115,24 @@ fn lr_find_suggests_a_sensible_lr_that_trains() {
     let acc: f64 = line.split_whitespace().nth(2).unwrap().trim_end_matches(',').parse().unwrap();
     assert!(acc > 0.9, "{line}");
 }
+
+#[test]
+fn compare_reads_the_configs_own_list_and_places_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["compare", &config("compare_schedules.yaml"), "--set", "train.max_steps=100", "--set", "train.eval_every=50"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let cmp = dir.path().join("runs/compare_schedules/compare-0");
+    for label in ["constant", "step", "cosine", "sgdr", "one_cycle"] {
+        assert_eq!(common::series(&cmp.join(label), "train/lr").len(), 100, "{label}");
+        assert!(stdout.contains(label));
+    }
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        std::fs::read_to_string(config("compare_schedules.yaml")).unwrap().replace("step_size: 200", "step_size: 0"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["compare", "c.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("c.yaml:18:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
+}

@@ -37,6 +37,21 @@ pub struct RunConfig {
     /// Where and how often to log.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Schedules for `cli compare CONFIG` (each replaces `schedule:` in one run of the
+    /// comparison); `train` ignores them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<CompareEntry>,
+}
+
+/// One schedule of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareEntry {
+    /// Name of the run in the comparison (default: the schedule's kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The schedule.
+    pub schedule: ScheduleConfig,
 }
 
 fn default_device() -> String {

@@ -39,22 +39,55 @@ impl Observer for Labelled<'_> {
     }
 }
 
-fn label_of(path: &Path, taken: &[String]) -> String {
-    let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
-    let mut label = stem.clone();
+/// `label`, or `label-2`, `label-3`… if taken.
+fn unique(label: String, taken: &[Entry]) -> String {
+    let mut out = label.clone();
     let mut n = 2;
-    while taken.contains(&label) {
-        label = format!("{stem}-{n}");
+    while taken.iter().any(|e| e.label == out) {
+        out = format!("{label}-{n}");
         n += 1;
     }
-    label
+    out
 }
 
+/// Builds `config` to check it. Problems go to `errors`, those in the schedule placed by
+/// `place(path, message)`; returns whether it is valid.
+fn check(
+    config: &RunConfig,
+    base: &Loaded<RunConfig>,
+    place: impl Fn(&str, String) -> crate::yaml::ConfigFileError,
+    errors: &mut Vec<crate::yaml::ConfigFileError>,
+) -> Result<bool, CliError> {
+    let Err(e) = Trainer::build(config.clone()) else { return Ok(true) };
+    match locate(e, base) {
+        CliError::Config(list) => errors.extend(list.into_iter().map(|err| match err.field.clone() {
+            Some(f) if f.starts_with("schedule") => place(&f, err.message),
+            _ => err,
+        })),
+        other => return Err(other),
+    }
+    Ok(false)
+}
+
+/// The runs: one per `--schedules` file, else one per entry of the config's `compare:` list.
+/// Every run is checked fully first, so nothing starts unless every run can.
 fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
     let mut out: Vec<Entry> = Vec::new();
     let mut errors = Vec::new();
+    let with_schedule = |schedule: &sched::ScheduleConfig| RunConfig { schedule: schedule.clone(), compare: Vec::new(), ..base.value.clone() };
     if args.schedules.is_empty() {
-        return Err(CliError::Other("give the schedules to compare: --schedules a.yaml b.yaml …".into()));
+        if base.value.compare.is_empty() {
+            return Err(CliError::Other(
+                "give the schedules to compare: --schedules a.yaml b.yaml …, or a `compare:` list in the config".into(),
+            ));
+        }
+        for (i, c) in base.value.compare.iter().enumerate() {
+            let config = with_schedule(&c.schedule);
+            if check(&config, base, |f, m| base.error_at(&format!("compare[{i}].{f}"), m), &mut errors)? {
+                let label = unique(c.label.clone().unwrap_or_else(|| c.schedule.kind.name().to_owned()), &out);
+                out.push(Entry { label, config });
+            }
+        }
     }
     for path in &args.schedules {
         let loaded: Loaded<ScheduleOnly> = match load(path, &[]) {
@@ -64,21 +97,11 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
                 continue;
             }
         };
-        let mut config = base.value.clone();
-        config.schedule = loaded.value.schedule.clone();
-        // Check each run fully now, so nothing starts unless every run can.
-        if let Err(e) = Trainer::build(config.clone()) {
-            match locate(e, base) {
-                CliError::Config(list) => errors.extend(list.into_iter().map(|err| match &err.field {
-                    Some(f) if f.starts_with("schedule") => loaded.error_at(f, err.message),
-                    _ => err,
-                })),
-                other => return Err(other),
-            }
-            continue;
+        let config = with_schedule(&loaded.value.schedule);
+        if check(&config, base, |f, m| loaded.error_at(f, m), &mut errors)? {
+            let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
+            out.push(Entry { label: unique(stem, &out), config });
         }
-        let taken: Vec<String> = out.iter().map(|e| e.label.clone()).collect();
-        out.push(Entry { label: label_of(path, &taken), config });
     }
     if errors.is_empty() { Ok(out) } else { Err(CliError::Config(errors)) }
 }
