@@ -127,6 +127,14 @@ pub struct GroupConfig {
     /// Weight decay of the group (≥ 0), overriding `optimizer.weight_decay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// Layer-wise LR decay `d` in `(0, 1]` (default none), the ELECTRA/BEiT rule: the group is
+    /// split by depth into `<name>.layer_<i>` (parameters whose name holds `layer.<i>.` or
+    /// `layers.<i>.`) and `<name>.embeddings` (the group's parameters without a layer index).
+    /// With `L` = the highest layer index + 1, layer `i` gets `lr · d^(L − i)` and the
+    /// embeddings `lr · d^(L + 1)`, `lr` being the group's base LR (the LR of depth `L + 1`,
+    /// where the head sits). Each part is its own group, logged as `train/lr/<name>.layer_<i>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_decay: Option<f64>,
 }
 
 fn default_lr() -> f64 {

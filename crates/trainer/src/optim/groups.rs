@@ -98,8 +98,63 @@ pub(crate) fn assign(
                 (g.name.clone(), g.base_lr(lr), g.weight_decay.unwrap_or(config.weight_decay()))
             }
         };
-        let param_names = params.iter().map(|(n, _)| n.clone()).collect();
-        out.push((ParamGroup { name, base_lr, weight_decay, param_names }, params));
+        match slot.checked_sub(1).and_then(|i| configured[i].layer_decay.map(|d| (i, d))) {
+            Some((index, decay)) => {
+                for (part, factor, params) in by_depth(index, &name, decay, params)? {
+                    let param_names = params.iter().map(|(n, _)| n.clone()).collect();
+                    out.push((ParamGroup { name: part, base_lr: base_lr * factor, weight_decay, param_names }, params));
+                }
+            }
+            None => {
+                let param_names = params.iter().map(|(n, _)| n.clone()).collect();
+                out.push((ParamGroup { name, base_lr, weight_decay, param_names }, params));
+            }
+        }
+    }
+    // A layer_decay part may collide with a configured group's name.
+    let mut names: Vec<&str> = out.iter().map(|g| g.0.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(OptimError::Config(super::ConfigError::new(
+            "optimizer.groups",
+            format!("two parameter groups are named `{}` (a group's layer_decay parts are named <group>.layer_<i> and <group>.embeddings)", w[0]),
+        )));
     }
     Ok(out)
+}
+
+/// The layer index of a parameter: the number after a `layer` or `layers` segment of its dotted
+/// name (`encoder.layer.3.output.dense.weight` → 3, `model.layers.0.mlp.weight` → 0).
+pub fn layer_index(name: &str) -> Option<usize> {
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.windows(2).find_map(|w| if matches!(w[0], "layer" | "layers") { w[1].parse().ok() } else { None })
+}
+
+/// Splits configured group `index` (named `name`, with `layer_decay` = `decay`) by depth:
+/// `(part name, LR factor, parameters)`, the embeddings (no layer index) first, then the layers
+/// from the lowest. Layer `i` of `L` gets `decay^(L − i)`, the embeddings `decay^(L + 1)`.
+fn by_depth(index: usize, name: &str, decay: f64, params: Vec<Named>) -> Result<Vec<(String, f64, Vec<Named>)>, OptimError> {
+    let layers = params.iter().filter_map(|(n, _)| layer_index(n)).max().map(|m| m + 1).ok_or_else(|| {
+        OptimError::Config(super::ConfigError::new(
+            format!("optimizer.groups[{index}].layer_decay"),
+            format!("group `{name}` has no parameter with a layer index (`….layer.<i>.…` or `….layers.<i>.…`) to decay"),
+        ))
+    })?;
+    let mut parts: Vec<(String, f64, Vec<Named>)> = Vec::new();
+    let power = |p: usize| decay.powi(i32::try_from(p).unwrap_or(i32::MAX));
+    let mut base = Vec::new();
+    let mut by_layer: std::collections::BTreeMap<usize, Vec<Named>> = std::collections::BTreeMap::new();
+    for (n, v) in params {
+        match layer_index(&n) {
+            Some(i) => by_layer.entry(i).or_default().push((n, v)),
+            None => base.push((n, v)),
+        }
+    }
+    if !base.is_empty() {
+        parts.push((format!("{name}.embeddings"), power(layers + 1), base));
+    }
+    for (i, params) in by_layer {
+        parts.push((format!("{name}.layer_{i}"), power(layers - i), params));
+    }
+    Ok(parts)
 }

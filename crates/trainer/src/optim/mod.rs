@@ -39,7 +39,7 @@ mod tests;
 
 pub use config::{AdamConfig, AdamWConfig, GroupConfig, OptimizerConfig, SgdConfig};
 pub use error::{OptimError, StateError};
-pub use groups::ParamGroup;
+pub use groups::{ParamGroup, layer_index};
 pub use optimizer::{GroupStep, Optimizer};
 pub use sched::ConfigError;
 pub use state::ParamState;

@@ -139,3 +139,58 @@ fn each_group_steps_with_its_own_lr() {
         }
     }
 }
+
+/// Named zero variables, one per name.
+fn vars(names: &[&str]) -> Vec<(String, Var)> {
+    names.iter().map(|n| (n.to_string(), Var::zeros(2, DType::F32, &Device::Cpu).unwrap())).collect()
+}
+
+#[test]
+fn layer_decay_splits_a_group_by_depth() {
+    let params = vars(&[
+        "embeddings.word_embeddings.weight",
+        "embeddings.LayerNorm.weight",
+        "encoder.layer.0.attention.self.query.weight",
+        "encoder.layer.1.output.dense.bias",
+        "encoder.layer.2.output.dense.weight",
+        "classifier.weight",
+    ]);
+    let opt = Optimizer::new(
+        &config(r#"{"kind": "adamw", "lr": 1e-3, "groups": [{"name": "encoder", "prefixes": ["embeddings.", "encoder."], "lr": 1e-4, "layer_decay": 0.5}]}"#),
+        params,
+    )
+    .unwrap();
+    let got: Vec<(String, f64, usize)> = opt.groups().iter().map(|g| (g.name().to_string(), g.base_lr(), g.param_names().len())).collect();
+    // L = 3 layers: layer i gets lr·d^(3 − i), the embeddings lr·d^4; the head keeps optimizer.lr.
+    assert_eq!(
+        got,
+        vec![
+            ("default".into(), 1e-3, 1),
+            ("encoder.embeddings".into(), 1e-4 * 0.0625, 2),
+            ("encoder.layer_0".into(), 1e-4 * 0.125, 1),
+            ("encoder.layer_1".into(), 1e-4 * 0.25, 1),
+            ("encoder.layer_2".into(), 1e-4 * 0.5, 1),
+        ]
+    );
+    assert_eq!(crate::optim::layer_index("model.layers.12.mlp.weight"), Some(12));
+    assert_eq!(crate::optim::layer_index("encoder.layernorm.weight"), None);
+}
+
+#[test]
+fn layer_decay_errors_name_the_field() {
+    let err = Optimizer::new(&config(r#"{"kind": "sgd", "groups": [{"name": "h", "prefix": "head.", "layer_decay": 0.8}]}"#), vars(&["head.weight"]))
+        .unwrap_err();
+    let OptimError::Config(c) = err else { panic!("{err}") };
+    assert_eq!(c.path, "optimizer.groups[0].layer_decay");
+    assert!(c.rule.contains("has no parameter with a layer index"), "{}", c.rule);
+    for bad in ["0", "1.5", "-0.1"] {
+        let e = config(&format!(r#"{{"kind": "sgd", "groups": [{{"name": "e", "prefix": "e.", "layer_decay": {bad}}}]}}"#)).validate().unwrap_err();
+        assert_eq!(e.path, "optimizer.groups[0].layer_decay");
+    }
+    let clash = Optimizer::new(
+        &config(r#"{"kind": "sgd", "groups": [{"name": "e", "prefix": "e.", "layer_decay": 0.8}, {"name": "e.layer_0", "prefix": "x"}]}"#),
+        vars(&["e.layer.0.w", "x"]),
+    )
+    .unwrap_err();
+    assert!(clash.to_string().contains("two parameter groups are named `e.layer_0`"), "{clash}");
+}
