@@ -89,6 +89,14 @@ pub fn static_issues(c: &RunConfig) -> Vec<ConfigIssue> {
                 push("model.hidden", "must be >= 1".into());
             }
         }
+        ModelConfig::BertClassifier(m) => out.extend(m.issues()),
+    }
+    out.extend(c.data.issues());
+    if c.data.is_text() && !c.model.wants_text() {
+        out.push(ConfigIssue::new("model.kind", "text data (data.kind = text_classification) needs a model with a tokenizer: model.kind = bert_classifier"));
+    }
+    if c.model.wants_text() && !c.data.is_text() {
+        out.push(ConfigIssue::new("data.kind", "model.kind = bert_classifier reads texts: use data.kind = text_classification"));
     }
     out
 }
@@ -107,6 +115,7 @@ pub fn has_plateau(s: &ScheduleConfig) -> bool {
 pub fn produced_metrics(task: Task) -> Vec<&'static str> {
     match task {
         Task::Classification { .. } => vec!["val/loss", "val/accuracy"],
+        Task::Regression { .. } => vec!["val/loss"],
     }
 }
 

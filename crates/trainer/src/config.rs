@@ -82,6 +82,11 @@ pub struct TrainConfig {
     /// Evaluate every this many steps, and at the end (default 100).
     #[serde(default = "default_eval_every")]
     pub eval_every: u64,
+    /// Also evaluate before the first step, logged at step 0: the starting point of a
+    /// fine-tuning run (default false). It feeds no plateau, early-stopping or best-checkpoint
+    /// tracker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eval_on_start: bool,
     /// Examples per evaluation batch (default 512).
     #[serde(default = "default_eval_batch_size")]
     pub eval_batch_size: usize,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::checkpoint::CheckpointError;
 use crate::data::DataError;
 use crate::logging::LogError;
+use crate::model::ModelError;
 use crate::optim::OptimError;
 
 /// A problem with one field of the run config.
@@ -39,6 +40,9 @@ pub enum TrainError {
     /// The data could not be loaded or batched.
     #[error("data: {0}")]
     Data(#[from] DataError),
+    /// A model file is unreadable or malformed (e.g. a corrupt safetensors file).
+    #[error("model: {0}")]
+    Model(ModelError),
     /// The optimizer failed.
     #[error("optimizer: {0}")]
     Optim(#[from] OptimError),
@@ -70,6 +74,18 @@ pub enum TrainError {
         .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
     )]
     ConfigChanged(Vec<String>),
+}
+
+impl From<ModelError> for TrainError {
+    /// Config and hub problems become [`TrainError::Config`] (placed at their field); file
+    /// problems stay [`TrainError::Model`].
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Config { path, message } => TrainError::Config(vec![ConfigIssue::new(path, message)]),
+            ModelError::Hub { path, source } => TrainError::Config(vec![ConfigIssue::new(path, source.to_string())]),
+            other => TrainError::Model(other),
+        }
+    }
 }
 
 impl From<candle_core::Error> for TrainError {

@@ -57,6 +57,13 @@ impl Rng {
         lo + (hi - lo) * self.next_f64()
     }
 
+    /// Standard normal (Box–Muller, two uniforms per draw).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.next_f64(); // in (0, 1]: ln is finite
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
     /// Uniform integer in `[0, n)` (n > 0), without modulo bias.
     pub fn below(&mut self, n: u64) -> u64 {
         let zone = u64::MAX - u64::MAX % n;
@@ -107,5 +114,9 @@ mod tests {
         p.sort();
         assert_eq!(p, (0..50).collect::<Vec<_>>());
         assert_ne!(Rng::derived(1, 0).permutation(20), Rng::derived(1, 1).permutation(20));
+        let zs: Vec<f64> = (0..20_000).map(|_| r.normal()).collect();
+        let mean = zs.iter().sum::<f64>() / zs.len() as f64;
+        let var = zs.iter().map(|z| (z - mean).powi(2)).sum::<f64>() / zs.len() as f64;
+        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
     }
 }

@@ -143,7 +143,7 @@ mod tests {
     fn batches_have_the_right_shape_and_split_is_disjoint() {
         let d = Digits::load(&DigitsConfig::default(), true).unwrap();
         let b = d.batch(Split::Train, &[0, 5, 7], &Device::Cpu).unwrap();
-        let Inputs::Dense(x) = &b.inputs;
+        let Inputs::Dense(x) = &b.inputs else { panic!("digits are dense") };
         assert_eq!(x.dims(), &[3, 1, 8, 8]);
         assert_eq!(b.targets.dims(), &[3]);
         let mut all: Vec<usize> = d.train.iter().chain(&d.val).copied().collect();

@@ -2,6 +2,12 @@
 //! run's device. One unit of data time: an epoch of shuffled train batches.
 
 pub mod digits;
+pub mod mnist;
+pub mod rows;
+pub mod tabular;
+pub mod text;
+
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
@@ -15,6 +21,22 @@ pub enum Task {
         /// Number of classes.
         num_classes: usize,
     },
+    /// Predict `outputs` real values: mean squared error loss; evaluation reports only
+    /// `val/loss` (no accuracy).
+    Regression {
+        /// Number of predicted values per example.
+        outputs: usize,
+    },
+}
+
+impl Task {
+    /// Number of model outputs (classes, or predicted values).
+    pub fn outputs(self) -> usize {
+        match self {
+            Task::Classification { num_classes } => num_classes,
+            Task::Regression { outputs } => outputs,
+        }
+    }
 }
 
 /// Which part of the data.
@@ -31,9 +53,19 @@ pub enum Split {
 pub enum Inputs {
     /// Dense features, `[batch, …input_shape]`, f32.
     Dense(Tensor),
+    /// Token sequences padded to the longest in the batch, each u32 `[batch, seq]`.
+    Tokens {
+        /// Token ids (padding: the tokenizer's pad id).
+        ids: Tensor,
+        /// Token type (segment) ids.
+        type_ids: Tensor,
+        /// 1 for a real token, 0 for padding.
+        mask: Tensor,
+    },
 }
 
-/// One batch: inputs and targets (class indices, u32 `[batch]`).
+/// One batch: inputs and targets (class indices, u32 `[batch]`, for classification; f32
+/// `[batch, outputs]` for regression).
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// Model inputs.
@@ -48,9 +80,24 @@ pub enum DataError {
     /// The data is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// A problem to report at config field `path` (e.g. `data.path`: a bad row of that file).
+    #[error("{path}: {message}")]
+    Field {
+        /// Dotted field path of the config (`data.path`, `data.label_field`, `model.num_labels`).
+        path: String,
+        /// What is wrong (naming the file and row where there is one).
+        message: String,
+    },
     /// A tensor operation failed.
     #[error("building a batch: {0}")]
     Tensor(String),
+}
+
+impl DataError {
+    /// A [`DataError::Field`].
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        DataError::Field { path: path.into(), message: message.into() }
+    }
 }
 
 impl From<candle_core::Error> for DataError {
@@ -79,23 +126,146 @@ pub trait Dataset: Send {
 pub enum DataConfig {
     /// scikit-learn's 8×8 handwritten digits (1797 images, 10 classes), embedded in the binary.
     Digits(digits::DigitsConfig),
+    /// MNIST (28×28 handwritten digits, 60k train / 10k test) from its raw IDX files.
+    Mnist(mnist::MnistConfig),
+    /// Labelled texts from JSON, JSONL or CSV files, tokenized by the model's tokenizer.
+    TextClassification(text::TextConfig),
+    /// Numeric columns of a CSV or JSONL file: classification or regression.
+    Tabular(tabular::TabularConfig),
+}
+
+/// Turns texts into token ids: the model's tokenizer (truncating to the model's `max_len`,
+/// adding its special tokens, not padding: batches are padded to their longest sequence).
+pub trait TextEncoder: Send + Sync {
+    /// Encodes each text.
+    fn encode(&self, texts: &[String]) -> Result<Vec<text::Encoded>, DataError>;
+    /// Id and type id of the padding token.
+    fn pad(&self) -> (u32, u32);
+}
+
+/// What the model asks of the data when it is loaded.
+#[derive(Clone, Default)]
+pub struct LoadContext {
+    /// Present examples as images where the data has them (convolutional models).
+    pub images: bool,
+    /// The model's tokenizer, for text data.
+    pub encoder: Option<Arc<dyn TextEncoder>>,
+    /// The number of classes the model predicts, when its config fixes it (`model.num_labels`):
+    /// a label outside it is an error naming the file and row.
+    pub num_labels: Option<usize>,
 }
 
 impl DataConfig {
     /// Loads the data (reads files where the kind has any); `images` asks for image-shaped
     /// examples where the data has them (convolutional models).
     pub fn load(&self, images: bool) -> Result<Box<dyn Dataset>, DataError> {
+        self.load_with(&LoadContext { images, ..LoadContext::default() })
+    }
+
+    /// Loads the data for a model that asks `ctx`.
+    pub fn load_with(&self, ctx: &LoadContext) -> Result<Box<dyn Dataset>, DataError> {
         match self {
-            DataConfig::Digits(c) => Ok(Box::new(digits::Digits::load(c, images)?)),
+            DataConfig::Digits(c) => Ok(Box::new(digits::Digits::load(c, ctx.images)?)),
+            DataConfig::Mnist(c) => Ok(Box::new(mnist::Mnist::load(c, ctx.images)?)),
+            DataConfig::TextClassification(c) => {
+                let encoder = ctx.encoder.clone().ok_or_else(|| {
+                    DataError::field("data.kind", "text_classification needs a model with a tokenizer (model.kind = bert_classifier)")
+                })?;
+                Ok(Box::new(text::TextData::load(c, encoder, ctx.num_labels)?))
+            }
+            DataConfig::Tabular(c) => Ok(Box::new(tabular::Tabular::load(c)?)),
         }
+    }
+
+    /// Whether the examples are texts (they need a model with a tokenizer).
+    pub fn is_text(&self) -> bool {
+        matches!(self, DataConfig::TextClassification(_))
+    }
+
+    /// Every problem of the section that needs no file, each with its field path.
+    pub fn issues(&self) -> Vec<crate::ConfigIssue> {
+        match self {
+            DataConfig::Digits(_) => Vec::new(),
+            DataConfig::Mnist(c) => c.issues(),
+            DataConfig::TextClassification(c) => c.issues(),
+            DataConfig::Tabular(c) => c.issues(),
+        }
+    }
+}
+
+/// `data.val_fraction` must lie in `(0, 1)`.
+pub(crate) fn check_fraction(out: &mut Vec<crate::ConfigIssue>, path: &str, value: f64) {
+    if !(value.is_finite() && value > 0.0 && value < 1.0) {
+        out.push(crate::ConfigIssue::new(path, format!("must be in (0, 1) (got {value})")));
     }
 }
 
 /// Splits `0..n` into (train, val) index lists: a seeded shuffle, then the first
 /// `round(n · val_fraction)` indices are held out.
 pub fn split_indices(n: usize, val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    split_count(n, ((n as f64) * val_fraction).round() as usize, seed)
+}
+
+/// Splits `0..n` into (train, val) index lists: a seeded shuffle, then the first `n_val`
+/// indices (at most `n`) are held out.
+pub fn split_count(n: usize, n_val: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut order = crate::rng::Rng::derived(seed, 0x5eed_da7a).permutation(n);
-    let n_val = ((n as f64) * val_fraction).round() as usize;
     let train = order.split_off(n_val.min(n));
     (train, order)
+}
+
+/// How the held-out split is made: `val_path` files, or `val_size` rows, or `val_fraction` of
+/// the rows (the kinds that read files share these fields).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Holdout<'a> {
+    /// Read from these files.
+    Files(&'a rows::PathList),
+    /// Hold out this many rows.
+    Count(usize),
+    /// Hold out this fraction of the rows.
+    Fraction(f64),
+}
+
+impl<'a> Holdout<'a> {
+    /// The holdout of `val_path`, `val_size`, `val_fraction` (default: a fraction of 0.1).
+    pub(crate) fn of(val_path: Option<&'a rows::PathList>, val_size: Option<usize>, val_fraction: Option<f64>) -> Self {
+        match (val_path, val_size, val_fraction) {
+            (Some(p), _, _) => Holdout::Files(p),
+            (None, Some(n), _) => Holdout::Count(n),
+            (None, None, f) => Holdout::Fraction(f.unwrap_or(0.1)),
+        }
+    }
+
+    /// Checks the three fields: at most one given, each in range.
+    pub(crate) fn issues(val_path: Option<&rows::PathList>, val_size: Option<usize>, val_fraction: Option<f64>) -> Vec<crate::ConfigIssue> {
+        let mut out = Vec::new();
+        let given = [val_path.is_some(), val_size.is_some(), val_fraction.is_some()].iter().filter(|&&g| g).count();
+        if given > 1 {
+            let at = if val_fraction.is_some() { "data.val_fraction" } else { "data.val_size" };
+            out.push(crate::ConfigIssue::new(at, "give at most one of val_path, val_size and val_fraction"));
+        }
+        if let Some(f) = val_fraction {
+            check_fraction(&mut out, "data.val_fraction", f);
+        }
+        if val_size == Some(0) {
+            out.push(crate::ConfigIssue::new("data.val_size", "must be >= 1"));
+        }
+        if let Some(p) = val_path {
+            rows::check_paths(&mut out, "data.val_path", p);
+        }
+        out
+    }
+
+    /// (train, val) indices of `n` rows read from `data.path`; `Files` holds out none of them.
+    pub(crate) fn split(self, n: usize, seed: u64) -> Result<(Vec<usize>, Vec<usize>), DataError> {
+        match self {
+            Holdout::Files(_) => Ok(((0..n).collect(), Vec::new())),
+            Holdout::Count(k) if k >= n => Err(DataError::field(
+                "data.val_size",
+                format!("holds out {k} rows, but data.path has only {n} usable rows: nothing is left to train on"),
+            )),
+            Holdout::Count(k) => Ok(split_count(n, k, seed)),
+            Holdout::Fraction(f) => Ok(split_indices(n, f, seed)),
+        }
+    }
 }

@@ -82,7 +82,9 @@ impl Cnn {
 
 impl Model for Cnn {
     fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
-        let Inputs::Dense(x) = inputs;
+        let Inputs::Dense(x) = inputs else {
+            return Err(candle_core::Error::Msg("model.kind = cnn needs numeric features, not text (use bert_classifier for text)".into()));
+        };
         let mut x = x.clone();
         for conv in &self.convs {
             x = self.activation.apply(&conv.forward(&x)?)?.max_pool2d(2)?;

@@ -1,5 +1,6 @@
 //! Seeded parameter creation, PyTorch's default initialisation: `U(−1/√fan_in, 1/√fan_in)` for
-//! the weights and biases of linear and convolution layers.
+//! the weights and biases of linear and convolution layers; and `N(0, std²)` weights with zero
+//! biases, the Hugging Face initialisation of new heads on pretrained models.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -19,7 +20,20 @@ pub fn uniform(
     let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n).map(|_| rng.uniform(-bound, bound) as f32).collect();
-    let var = Var::from_tensor(&Tensor::from_vec(values, shape, device)?.to_dtype(DType::F32)?)?;
+    insert(varmap, name, Tensor::from_vec(values, shape, device)?)
+}
+
+/// Creates variable `name` of `shape` in `varmap` with values `N(0, std²)` from `rng` (`std` 0
+/// gives zeros), and returns its tensor.
+pub fn normal(varmap: &VarMap, name: &str, shape: &[usize], std: f64, rng: &mut Rng, device: &Device) -> candle_core::Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| if std == 0.0 { 0.0 } else { (std * rng.normal()) as f32 }).collect();
+    insert(varmap, name, Tensor::from_vec(values, shape, device)?)
+}
+
+/// Adds `value` to `varmap` as variable `name` (an error if the name is taken).
+fn insert(varmap: &VarMap, name: &str, value: Tensor) -> candle_core::Result<Tensor> {
+    let var = Var::from_tensor(&value.to_dtype(DType::F32)?)?;
     let tensor = var.as_tensor().clone();
     let mut data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
     if data.insert(name.to_owned(), var).is_some() {

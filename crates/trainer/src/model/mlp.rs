@@ -56,7 +56,9 @@ impl Mlp {
 
 impl Model for Mlp {
     fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
-        let Inputs::Dense(x) = inputs;
+        let Inputs::Dense(x) = inputs else {
+            return Err(candle_core::Error::Msg("model.kind = mlp needs numeric features, not text (use bert_classifier for text)".into()));
+        };
         let mut x = x.flatten_from(1)?;
         for layer in &self.layers {
             x = self.activation.apply(&layer.forward(&x)?)?;

@@ -1,22 +1,47 @@
 //! Models: built from the `model:` config section on a [`VarMap`] whose variables the optimizer
-//! updates. Initial weights come from the run's [`Rng`], so a seed fixes them on every device.
+//! updates. Initial weights come from the run's [`Rng`], so a seed fixes them on every device;
+//! pretrained weights come from files ([`pretrained`]), found by [`crate::hub`].
 
+pub mod bert;
 pub mod cnn;
+mod error;
 pub mod init;
 pub mod mlp;
+pub mod pretrained;
+
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Inputs;
+use crate::data::{Inputs, TextEncoder};
+use crate::hub::ModelFiles;
 use crate::rng::Rng;
 
-/// A trainable model: inputs to logits.
+pub use error::ModelError;
+
+/// A trainable model: inputs to logits (or, for regression, predicted values).
 pub trait Model: Send {
     /// Forward pass; `train` enables dropout (masks drawn from `rng`).
     fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor>;
+
+    /// Whether parameter `name` trains. Frozen parameters stay in the checkpoints but get no
+    /// gradient and no optimizer state. Default: every parameter trains.
+    fn is_trainable(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+/// What a model needs before the data is loaded: its files and its tokenizer (pretrained
+/// models); nothing for models trained from scratch.
+#[derive(Default, Clone)]
+pub struct Prepared {
+    /// The pretrained model's files.
+    pub files: Option<ModelFiles>,
+    /// The tokenizer, for text data.
+    pub encoder: Option<Arc<dyn TextEncoder>>,
 }
 
 /// Activation function of hidden layers.
@@ -50,6 +75,9 @@ pub enum ModelConfig {
     Mlp(mlp::MlpConfig),
     /// A small convolutional network on `[channels, height, width]` images.
     Cnn(cnn::CnnConfig),
+    /// A pretrained BERT encoder (Hugging Face hub/cache or a folder) with a new
+    /// classification head, for text data.
+    BertClassifier(bert::BertClassifierConfig),
 }
 
 /// What the model is built for.
@@ -67,17 +95,57 @@ impl ModelConfig {
         matches!(self, ModelConfig::Cnn(_))
     }
 
-    /// Builds the model, creating its variables in `varmap` with initial values from `rng`.
+    /// Whether the model reads text (token ids) rather than dense features.
+    pub fn wants_text(&self) -> bool {
+        matches!(self, ModelConfig::BertClassifier(_))
+    }
+
+    /// The number of classes the config fixes (`model.num_labels`), if it does.
+    pub fn num_labels(&self) -> Option<usize> {
+        match self {
+            ModelConfig::BertClassifier(c) => Some(c.num_labels),
+            _ => None,
+        }
+    }
+
+    /// Finds a pretrained model's files and loads its tokenizer (nothing to do for the others).
+    pub fn prepare(&self) -> Result<Prepared, ModelError> {
+        match self {
+            #[cfg(feature = "hub")]
+            ModelConfig::BertClassifier(c) => bert::prepare(c),
+            #[cfg(not(feature = "hub"))]
+            ModelConfig::BertClassifier(_) => Err(ModelError::config(
+                "model.kind",
+                "bert_classifier needs the `hub` feature of the trainer crate (the cli enables it by default)",
+            )),
+            _ => Ok(Prepared::default()),
+        }
+    }
+
+    /// Builds the model, creating its variables in `varmap` with initial values from `rng`
+    /// (pretrained ones from `prepared`'s files).
     pub fn build(
         &self,
         spec: &ModelSpec,
+        prepared: &Prepared,
         varmap: &VarMap,
         rng: &mut Rng,
         device: &Device,
-    ) -> candle_core::Result<Box<dyn Model>> {
+    ) -> Result<Box<dyn Model>, ModelError> {
+        let config_error = |e: candle_core::Error| ModelError::config("model", crate::device::first_line(&e));
         match self {
-            ModelConfig::Mlp(c) => Ok(Box::new(mlp::Mlp::new(c, spec, varmap, rng, device)?)),
-            ModelConfig::Cnn(c) => Ok(Box::new(cnn::Cnn::new(c, spec, varmap, rng, device)?)),
+            ModelConfig::Mlp(c) => Ok(Box::new(mlp::Mlp::new(c, spec, varmap, rng, device).map_err(config_error)?)),
+            ModelConfig::Cnn(c) => Ok(Box::new(cnn::Cnn::new(c, spec, varmap, rng, device).map_err(config_error)?)),
+            #[cfg(feature = "hub")]
+            ModelConfig::BertClassifier(c) => {
+                let files = prepared.files.as_ref().ok_or_else(|| ModelError::Tensor("the model was not prepared".into()))?;
+                Ok(Box::new(bert::BertClassifier::load(c, files, varmap, rng, device)?))
+            }
+            #[cfg(not(feature = "hub"))]
+            ModelConfig::BertClassifier(_) => {
+                let _ = prepared;
+                Err(ModelError::config("model.kind", "bert_classifier needs the `hub` feature of the trainer crate"))
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use sched::{Plateau, Schedule};
 use crate::check;
 use crate::checkpoint::Checkpointer;
 use crate::config::{PlateauAction, RunConfig};
-use crate::data::{Dataset, Split};
+use crate::data::{DataError, Dataset, LoadContext, Split};
 use crate::device::DeviceSpec;
 use crate::error::{ConfigIssue, TrainError};
 use crate::logging::Scalars;
@@ -48,7 +48,10 @@ pub struct Trainer {
     device: Device,
     data: Box<dyn Dataset>,
     varmap: VarMap,
+    /// The trainable variables (frozen ones are only in `varmap`), sorted by name.
     vars: Vec<Var>,
+    frozen_params: usize,
+    model_origin: Option<String>,
     model: Box<dyn Model>,
     optimizer: Optimizer,
     schedule: Schedule,
@@ -70,10 +73,12 @@ impl Trainer {
         issues(check::static_issues(&config))?;
         let spec = DeviceSpec::parse(&config.device).map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
         let device = spec.open(&config.device).map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
-        let data = config
-            .data
-            .load(config.model.wants_images())
-            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("data", e.to_string())]))?;
+        let prepared = config.model.prepare()?;
+        let ctx = LoadContext { images: config.model.wants_images(), encoder: prepared.encoder.clone(), num_labels: config.model.num_labels() };
+        let data = config.data.load_with(&ctx).map_err(|e| match e {
+            DataError::Field { path, message } => TrainError::Config(vec![ConfigIssue::new(path, message)]),
+            other => TrainError::Config(vec![ConfigIssue::new("data", other.to_string())]),
+        })?;
         let n_train = data.len(Split::Train);
         if n_train == 0 || data.len(Split::Val) == 0 {
             return Err(TrainError::Config(vec![ConfigIssue::new(
@@ -93,19 +98,22 @@ impl Trainer {
 
         let mut rng = Rng::new(config.seed);
         let varmap = VarMap::new();
-        let crate::data::Task::Classification { num_classes } = data.task();
-        let model_spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: num_classes };
-        let model = config
-            .model
-            .build(&model_spec, &varmap, &mut rng, &device)
-            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("model", crate::device::first_line(&e))]))?;
-        let optimizer = Optimizer::from_varmap(&config.optimizer, &varmap).map_err(|e| match e {
+        let model_spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: data.task().outputs() };
+        let model = config.model.build(&model_spec, &prepared, &varmap, &mut rng, &device)?;
+        // Frozen parameters stay in the varmap (and the checkpoints) but not in the optimizer.
+        let mut all: Vec<(String, Var)> = varmap.data().lock().map_or_else(|e| e.into_inner().clone(), |d| d.clone()).into_iter().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let (trainable, frozen): (Vec<_>, Vec<_>) = all.into_iter().partition(|(n, _)| model.is_trainable(n));
+        let frozen_params = frozen.iter().map(|(_, v)| v.elem_count()).sum();
+        let optimizer = Optimizer::new(&config.optimizer, trainable.clone()).map_err(|e| match e {
             OptimError::UnmatchedGroup { index, name, prefixes, shadowed_by } => {
-                let mut names: Vec<String> = varmap.data().lock().map(|d| d.keys().cloned().collect()).unwrap_or_default();
-                names.sort();
+                let names: Vec<&str> = trainable.iter().map(|(n, _)| n.as_str()).collect();
                 let shadow = shadowed_by.map(|g| format!(" (its parameters all go to the earlier group `{g}`)")).unwrap_or_default();
+                let frozen_hit = frozen.iter().any(|(n, _)| prefixes.iter().any(|p| n.starts_with(p.as_str())));
+                let frozen_note = if frozen_hit { " (the parameters it matches are frozen by model.freeze)" } else { "" };
                 let shown = if names.len() > 8 { format!("{}, … ({} in all)", names[..8].join(", "), names.len()) } else { names.join(", ") };
-                let message = format!("group `{name}` with prefixes {prefixes:?} matches no parameter{shadow}; the model's parameters are {shown}");
+                let trainable_word = if frozen.is_empty() { "" } else { "trainable " };
+                let message = format!("group `{name}` with prefixes {prefixes:?} matches no {trainable_word}parameter{shadow}{frozen_note}; the model's {trainable_word}parameters are {shown}");
                 TrainError::Config(vec![ConfigIssue::new(format!("optimizer.groups[{index}]"), message)])
             }
             OptimError::Config(c) => TrainError::Config(vec![ConfigIssue::new(c.path, c.rule)]),
@@ -120,8 +128,6 @@ impl Trainer {
             ),
             _ => None,
         };
-        let mut vars: Vec<(String, Var)> = varmap.data().lock().map_or_else(|e| e.into_inner().clone(), |d| d.clone()).into_iter().collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
         let state = LoopState {
             format: STATE_FORMAT,
             step: 0,
@@ -140,7 +146,9 @@ impl Trainer {
             device,
             data,
             varmap,
-            vars: vars.into_iter().map(|(_, v)| v).collect(),
+            vars: trainable.into_iter().map(|(_, v)| v).collect(),
+            frozen_params,
+            model_origin: prepared.files.map(|f| f.origin),
             model,
             optimizer,
             schedule,
@@ -198,5 +206,16 @@ impl Trainer {
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// Number of frozen parameters (`model.freeze`): saved, never trained.
+    pub fn frozen_parameter_count(&self) -> usize {
+        self.frozen_params
+    }
+
+    /// Where a pretrained model's files came from (`org/name@<commit> (from the Hugging Face
+    /// cache …)`, or a local folder); `None` for models trained from scratch.
+    pub fn model_origin(&self) -> Option<&str> {
+        self.model_origin.as_deref()
     }
 }

@@ -5,7 +5,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
 use super::loader::Loader;
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Split, Task};
 use crate::model::Model;
 use crate::rng::Rng;
 
@@ -19,9 +19,13 @@ pub struct Gradients {
     pub samples: usize,
 }
 
-/// Cross-entropy of `logits` `[batch, classes]` against class indices `targets`.
-pub fn loss_of(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
-    candle_nn::loss::cross_entropy(logits, targets)
+/// The loss of `task`: cross-entropy of logits `[batch, classes]` against class indices, or the
+/// mean squared error of predictions `[batch, outputs]` against targets of the same shape.
+pub fn loss_of(task: Task, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+    match task {
+        Task::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
+        Task::Regression { .. } => candle_nn::loss::mse(outputs, targets),
+    }
 }
 
 /// Forward and backward over `accum` micro-batches from `loader`.
@@ -37,12 +41,13 @@ pub fn accumulate(
     let mut total: Option<GradStore> = None;
     let mut loss_sum = 0.0;
     let mut samples = 0;
+    let task = data.task();
     for _ in 0..accum {
         let indices = loader.next_batch().to_vec();
         samples += indices.len();
         let batch = data.batch(Split::Train, &indices, device)?;
         let logits = model.forward(&batch.inputs, true, rng)?;
-        let loss = loss_of(&logits, &batch.targets)?;
+        let loss = loss_of(task, &logits, &batch.targets)?;
         loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
         // The mean over micro-batches; no extra op when there is only one.
         let grads = if accum == 1 { loss.backward()? } else { (loss / accum as f64)?.backward()? };

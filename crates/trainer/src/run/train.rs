@@ -63,6 +63,19 @@ impl Trainer {
         let mut reason = StopReason::Completed;
         let (mut window_samples, mut window_start) = (0usize, Instant::now());
 
+        if t.eval_on_start && self.state.step == 0 {
+            let report = evaluate(self.model.as_ref(), self.data.as_ref(), t.eval_batch_size, &self.device, 0)?;
+            self.log("val/loss", 0, report.loss)?;
+            if let Some(a) = report.accuracy {
+                self.log("val/accuracy", 0, a)?;
+            }
+            observer.on_event(&format!(
+                "before training: val/loss {:.4}{}",
+                report.loss,
+                report.accuracy.map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default()
+            ));
+        }
+
         while self.state.step < self.total_steps {
             if stop.load(Ordering::SeqCst) {
                 reason = StopReason::Interrupted;
