@@ -108,10 +108,8 @@ fn validate_group(path: &str, group: &GroupConfig) -> Result<(), ConfigError> {
     if let Some(wd) = group.weight_decay {
         non_negative(&format!("{path}.weight_decay"), wd)?;
     }
-    if let Some(d) = group.layer_decay {
-        if !(d.is_finite() && d > 0.0 && d <= 1.0) {
-            return Err(ConfigError::new(format!("{path}.layer_decay"), format!("must be in (0, 1] (got {d})")));
-        }
+    if let Some(d) = group.layer_decay.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 1.0)) {
+        return Err(ConfigError::new(format!("{path}.layer_decay"), format!("must be in (0, 1] (got {d})")));
     }
     Ok(())
 }
