@@ -51,3 +51,35 @@ impl TextEncoder for TextTokenizer {
         self.pad
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WordPiece tokenizer.json that pads and truncates to 24 tokens, like many shipped files.
+    fn tiny() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/tiny-bert/tokenizer.json")
+    }
+
+    #[test]
+    fn the_files_fixed_padding_is_off_and_truncation_is_max_len() {
+        let t = TextTokenizer::from_file(&tiny(), 5, 0).unwrap();
+        assert_eq!((t.pad(), t.max_len()), ((0, 0), 5));
+        let e = t.encode(&["This movie was GREAT!".to_owned(), "good".to_owned()]).unwrap();
+        // [CLS] this movie was [SEP]: truncated to 5 with the special tokens kept; not padded.
+        assert_eq!(e[0].ids, [2, 14, 6, 11, 3]);
+        assert_eq!(e[1].ids, [2, 18, 3]);
+        assert_eq!(e[1].type_ids, [0, 0, 0]);
+        let long = TextTokenizer::from_file(&tiny(), 64, 0).unwrap().encode(&["This movie was GREAT!".to_owned()]).unwrap();
+        assert_eq!(long[0].ids.len(), 7, "no padding to the file's 24");
+    }
+
+    #[test]
+    fn a_bad_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokenizer.json");
+        std::fs::write(&p, "{not json").unwrap();
+        let e = TextTokenizer::from_file(&p, 8, 0).err().unwrap();
+        assert!(e.contains("is not a tokenizer file the tokenizers crate reads"), "{e}");
+    }
+}

@@ -1,11 +1,11 @@
 //! The pretrained loading path on the real all-MiniLM-L6-v2 (from the pinned test assets, laid
-//! out as a Hugging Face cache, read offline): golden sentence embeddings, and the names of the
-//! variables it creates.
+//! out as a Hugging Face cache, read offline): golden sentence embeddings, the trainable encoder
+//! against candle-transformers' BertModel, and the names of the variables it creates.
 
 use std::path::PathBuf;
 
-use candle_core::{D, Device, Tensor};
-use candle_nn::VarMap;
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 use trainer::data::text::{Encoded, pad_batch};
 use trainer::data::Inputs;
 use trainer::hub::{CacheDir, Downloads};
@@ -34,7 +34,7 @@ fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
     let Inputs::Tokens { ids, type_ids, mask } = pad_batch(&encoded.iter().collect::<Vec<_>>(), encoder.pad(), &Device::Cpu).unwrap() else {
         panic!("tokens")
     };
-    let pooled = model.pooled(&ids, &type_ids, &mask).unwrap();
+    let pooled = model.pooled(&ids, &type_ids, &mask, false, &mut Rng::new(0)).unwrap();
     let norm = pooled.sqr().unwrap().sum_keepdim(D::Minus1).unwrap().sqrt().unwrap();
     let unit: Tensor = pooled.broadcast_div(&norm).unwrap();
     unit.to_vec2().unwrap()
@@ -89,4 +89,24 @@ fn a_truncated_encoder_takes_the_first_layers_under_their_hugging_face_names() {
     assert!(bad.starts_with("model.max_len: 1000 is longer than the model's 512 positions"), "{bad}");
     let bad = bert::prepare_in(&config(", num_hidden_layers: 7"), &cache(), Downloads::Off("offline")).err().unwrap().to_string();
     assert!(bad.starts_with("model.num_hidden_layers: 7 layers asked, but the model has 6"), "{bad}");
+}
+
+#[test]
+#[ignore = "needs assets: run scripts/fetch-assets.sh"]
+fn the_trainable_encoder_computes_what_candle_transformers_bert_computes() {
+    use candle_transformers::models::bert as reference;
+    use trainer::model::bert_encoder::{BertConfig, BertEncoder};
+    let snapshot = assets().join("hf/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/0000000000000000000000000000000000a11313");
+    let config_text = std::fs::read_to_string(snapshot.join("config.json")).unwrap();
+    let weights = std::fs::read(snapshot.join("model.safetensors")).unwrap();
+    let vb = || VarBuilder::from_buffered_safetensors(weights.clone(), DType::F32, &Device::Cpu).unwrap();
+    let ours = BertEncoder::load(&serde_json::from_str::<BertConfig>(&config_text).unwrap(), vb()).unwrap();
+    let theirs = reference::BertModel::load(vb(), &serde_json::from_str::<reference::Config>(&config_text).unwrap()).unwrap();
+    let ids = Tensor::new(&[[101u32, 1996, 4937, 7719, 2648, 102], [101, 1037, 10901, 102, 0, 0]], &Device::Cpu).unwrap();
+    let types = ids.zeros_like().unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &Device::Cpu).unwrap();
+    let a = ours.forward(&ids, &types, &mask, false, &mut Rng::new(0)).unwrap();
+    let b = theirs.forward(&ids, &types, Some(&mask)).unwrap();
+    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "max |ours − candle-transformers| = {diff}");
 }

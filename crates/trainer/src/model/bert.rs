@@ -1,13 +1,14 @@
-//! `model: {kind: bert_classifier}`: candle-transformers' BERT encoder with pretrained weights
-//! from the Hugging Face hub/cache or a folder, and a new linear classification head on the
-//! mean-pooled (or `[CLS]`) token states.
+//! `model: {kind: bert_classifier}`: a BERT encoder with pretrained weights from the Hugging Face
+//! hub/cache or a folder, and a new linear classification head on the mean-pooled (or `[CLS]`)
+//! token states. The encoder is [`super::bert_encoder`], which computes what candle-transformers'
+//! `BertModel` computes but can be trained (see there why candle-transformers' cannot).
 //!
 //! Parameters keep the Hugging Face names of the weights file (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.3.attention.self.query.weight`, …; a file with a `bert.` prefix keeps it), the
 //! head is `classifier.weight`/`classifier.bias` (`N(0, initializer_range²)` and zeros, as
 //! `transformers` initialises it), so a checkpoint's `model.safetensors` loads in Python.
-//! candle-transformers' BERT applies no dropout inside the encoder; `dropout` acts on the pooled
-//! vector before the head.
+//! In training the encoder applies the model's own dropout (`config.json`); `dropout` acts on
+//! the pooled vector before the head.
 
 use std::fmt;
 
@@ -216,10 +217,10 @@ mod imp {
 
     use candle_core::{DType, Device, Module, Tensor};
     use candle_nn::{Linear, VarMap};
-    use candle_transformers::models::bert::{BertModel, Config};
 
     use super::{BertClassifierConfig, FILES, Freeze, Pooling};
     use crate::data::Inputs;
+    use crate::model::bert_encoder::{BertConfig as Config, BertEncoder};
     use crate::hub::{self, CacheDir, Downloads, ModelFiles};
     use crate::model::pretrained::{FrozenFn, Pretrained};
     use crate::model::{Model, ModelError, Prepared, dropout, init};
@@ -232,7 +233,11 @@ mod imp {
 
     fn read_config(path: &Path) -> Result<Config, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("cannot read: {e}") })?;
-        serde_json::from_str(&text).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("not a BERT config.json: {e}") })
+        let config: Config = serde_json::from_str(&text).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("not a BERT config.json: {e}") })?;
+        match config.unsupported() {
+            Some(what) => Err(ModelError::File { path: path.to_owned(), message: format!("unsupported BERT variant: {what}") }),
+            None => Ok(config),
+        }
     }
 
     /// Finds the model's files (the Hugging Face cache from the environment) and loads its
@@ -270,7 +275,7 @@ mod imp {
 
     /// The built classifier.
     pub struct BertClassifier {
-        bert: BertModel,
+        bert: BertEncoder,
         classifier: Linear,
         pooling: Pooling,
         dropout: f64,
@@ -292,7 +297,9 @@ mod imp {
             let freeze = c.freeze;
             let frozen: Arc<FrozenFn> = Arc::new(move |name: &str| freeze.is_some_and(|f| f.covers(name)));
             let (vb, taken) = Pretrained::open(weights, frozen)?.builder(device);
-            let bert = BertModel::load(vb, &config).map_err(|e| ModelError::File { path: weights.to_owned(), message: crate::device::first_line(&e) })?;
+            // A file whose names carry a `bert.` prefix (BertFor… checkpoints) keeps it.
+            let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+            let bert = BertEncoder::load(&config, vb).map_err(|e| ModelError::File { path: weights.to_owned(), message: crate::device::first_line(&e) })?;
             taken.into_varmap(varmap)?;
             let h = config.hidden_size;
             let w = init::normal(varmap, "classifier.weight", &[c.num_labels, h], config.initializer_range, rng, device)?;
@@ -310,9 +317,9 @@ mod imp {
         }
 
         /// The pooled text vectors `[batch, hidden]` (mean over the mask, or `[CLS]`), before
-        /// dropout and the head.
-        pub fn pooled(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-            let states = self.bert.forward(ids, type_ids, Some(mask))?;
+        /// dropout and the head; `train` applies the encoder's dropout with masks from `rng`.
+        pub fn pooled(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
+            let states = self.bert.forward(ids, type_ids, mask, train, rng)?;
             match self.pooling {
                 Pooling::Cls => states.narrow(1, 0, 1)?.squeeze(1),
                 Pooling::Mean => {
@@ -339,7 +346,7 @@ mod imp {
             let Inputs::Tokens { ids, type_ids, mask } = inputs else {
                 return Err(candle_core::Error::Msg("model.kind = bert_classifier needs text data (data.kind = text_classification)".into()));
             };
-            let pooled = self.pooled(ids, type_ids, mask)?;
+            let pooled = self.pooled(ids, type_ids, mask, train, rng)?;
             self.classifier.forward(&dropout(&pooled, self.dropout, train, rng)?)
         }
 

@@ -3,6 +3,7 @@
 //! pretrained weights come from files ([`pretrained`]), found by [`crate::hub`].
 
 pub mod bert;
+pub mod bert_encoder;
 pub mod cnn;
 mod error;
 pub mod init;
