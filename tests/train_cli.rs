@@ -153,8 +153,14 @@ fn every_shipped_config_validates_and_runs_a_few_steps() {
         .collect();
     names.sort();
     assert!(names.len() >= 12, "{names:?}");
+    // Configs reading the downloaded assets (assets/…) run in finetune_cli's and data_cli's
+    // ignored tests, which have them.
+    let needs_assets = |path: &str| std::fs::read_to_string(path).is_ok_and(|t| t.contains("assets/"));
     for name in names {
         let path = config(&name);
+        if needs_assets(&path) {
+            continue;
+        }
         let out = run(dir.path(), &["validate", &path]);
         assert!(out.status.success(), "{name}: {}", text(&out).1);
         // A few steps past any warmup, so the run-length checks still hold.

@@ -59,3 +59,74 @@ pub fn assert_same(got: &[(u64, u64)], want: &[(u64, u64)], what: &str) {
     }
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
 }
+
+/// The pinned test assets (`scripts/fetch-assets.sh`): `ASSETS_DIR`, else `<workspace>/assets`.
+pub fn assets() -> PathBuf {
+    std::env::var_os("ASSETS_DIR").map_or_else(|| root().join("assets"), PathBuf::from)
+}
+
+/// A `cli` command that finds models only in the test assets' Hugging Face cache, offline.
+pub fn cli_offline(dir: &Path) -> Command {
+    let mut c = cli(dir);
+    c.env("HF_HUB_CACHE", assets().join("hf/hub")).env("HF_HUB_OFFLINE", "1").env("HF_HOME", dir.join("no-hf-home"));
+    c
+}
+
+/// The last `val/accuracy: final X` of a run's summary.
+pub fn final_accuracy(stdout: &str) -> f64 {
+    let line = stdout.lines().find(|l| l.contains("val/accuracy: final")).unwrap_or_else(|| panic!("no accuracy in:\n{stdout}"));
+    line.split_whitespace().nth(2).and_then(|v| v.trim_end_matches(',').parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+/// Copies `tests/data/tiny-bert` (config.json, tokenizer.json) into `dir` and writes its
+/// `model.safetensors`: seeded N(0, 0.02²) weights, LayerNorm weights 1 and biases 0, under the
+/// Hugging Face BERT names. Returns the tensors written.
+pub fn write_tiny_bert(dir: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    use candle_core::{Device, Tensor};
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(root().join("tests/data/tiny-bert").join(f), dir.join(f)).unwrap();
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let n = |k: &str| config[k].as_u64().unwrap() as usize;
+    let (v, h, i, p, t) = (n("vocab_size"), n("hidden_size"), n("intermediate_size"), n("max_position_embeddings"), n("type_vocab_size"));
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+        ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+        ("embeddings.token_type_embeddings.weight".into(), vec![t, h]),
+        ("embeddings.LayerNorm.weight".into(), vec![h]),
+        ("embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..n("num_hidden_layers") {
+        let at = |s: &str| format!("encoder.layer.{l}.{s}");
+        for m in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+            shapes.push((at(&format!("{m}.weight")), vec![h, h]));
+            shapes.push((at(&format!("{m}.bias")), vec![h]));
+        }
+        shapes.push((at("intermediate.dense.weight"), vec![i, h]));
+        shapes.push((at("intermediate.dense.bias"), vec![i]));
+        shapes.push((at("output.dense.weight"), vec![h, i]));
+        shapes.push((at("output.dense.bias"), vec![h]));
+        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            shapes.push((at(&format!("{ln}.weight")), vec![h]));
+            shapes.push((at(&format!("{ln}.bias")), vec![h]));
+        }
+    }
+    let mut rng = trainer::rng::Rng::new(42);
+    let tensors: std::collections::HashMap<String, Tensor> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let count: usize = shape.iter().product();
+            let values: Vec<f32> = if name.contains("LayerNorm") {
+                vec![if name.ends_with("weight") { 1.0 } else { 0.0 }; count]
+            } else if name.ends_with("bias") {
+                vec![0.0; count]
+            } else {
+                (0..count).map(|_| (0.02 * rng.normal()) as f32).collect()
+            };
+            (name, Tensor::from_vec(values, shape, &Device::Cpu).unwrap())
+        })
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    tensors
+}
