@@ -62,8 +62,8 @@ impl CacheDir {
     pub fn lookup(&self, repo: &str, revision: &str, file: &str) -> Result<PathBuf, PathBuf> {
         let dir = self.repo_dir(repo);
         let is_commit = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
-        let commit = if is_commit && dir.join("snapshots").join(revision).is_dir() {
-            revision.to_owned()
+        let commit = if is_commit {
+            revision.to_owned() // snapshots/<commit>/, no ref needed
         } else {
             let ref_path = dir.join("refs").join(revision);
             match std::fs::read_to_string(&ref_path) {
@@ -285,6 +285,29 @@ mod tests {
         assert_eq!(c.lookup("org/m", "main", "config.json").unwrap(), repo.join("snapshots").join(commit).join("config.json"));
         assert_eq!(c.lookup("org/m", commit, "config.json").unwrap(), repo.join("snapshots").join(commit).join("config.json"));
         assert_eq!(c.lookup("org/m", "main", "model.safetensors").unwrap_err(), repo.join("snapshots").join(commit).join("model.safetensors"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn python_style_snapshots_link_into_blobs() {
+        // huggingface_hub stores files in blobs/ and links them from snapshots/<commit>/.
+        let dir = tempfile::tempdir().unwrap();
+        let c = cache(dir.path());
+        let repo = c.repo_dir("org/m");
+        let commit = "89abcdef0123456789abcdef0123456789abcdef";
+        let snap = repo.join("snapshots").join(commit);
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("blobs/0a1b2c"), "{}").unwrap();
+        std::os::unix::fs::symlink("../../blobs/0a1b2c", snap.join("config.json")).unwrap();
+        std::os::unix::fs::symlink("../../blobs/missing", snap.join("model.safetensors")).unwrap();
+        std::fs::write(repo.join("refs/main"), commit).unwrap();
+        let found = c.lookup("org/m", "main", "config.json").unwrap();
+        assert_eq!(std::fs::read_to_string(found).unwrap(), "{}");
+        assert_eq!(c.lookup("org/m", "main", "model.safetensors").unwrap_err(), snap.join("model.safetensors"), "a dangling link is a miss");
+        let other = "0000000000000000000000000000000000000000";
+        assert_eq!(c.lookup("org/m", other, "config.json").unwrap_err(), repo.join("snapshots").join(other).join("config.json"));
     }
 
     #[test]
