@@ -56,13 +56,14 @@ fi
 
 echo "== 4. start-up: command to first optimizer step (digits) vs python -c 'import torch'"
 cargo build -q --release -p cli
-"$PY" - "$PY" <<'PYEOF' | tee "$OUT/startup.json"
+BIN="${CARGO_TARGET_DIR:-target}/release/cli"
+"$PY" - "$PY" "$BIN" <<'PYEOF' | tee "$OUT/startup.json"
 import json, os, subprocess, sys, tempfile, time, statistics
 ours, torch_import = [], []
 for _ in range(5):
     d = tempfile.mkdtemp()
     t0 = time.time()
-    subprocess.run([os.path.abspath("target/release/cli"), os.path.abspath("configs/constant.yaml"),
+    subprocess.run([os.path.abspath(sys.argv[2]), os.path.abspath("configs/constant.yaml"),
                     "--set", "train.max_steps=20", "-q"], cwd=d, check=True, capture_output=True)
     first = json.loads(open(os.path.join(d, "runs/constant/version_0/metrics.jsonl")).readline())
     ours.append(first["wall_time"] - t0)
@@ -78,7 +79,7 @@ echo "== 5. memory: peak RSS of the MiniLM fine-tune vs PyTorch"
 if [ -f configs/finetune_minilm_sentiment.yaml ] && [ -d assets/hf ] && have_torch; then
   export HF_HUB_CACHE="$PWD/assets/hf/hub" HF_HUB_OFFLINE=1
   d=$(mktemp -d)
-  ( cd "$d" && /usr/bin/time -f '%M' -o rss.txt "$OLDPWD/target/release/cli" "$OLDPWD/configs/finetune_minilm_sentiment.yaml" --set train.max_steps=30 --set train.eval_every=30 -q >/dev/null )
+  /usr/bin/time -f '%M' -o "$d/rss.txt" "$BIN" configs/finetune_minilm_sentiment.yaml --set logging.dir="$d/runs" --set train.max_steps=30 --set train.eval_every=30 --set train.eval_on_start=false --set schedule.warmup.steps=3 -q >/dev/null
   ours=$(cat "$d/rss.txt")
   /usr/bin/time -f '%M' -o "$d/rss_torch.txt" "$PY" scripts/bench/train_torch.py minilm --steps 30 --warmup 1 >/dev/null
   echo "{\"ours_peak_rss_kb\": $ours, \"torch_peak_rss_kb\": $(cat "$d/rss_torch.txt")}" | tee "$OUT/memory.json"

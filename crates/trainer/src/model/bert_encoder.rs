@@ -191,7 +191,7 @@ impl BertEncoder {
         let (b, t) = ids.dims2()?;
         let positions = Tensor::arange(0u32, t as u32, ids.device())?;
         let x = self.word.forward(ids)?.add(&self.token_type.forward(type_ids)?)?.broadcast_add(&self.position.forward(&positions)?)?;
-        let mut x = dropout(&self.embed_norm.forward(&x)?, self.hidden_dropout, train, rng)?;
+        let mut x = cut_graph(dropout(&self.embed_norm.forward(&x)?, self.hidden_dropout, train, rng)?, train);
         // Additive mask over the keys: 0 for tokens, f32::MIN for padding, as candle-transformers.
         let bias = ((mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?.reshape((b, 1, 1, t))?;
         let hd = x.dim(D::Minus1)? / self.heads;
@@ -204,10 +204,18 @@ impl BertEncoder {
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * hd))?;
             let attn = l.attn_norm.forward(&(dropout(&l.attn_out.forward(&ctx)?, self.hidden_dropout, train, rng)? + &x)?)?;
             let ff = l.output.forward(&self.act(&l.intermediate.forward(&attn)?)?)?;
-            x = l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?)?;
+            x = cut_graph(l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?)?, train);
         }
         Ok(x)
     }
+}
+
+/// Outside training, drops the backprop graph behind a layer's output. candle has no `no_grad`:
+/// every op on a weight records its inputs, so an evaluation would otherwise keep every
+/// intermediate tensor of every layer alive until the logits are dropped (measured: 3.6 GB peak
+/// RSS for MiniLM at eval batch 100, against about one layer's worth with the cut).
+fn cut_graph(x: Tensor, train: bool) -> Tensor {
+    if train { x } else { x.detach() }
 }
 
 #[cfg(test)]
@@ -248,6 +256,24 @@ mod tests {
             // Only the rows of tokens in the batch get gradient; every tensor gets some.
             assert!(norm > 0.0, "zero gradient for {name}");
         }
+    }
+
+    #[test]
+    fn evaluation_keeps_no_graph_behind_the_last_layer() {
+        let varmap = VarMap::new();
+        let enc = BertEncoder::load(&tiny(), VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        let (ids, types, mask) = batch();
+        let mut rng = Rng::new(1);
+        let trained = enc.forward(&ids, &types, &mask, true, &mut rng).unwrap();
+        let evaluated = enc.forward(&ids, &types, &mask, false, &mut rng).unwrap();
+        let data = varmap.data().lock().unwrap();
+        let first = data["encoder.layer.0.attention.self.query.weight"].as_tensor();
+        let last = data["encoder.layer.1.output.dense.weight"].as_tensor();
+        let train_grads = trained.sum_all().unwrap().backward().unwrap();
+        assert!(train_grads.get(first).is_some() && train_grads.get(last).is_some());
+        // Cut after every layer: nothing reaches back, so intermediates are freed as it goes.
+        let eval_grads = evaluated.sum_all().unwrap().backward().unwrap();
+        assert!(eval_grads.get(first).is_none() && eval_grads.get(last).is_none());
     }
 
     #[test]
