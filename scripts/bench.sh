@@ -18,10 +18,10 @@ echo "== machine"
 
 echo "== 1. schedule cost: criterion (Rust) vs PyTorch scheduler.step() + get_last_lr()"
 cargo bench -q -p sched --bench per_step -- --warm-up-time 1 --measurement-time 3 >/dev/null
-"$PY" - <<'PYEOF' > "$OUT/sched_rust.json"
-import json, glob, os
+"$PY" - "${CARGO_TARGET_DIR:-target}" <<'PYEOF' > "$OUT/sched_rust.json"
+import json, glob, os, sys
 out = {}
-for est in glob.glob("target/criterion/per_1000_steps/*/*/new/estimates.json"):
+for est in glob.glob(os.path.join(sys.argv[1], "criterion/per_1000_steps/*/*/new/estimates.json")):
     parts = est.split(os.sep)
     name, at = parts[-4], parts[-3]
     e = json.load(open(est))

@@ -87,7 +87,7 @@ def per_step_ns(schedule, steps):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--steps", type=int, default=5000)  # within one_cycle's total_steps
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     with open(os.path.join(ROOT, "crates/sched/benches/kinds.json")) as f:

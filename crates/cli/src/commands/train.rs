@@ -23,17 +23,28 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display())))?;
     write_config(&run_dir, &loaded.value)?;
     trainer.start(&run_dir).map_err(CliError::Train)?;
+    println!("run {} → {}", loaded.value.name, run_dir.display());
+    describe(&trainer);
+    run_to_end(&mut trainer, args.quiet)
+}
+
+/// Prints what the run trains: the model's origin, the data, the parameters and the steps.
+fn describe(trainer: &Trainer) {
+    if let Some(origin) = trainer.model_origin() {
+        println!("  model: {origin}");
+    }
+    let frozen = match trainer.frozen_parameter_count() {
+        0 => String::new(),
+        n => format!(" ({n} frozen)"),
+    };
     println!(
-        "run {} → {}\n  {} | {} parameters | {} | {} steps ({} per epoch)",
-        loaded.value.name,
-        run_dir.display(),
+        "  {} | {} trainable parameters{frozen} | {} | {} steps ({} per epoch)",
         trainer.data_description(),
         trainer.parameter_count(),
         trainer.device_description(),
         trainer.total_steps(),
         trainer.steps_per_epoch()
     );
-    run_to_end(&mut trainer, args.quiet)
 }
 
 /// `resume RUN_DIR`: rebuilds the run from its `config.yaml` and continues from the newest
@@ -53,6 +64,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         write_config(&args.run_dir, &loaded.value)?;
     }
     println!("resuming {} at step {}/{} from {}", args.run_dir.display(), info.step, trainer.total_steps(), info.checkpoint.display());
+    describe(&trainer);
     run_to_end(&mut trainer, args.quiet)
 }
 
