@@ -21,10 +21,9 @@ cargo bench -q -p sched --bench per_step -- --warm-up-time 1 --measurement-time 
 "$PY" - "${CARGO_TARGET_DIR:-target}" <<'PYEOF' > "$OUT/sched_rust.json"
 import json, glob, os, sys
 out = {}
-for est in glob.glob(os.path.join(sys.argv[1], "criterion/per_1000_steps/*/*/new/estimates.json")):
-    parts = est.split(os.sep)
-    name, at = parts[-4], parts[-3]
-    e = json.load(open(est))
+for d in glob.glob(os.path.join(sys.argv[1], "criterion/per_1000_steps/*/new")):
+    name, at = json.load(open(os.path.join(d, "benchmark.json")))["function_id"].split("/")
+    e = json.load(open(os.path.join(d, "estimates.json")))
     out.setdefault(name, {})[at] = {"median_ns": e["median"]["point_estimate"] / 1000,
                                     "lo_ns": e["median"]["confidence_interval"]["lower_bound"] / 1000,
                                     "hi_ns": e["median"]["confidence_interval"]["upper_bound"] / 1000}
