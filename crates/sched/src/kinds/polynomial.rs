@@ -35,6 +35,10 @@ impl PolynomialConfig {
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        base * (1.0 - f(t.min(self.total_iters)) / f(self.total_iters)).powf(self.power)
+        let x = 1.0 - f(t.min(self.total_iters)) / f(self.total_iters);
+        // Small whole powers (the usual 1, 2, 3) by multiplication: ~2x cheaper than powf,
+        // within an ulp or two of it.
+        let y = if self.power.fract() == 0.0 && self.power <= 16.0 { x.powi(self.power as i32) } else { x.powf(self.power) };
+        base * y
     }
 }
