@@ -147,7 +147,7 @@ pub fn render_table(schedule: &mut Schedule, base_momentum: f64, steps: u64, met
 pub fn charts(schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[f64], title: &str) -> Vec<Chart> {
     let points = schedule.key_points(steps);
     let stride = steps.div_ceil(5000).max(1);
-    let keep = |t: u64| t % stride == 0 || t + 1 == steps || points.iter().any(|k| k.step == t || k.step == t + 1);
+    let keep = |t: u64| t.is_multiple_of(stride) || t + 1 == steps || points.iter().any(|k| k.step == t || k.step == t + 1);
     let (mut lr, mut momentum) = (Vec::new(), Vec::new());
     walk(schedule, base_momentum, steps, metrics, |r| {
         if keep(r.step) {

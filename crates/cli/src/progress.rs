@@ -53,7 +53,7 @@ impl Observer for Progress {
                 bar.set_position(r.step + 1);
                 bar.set_message(msg);
             }
-            None if (r.step + 1) % self.every == 0 || r.step + 1 == self.total => {
+            None if (r.step + 1).is_multiple_of(self.every) || r.step + 1 == self.total => {
                 println!("step {:>6}/{} {msg}", r.step + 1, self.total);
             }
             None => {}

@@ -153,6 +153,6 @@ impl Cyclic {
         let c = &self.config;
         let a = self.amplitude(t);
         let lr = (c.base_lr + (c.max_lr - c.base_lr) * a) * scale;
-        (lr, c.cycle_momentum.then(|| c.max_momentum - (c.max_momentum - c.base_momentum) * a))
+        (lr, c.cycle_momentum.then_some(c.max_momentum - (c.max_momentum - c.base_momentum) * a))
     }
 }

@@ -113,7 +113,7 @@ impl Trainer {
                 self.attached()?.scalars.flush()?;
                 return Err(TrainError::NonFiniteLoss { step, value: g.loss, checkpoint: last_checkpoint });
             }
-            let logged = step % every == 0 || step + 1 == self.total_steps;
+            let logged = step.is_multiple_of(every) || step + 1 == self.total_steps;
             let grad_norm = clip(&mut g.grads, &self.vars, t.max_grad_norm, logged)?;
             self.optimizer.step(&g.grads, &settings)?;
             self.state.step += 1;
@@ -144,14 +144,14 @@ impl Trainer {
             }
 
             let done = self.state.step == self.total_steps;
-            if self.state.step % t.eval_every == 0 || done {
+            if self.state.step.is_multiple_of(t.eval_every) || done {
                 let report = evaluate(self.model.as_ref(), self.data.as_ref(), t.eval_batch_size, &self.device, step)?;
                 if let Some(r) = self.after_eval(&report, observer)? {
                     reason = r;
                 }
                 last_eval = Some(report);
             }
-            if t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0 {
+            if t.checkpoint_every > 0 && self.state.step.is_multiple_of(t.checkpoint_every) {
                 last_checkpoint = Some(self.checkpoint()?);
                 last_saved = Some(self.state.step);
             }
