@@ -145,8 +145,28 @@ impl CosineRestarts {
             return (cycle, cycle * self.config.t_0, f(self.config.t_0));
         }
         // starts[0] = 0 <= t, so the index is at least 0.
-        let i = self.starts.partition_point(|&s| s <= t).saturating_sub(1);
+        let i = match self.power_of_two_cycle(t) {
+            Some(i) if i < self.starts.len() => i,
+            _ => self.starts.partition_point(|&s| s <= t).saturating_sub(1),
+        };
         (i as u64, self.starts[i], self.lengths[i])
+    }
+
+    /// The cycle of step `t` by integer arithmetic when `t_mult = 2^k` (2, 4, 8, …): cycle `i`
+    /// starts at `t_0 (m^i − 1) / (m − 1)`, so `t` is in cycle
+    /// `⌊log_m(⌊t (m − 1) / t_0⌋ + 1)⌋`, a leading-zero count. Exact (u128, no float log).
+    #[inline]
+    fn power_of_two_cycle(&self, t: u64) -> Option<usize> {
+        let m = self.config.t_mult;
+        if m < 2 || !m.is_power_of_two() {
+            return None;
+        }
+        // u64 division where the product fits (u128 division is a slow library call).
+        let x = match t.checked_mul(m - 1) {
+            Some(p) => u128::from(p / self.config.t_0) + 1,
+            None => u128::from(t) * u128::from(m - 1) / u128::from(self.config.t_0) + 1,
+        };
+        Some(((127 - x.leading_zeros()) / m.trailing_zeros()) as usize)
     }
 
     /// Whether cycle `i` is past `cycle_limit` (the LR then holds `eta_min`).
@@ -172,5 +192,32 @@ impl CosineRestarts {
     pub fn restart_at(&self, t: u64) -> Option<u64> {
         let (cycle, start, _) = self.locate(t);
         (cycle >= 1 && start == t && !self.finished(cycle)).then_some(cycle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The leading-zero cycle index equals the binary search over the cycle starts at every
+    /// cycle boundary (and its neighbours) and at the ends of `u64`.
+    #[test]
+    fn power_of_two_cycles_equal_the_search() {
+        for t_mult in [2u64, 4, 8, 1 << 20] {
+            for t_0 in [1u64, 3, 10, 1_000_003] {
+                let config = CosineRestartsConfig { t_0, t_mult, ..serde_json::from_str("{\"t_0\": 1}").unwrap() };
+                let s = CosineRestarts::new(&config, "schedule").unwrap();
+                let search = |t: u64| s.starts.partition_point(|&x| x <= t) - 1;
+                let mut probes = vec![0, 1, 2, u64::MAX - 1, u64::MAX];
+                for &start in &s.starts {
+                    probes.extend([start.saturating_sub(1), start, start.saturating_add(1)]);
+                }
+                for t in probes {
+                    let fast = s.power_of_two_cycle(t).unwrap();
+                    assert_eq!(fast.min(s.starts.len() - 1), search(t), "t_mult {t_mult} t_0 {t_0} t {t}");
+                    assert_eq!(s.locate(t).0 as usize, search(t));
+                }
+            }
+        }
     }
 }
