@@ -79,7 +79,8 @@ fn compare_three_schedules_writes_runs_a_matching_table_and_a_png() {
 fn compare_rejects_a_bad_schedule_file_before_running_anything() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.yaml"), "schedule:\n  kind: step\n  step_size: 0\n").unwrap();
-    let out = run(dir.path(), &["compare", &config("cosine.yaml"), "--schedules", &config("step_decay.yaml"), "bad.yaml"]);
+    let out =
+        run(dir.path(), &["compare", &config("cosine.yaml"), "--schedules", &config("step_decay.yaml"), "bad.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("bad.yaml:3:3: schedule.step_size: must be >= 1"), "{}", text(&out).1);
     assert!(!dir.path().join("runs").exists());
@@ -119,7 +120,10 @@ fn lr_find_suggests_a_sensible_lr_that_trains() {
 #[test]
 fn compare_reads_the_configs_own_list_and_places_its_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["compare", &config("compare_schedules.yaml"), "--set", "train.max_steps=100", "--set", "train.eval_every=50"]);
+    let out = run(
+        dir.path(),
+        &["compare", &config("compare_schedules.yaml"), "--set", "train.max_steps=100", "--set", "train.eval_every=50"],
+    );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let cmp = dir.path().join("runs/compare_schedules/compare-0");

@@ -19,14 +19,34 @@ train: {max_steps: 100, batch_size: 32}
 fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
     let edit = |from: &str, to: &str| GOOD.replace(from, to);
     vec![
-        ("typo in a section name", edit("schedule:", "schedul:"), vec!["c.yaml:5:1", "unknown field `schedul`", "did you mean `schedule`?"]),
-        ("typo in a nested key", edit("momentum: 0.9", "momentun: 0.9"), vec!["c.yaml:4:", "optimizer.momentun", "did you mean `momentum`?"]),
-        ("typo in a schedule parameter", edit("t_max: 100", "t_maxx: 100"), vec!["c.yaml:5:", "schedule.t_maxx", "did you mean `t_max`?"]),
-        ("unknown kind", edit("kind: cosine", "kind: cosin"), vec!["c.yaml:5:", "unknown variant `cosin`", "did you mean `cosine`?"]),
+        (
+            "typo in a section name",
+            edit("schedule:", "schedul:"),
+            vec!["c.yaml:5:1", "unknown field `schedul`", "did you mean `schedule`?"],
+        ),
+        (
+            "typo in a nested key",
+            edit("momentum: 0.9", "momentun: 0.9"),
+            vec!["c.yaml:4:", "optimizer.momentun", "did you mean `momentum`?"],
+        ),
+        (
+            "typo in a schedule parameter",
+            edit("t_max: 100", "t_maxx: 100"),
+            vec!["c.yaml:5:", "schedule.t_maxx", "did you mean `t_max`?"],
+        ),
+        (
+            "unknown kind",
+            edit("kind: cosine", "kind: cosin"),
+            vec!["c.yaml:5:", "unknown variant `cosin`", "did you mean `cosine`?"],
+        ),
         ("wrong type", edit("max_steps: 100", "max_steps: ten"), vec!["c.yaml:6:", "train.max_steps", "invalid"]),
         ("negative lr", edit("lr: 0.1", "lr: -0.1"), vec!["c.yaml:4:", "optimizer.lr", "> 0"]),
         ("out-of-range schedule value", edit("t_max: 100", "t_max: 0"), vec!["c.yaml:5:", "schedule.t_max", ">= 1"]),
-        ("max_steps and epochs", edit("max_steps: 100", "max_steps: 100, epochs: 2"), vec!["c.yaml:6:", "train.epochs", "not both"]),
+        (
+            "max_steps and epochs",
+            edit("max_steps: 100", "max_steps: 100, epochs: 2"),
+            vec!["c.yaml:6:", "train.epochs", "not both"],
+        ),
         ("no length", edit("max_steps: 100, ", ""), vec!["c.yaml:6:", "train.max_steps", "train.epochs"]),
         (
             "warmup longer than the run",
@@ -58,13 +78,24 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         (
             "milestones mismatch",
-            edit("{kind: cosine, t_max: 100}", "{kind: sequential, milestones: [5, 9], schedules: [{kind: constant}, {kind: constant}]}"),
+            edit(
+                "{kind: cosine, t_max: 100}",
+                "{kind: sequential, milestones: [5, 9], schedules: [{kind: constant}, {kind: constant}]}",
+            ),
             vec!["c.yaml:5:", "schedule.milestones", "one milestone fewer"],
         ),
         ("cuda in a CPU build", format!("{GOOD}device: cuda:0\n"), vec!["c.yaml:7:1", "device", "--features cuda"]),
         ("duplicate key", format!("{GOOD}seed: 1\nseed: 2\n"), vec!["c.yaml:8:1", "duplicate"]),
-        ("reduce without a plateau", format!("{GOOD}hooks: {{on_plateau: {{action: reduce}}}}\n"), vec!["c.yaml:7:", "hooks.on_plateau.action", "no `plateau`"]),
-        ("zero clipping norm", edit("batch_size: 32", "batch_size: 32, max_grad_norm: 0"), vec!["c.yaml:6:", "train.max_grad_norm", "> 0"]),
+        (
+            "reduce without a plateau",
+            format!("{GOOD}hooks: {{on_plateau: {{action: reduce}}}}\n"),
+            vec!["c.yaml:7:", "hooks.on_plateau.action", "no `plateau`"],
+        ),
+        (
+            "zero clipping norm",
+            edit("batch_size: 32", "batch_size: 32, max_grad_norm: 0"),
+            vec!["c.yaml:6:", "train.max_grad_norm", "> 0"],
+        ),
         ("broken YAML", edit("data: {kind: digits}", "data: {kind: digits"), vec!["c.yaml:"]),
         ("a name with a slash", edit("name: e", "name: a/b"), vec!["c.yaml:1:1", "name", "directory name"]),
     ]
@@ -90,7 +121,10 @@ fn every_bad_config_gives_a_located_one_screen_error_and_creates_nothing() {
             .chain(words.iter().filter(|w| !stderr.contains(*w)).map(|w| format!("missing `{w}`")))
             .collect();
             if !problems.is_empty() {
-                failures.push(format!("{what} ({command}): {}\n--- stderr:\n{stderr}--- stdout:\n{stdout}", problems.join(", ")));
+                failures.push(format!(
+                    "{what} ({command}): {}\n--- stderr:\n{stderr}--- stdout:\n{stdout}",
+                    problems.join(", ")
+                ));
             }
         }
     }
@@ -121,7 +155,9 @@ fn an_alias_bomb_fails_fast() {
     let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (i, c) in "bcdefghijk".chars().enumerate() {
         let prev = (b'a' + i as u8) as char;
-        yaml.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        yaml.push_str(&format!(
+            "{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+        ));
     }
     yaml.push_str(GOOD);
     let dir = tempfile::tempdir().unwrap();

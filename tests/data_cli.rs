@@ -52,34 +52,60 @@ fn table() -> String {
 fn tabular_regression_learns_and_reports_only_the_loss() {
     let dir = tempfile::tempdir().unwrap();
     let data = write(dir.path(), "t.csv", &table());
-    let cfg = write_config(dir.path(), &format!("{{kind: tabular, path: '{data}', target: 'y', features: [a, b], task: regression, val_size: 80}}"), "");
+    let cfg = write_config(
+        dir.path(),
+        &format!("{{kind: tabular, path: '{data}', target: 'y', features: [a, b], task: regression, val_size: 80}}"),
+        "",
+    );
     let out = run(dir.path(), &[&cfg, "-q"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("tabular regression: 320 train / 80 val rows × 2 features") && stdout.contains("skipped 1 row with a missing value"), "{stdout}");
+    assert!(
+        stdout.contains("tabular regression: 320 train / 80 val rows × 2 features")
+            && stdout.contains("skipped 1 row with a missing value"),
+        "{stdout}"
+    );
     let m = metrics(&versions(dir.path(), "tab")[0]);
     assert!(!m.iter().any(|(_, t, _)| t == "val/accuracy"), "no accuracy for regression");
     let losses: Vec<f64> = m.iter().filter(|(_, t, _)| t == "val/loss").map(|(_, _, v)| *v).collect();
     assert!(*losses.last().unwrap() < 0.01, "val MSE {losses:?} (the targets' variance is ~1.7)");
 
     // A monitor regression never produces is a located error, before anything runs.
-    let cfg = write_config(dir.path(), &format!("{{kind: tabular, path: '{data}', target: 'y', task: regression}}"), ", best_monitor: val/accuracy");
+    let cfg = write_config(
+        dir.path(),
+        &format!("{{kind: tabular, path: '{data}', target: 'y', task: regression}}"),
+        ", best_monitor: val/accuracy",
+    );
     let out = run(dir.path(), &[&cfg]);
     let stderr = text(&out).1;
     assert!(!out.status.success());
-    assert!(stderr.contains("c.yaml:7:58") && stderr.contains("train.best_monitor: monitor `val/accuracy` is never produced; evaluation produces val/loss"), "{stderr}");
+    assert!(
+        stderr.contains("c.yaml:7:58")
+            && stderr
+                .contains("train.best_monitor: monitor `val/accuracy` is never produced; evaluation produces val/loss"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn tabular_classification_from_jsonl_with_a_validation_file() {
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<String> = table().lines().skip(1).filter(|l| !l.contains(",,")).map(|l| {
-        let v: Vec<&str> = l.split(',').collect();
-        format!("{{\"a\": {}, \"b\": {}, \"class\": {}}}", v[0], v[1], v[3])
-    }).collect();
+    let rows: Vec<String> = table()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.contains(",,"))
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            format!("{{\"a\": {}, \"b\": {}, \"class\": {}}}", v[0], v[1], v[3])
+        })
+        .collect();
     let train = write(dir.path(), "train.jsonl", &(rows[..320].join("\n") + "\n"));
     let val = write(dir.path(), "val.jsonl", &(rows[320..].join("\n") + "\n"));
-    let cfg = write_config(dir.path(), &format!("{{kind: tabular, path: '{train}', val_path: '{val}', target: class, task: classification}}"), "");
+    let cfg = write_config(
+        dir.path(),
+        &format!("{{kind: tabular, path: '{train}', val_path: '{val}', target: class, task: classification}}"),
+        "",
+    );
     let out = run(dir.path(), &[&cfg, "-q"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -91,15 +117,23 @@ fn tabular_classification_from_jsonl_with_a_validation_file() {
 fn data_file_errors_are_located_and_name_the_file_and_row() {
     let dir = tempfile::tempdir().unwrap();
     let data = write(dir.path(), "t.csv", "a,y\n1,2\nx,3\n");
-    let cfg = write_config(dir.path(), &format!("{{kind: tabular, path: '{data}', target: 'y', task: regression}}"), "");
+    let cfg =
+        write_config(dir.path(), &format!("{{kind: tabular, path: '{data}', target: 'y', task: regression}}"), "");
     let out = cli(dir.path()).arg(&cfg).output().unwrap();
     let stderr = text(&out).1;
     assert!(!out.status.success());
-    assert!(stderr.contains("c.yaml:4:") && stderr.contains(&format!("data.path: {data}, line 3: column `a` is `\"x\"`, expected a number")), "{stderr}");
+    assert!(
+        stderr.contains("c.yaml:4:")
+            && stderr.contains(&format!("data.path: {data}, line 3: column `a` is `\"x\"`, expected a number")),
+        "{stderr}"
+    );
 
     let cfg = write_config(dir.path(), "{kind: mnist, dir: no/such/folder}", "");
     let out = cli(dir.path()).arg(&cfg).output().unwrap();
     let stderr = text(&out).1;
-    assert!(stderr.contains("data.dir: no/such/folder is not a folder") && stderr.contains("scripts/fetch-assets.sh"), "{stderr}");
+    assert!(
+        stderr.contains("data.dir: no/such/folder is not a folder") && stderr.contains("scripts/fetch-assets.sh"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("runs").exists());
 }

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use common::{assets, assert_same, cli, cli_offline, final_accuracy, metrics, root, run, series, text, versions, write_tiny_bert};
+use common::{
+    assert_same, assets, cli, cli_offline, final_accuracy, metrics, root, run, series, text, versions, write_tiny_bert,
+};
 
 fn config(name: &str) -> String {
     root().join("configs").join(name).to_string_lossy().into_owned()
@@ -16,7 +18,10 @@ fn config(name: &str) -> String {
 
 /// The three sentiment files as a YAML list.
 fn sentiment_files() -> String {
-    let files: Vec<String> = ["amazon", "imdb", "yelp"].iter().map(|f| format!("'{}'", assets().join(format!("sentiment/{f}.json")).display())).collect();
+    let files: Vec<String> = ["amazon", "imdb", "yelp"]
+        .iter()
+        .map(|f| format!("'{}'", assets().join(format!("sentiment/{f}.json")).display()))
+        .collect();
     format!("[{}]", files.join(", "))
 }
 
@@ -45,7 +50,11 @@ fn minilm_fine_tunes_on_the_sentiment_sentences_from_chance_to_over_80_percent_o
     let out = cli_offline(dir.path()).args(&args).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("2800 train / 200 val texts") && stdout.contains("skipped 3 rows with a missing or empty text or label"), "{stdout}");
+    assert!(
+        stdout.contains("2800 train / 200 val texts")
+            && stdout.contains("skipped 3 rows with a missing or empty text or label"),
+        "{stdout}"
+    );
     let run_dir = &versions(dir.path(), "finetune_minilm_sentiment")[0];
     let m = metrics(run_dir);
     let acc: Vec<(u64, f64)> = m.iter().filter(|(_, t, _)| t == "val/accuracy").map(|(s, _, v)| (*s, *v)).collect();
@@ -67,7 +76,10 @@ fn minilm_fine_tunes_on_the_sentiment_sentences_from_chance_to_over_80_percent_o
         assert_eq!(ckpt[*n].dims(), original[*n].dims(), "{n}");
     }
     assert!(same(&ckpt["embeddings.word_embeddings.weight"], &original["embeddings.word_embeddings.weight"]), "frozen");
-    assert!(!same(&ckpt["encoder.layer.1.output.dense.weight"], &original["encoder.layer.1.output.dense.weight"]), "trained");
+    assert!(
+        !same(&ckpt["encoder.layer.1.output.dense.weight"], &original["encoder.layer.1.output.dense.weight"]),
+        "trained"
+    );
     assert_eq!(ckpt["classifier.weight"].dims(), &[2, 384]);
     let opt = tensors(&run_dir.join("checkpoints/step-00000150/optimizer.safetensors"));
     assert!(!opt.keys().any(|k| k.starts_with("embeddings.")), "no optimizer state for frozen parameters");
@@ -89,7 +101,10 @@ fn the_shipped_asset_configs_validate_with_the_assets() {
     }
     let out = cli_offline(dir.path()).args(["validate", &config("finetune_minilm_sentiment.yaml")]).output().unwrap();
     let stdout = text(&out).0;
-    assert!(stdout.contains("# group default: base lr 0.001") && stdout.contains("# group encoder: base lr 0.00005"), "{stdout}");
+    assert!(
+        stdout.contains("# group default: base lr 0.001") && stdout.contains("# group encoder: base lr 0.00005"),
+        "{stdout}"
+    );
 }
 
 /// Sentences whose label is their sentiment word's, every other part drawn independently:
@@ -111,7 +126,8 @@ fn sentences(n: usize, seed: u64) -> Vec<(String, u32)> {
 }
 
 fn write_jsonl(path: &Path, rows: &[(String, u32)]) {
-    let text: String = rows.iter().map(|(t, y)| format!("{}\n", serde_json::json!({"text": t, "sentiment": y}))).collect();
+    let text: String =
+        rows.iter().map(|(t, y)| format!("{}\n", serde_json::json!({"text": t, "sentiment": y}))).collect();
     std::fs::write(path, text).unwrap();
 }
 
@@ -155,8 +171,12 @@ fn a_tiny_bert_from_a_local_folder_fine_tunes_with_frozen_layers_and_layer_decay
     // Groups: the head (`default`) and the encoder layers, decayed by depth: layer i of L = 2
     // gets 0.01 · 0.5^(2 − i); the embeddings are frozen, so have no group.
     let m = metrics(run_dir);
-    let tags: std::collections::BTreeSet<&str> = m.iter().map(|(_, t, _)| t.as_str()).filter(|t| t.starts_with("train/lr/")).collect();
-    assert_eq!(tags.into_iter().collect::<Vec<_>>(), ["train/lr/default", "train/lr/encoder.layer_0", "train/lr/encoder.layer_1"]);
+    let tags: std::collections::BTreeSet<&str> =
+        m.iter().map(|(_, t, _)| t.as_str()).filter(|t| t.starts_with("train/lr/")).collect();
+    assert_eq!(
+        tags.into_iter().collect::<Vec<_>>(),
+        ["train/lr/default", "train/lr/encoder.layer_0", "train/lr/encoder.layer_1"]
+    );
     let at = |tag: &str, step: u64| m.iter().find(|(s, t, _)| *s == step && t == tag).map(|(_, _, v)| *v).unwrap();
     for step in [0, 5, 50, 599] {
         let factor = at("train/lr/default", step) / 0.02;
@@ -245,9 +265,15 @@ fn a_missing_model_offline_says_where_it_looked_and_what_to_do() {
         assert!(stderr.contains(want), "missing `{want}` in:\n{stderr}");
     }
     // `offline: true` in the config does the same, and HF_HOME places the cache without HF_HUB_CACHE.
-    let yaml = sentiment_yaml("{kind: bert_classifier, hub: nobody/no-such-model, revision: v1.0, offline: true, num_labels: 2}", &data);
+    let yaml = sentiment_yaml(
+        "{kind: bert_classifier, hub: nobody/no-such-model, revision: v1.0, offline: true, num_labels: 2}",
+        &data,
+    );
     let stderr = fails(dir.path(), &yaml, &[("HF_HOME", dir.path().join("home").to_str().unwrap())]);
-    assert!(stderr.contains("downloads are off (model.offline is true)") && stderr.contains("(model.offline: false)"), "{stderr}");
+    assert!(
+        stderr.contains("downloads are off (model.offline is true)") && stderr.contains("(model.offline: false)"),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("cache: {} (from HF_HOME)", dir.path().join("home/hub").display())), "{stderr}");
     assert!(stderr.contains("models--nobody--no-such-model/refs/v1.0"), "{stderr}");
 }
@@ -262,7 +288,10 @@ fn a_corrupt_safetensors_file_is_a_clear_error() {
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
     let data = dir.path().join("d.json");
     std::fs::write(&data, r#"[{"text": "good", "label": 1}, {"text": "bad", "label": 0}]"#).unwrap();
-    let yaml = sentiment_yaml(&format!("{{kind: bert_classifier, local_dir: '{}', num_labels: 2, max_len: 16}}", model.display()), &data);
+    let yaml = sentiment_yaml(
+        &format!("{{kind: bert_classifier, local_dir: '{}', num_labels: 2, max_len: 16}}", model.display()),
+        &data,
+    );
     let stderr = fails(dir.path(), &yaml, &[]);
     assert!(stderr.contains(&format!("model: {}: not a valid safetensors file", weights.display())), "{stderr}");
     assert!(stderr.lines().count() <= 3, "one clear message, no backtrace:\n{stderr}");
@@ -279,13 +308,27 @@ fn a_label_outside_num_labels_and_an_empty_data_set_are_errors_naming_the_file()
     write_tiny_bert(&model);
     let bert = format!("{{kind: bert_classifier, local_dir: '{}', num_labels: 2, max_len: 16}}", model.display());
     let data = dir.path().join("labels.jsonl");
-    std::fs::write(&data, "{\"text\": \"good\", \"label\": 1}\n{\"text\": \"\", \"label\": 5}\n{\"text\": \"meh\", \"label\": 2}\n").unwrap();
+    std::fs::write(
+        &data,
+        "{\"text\": \"good\", \"label\": 1}\n{\"text\": \"\", \"label\": 5}\n{\"text\": \"meh\", \"label\": 2}\n",
+    )
+    .unwrap();
     let stderr = fails(dir.path(), &sentiment_yaml(&bert, &data), &[]);
     assert!(stderr.contains("c.yaml:3:"), "placed at data.path: {stderr}");
-    assert!(stderr.contains(&format!("data.path: {}, line 3: label 2 is outside the 2 classes of model.num_labels = 2", data.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "data.path: {}, line 3: label 2 is outside the 2 classes of model.num_labels = 2",
+            data.display()
+        )),
+        "{stderr}"
+    );
 
     let data = dir.path().join("empty.json");
     std::fs::write(&data, r#"[{"text": "", "label": null}, {"text": "x"}]"#).unwrap();
     let stderr = fails(dir.path(), &sentiment_yaml(&bert, &data), &[]);
-    assert!(stderr.contains(&format!("data.path: {}: no usable rows: the data set is empty (2 rows skipped", data.display())), "{stderr}");
+    assert!(
+        stderr
+            .contains(&format!("data.path: {}: no usable rows: the data set is empty (2 rows skipped", data.display())),
+        "{stderr}"
+    );
 }

@@ -23,13 +23,19 @@ fn the_main_command_trains_and_writes_a_versioned_run() {
     assert_eq!(runs.len(), 1);
     let run_dir = &runs[0];
     assert!(run_dir.ends_with("runs/cosine_restart/version_0"));
-    for f in ["config.yaml", "metrics.jsonl", "checkpoints/best/model.safetensors", "checkpoints/step-00000770/state.json"] {
+    for f in
+        ["config.yaml", "metrics.jsonl", "checkpoints/best/model.safetensors", "checkpoints/step-00000770/state.json"]
+    {
         assert!(run_dir.join(f).exists(), "{f}");
     }
     for k in 0..3 {
         assert!(run_dir.join(format!("checkpoints/cycle-{k:03}")).exists(), "snapshot of cycle {k}");
     }
-    let events: Vec<_> = std::fs::read_dir(run_dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents.")).collect();
+    let events: Vec<_> = std::fs::read_dir(run_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("events.out.tfevents."))
+        .collect();
     assert_eq!(events.len(), 1);
     // The summary states the held-out accuracy, which is well above 90 %.
     let line = stdout.lines().find(|l| l.contains("val/accuracy: final")).unwrap_or_else(|| panic!("{stdout}"));
@@ -50,7 +56,17 @@ fn set_overrides_are_typed_validated_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(
         dir.path(),
-        &["train", &config("cosine_restart.yaml"), "--set", "train.max_steps=40", "--set", "schedule.t_0=10", "--set", "name=tuned", "-q"],
+        &[
+            "train",
+            &config("cosine_restart.yaml"),
+            "--set",
+            "train.max_steps=40",
+            "--set",
+            "schedule.t_0=10",
+            "--set",
+            "name=tuned",
+            "-q",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out).1);
     let run_dir = &versions(dir.path(), "tuned")[0];
@@ -72,7 +88,8 @@ fn wait_for(path: &Path, timeout: Duration) -> bool {
     false
 }
 
-const LONG: &[&str] = &["--set", "train.max_steps=4000", "--set", "train.checkpoint_every=100", "--set", "train.eval_every=200", "-q"];
+const LONG: &[&str] =
+    &["--set", "train.max_steps=4000", "--set", "train.checkpoint_every=100", "--set", "train.eval_every=200", "-q"];
 
 fn long_args(extra: &[&str]) -> Vec<String> {
     let mut v = vec![config("cosine_restart.yaml")];
@@ -90,7 +107,10 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_sequence() {
 
     let mut child = cli(dir.path()).args(long_args(&["--set", "name=killed"])).stdout(Stdio::null()).spawn().unwrap();
     let killed_dir: PathBuf = dir.path().join("runs/killed/version_0");
-    assert!(wait_for(&killed_dir.join("checkpoints/step-00000500"), Duration::from_secs(120)), "no checkpoint appeared");
+    assert!(
+        wait_for(&killed_dir.join("checkpoints/step-00000500"), Duration::from_secs(120)),
+        "no checkpoint appeared"
+    );
     child.kill().unwrap(); // SIGKILL: no clean stop
     let status = child.wait().unwrap();
     assert!(!status.success(), "the run finished before it could be killed; make it longer");
@@ -104,7 +124,10 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_sequence() {
     for tag in ["train/lr", "train/loss", "val/loss", "val/accuracy"] {
         assert_same(&series(&killed_dir, tag), &series(whole_dir, tag), tag);
     }
-    let events = std::fs::read_dir(&killed_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.")).count();
+    let events = std::fs::read_dir(&killed_dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events."))
+        .count();
     assert_eq!(events, 2, "the resume writes a new event file");
 }
 
@@ -138,7 +161,8 @@ fn ctrl_c_stops_cleanly_with_a_checkpoint_and_how_to_resume() {
     assert_eq!(newest, steps, "a checkpoint at the stop step");
     // It resumes (here only a little further, by lowering max_steps).
     let target = (steps + 20).to_string();
-    let out = run(dir.path(), &["resume", run_dir.to_str().unwrap(), "--set", &format!("train.max_steps={target}"), "-q"]);
+    let out =
+        run(dir.path(), &["resume", run_dir.to_str().unwrap(), "--set", &format!("train.max_steps={target}"), "-q"]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert_eq!(series(&run_dir, "train/lr").len() as u64, steps + 20);
 }
@@ -167,7 +191,10 @@ fn every_shipped_config_validates_and_runs_a_few_steps() {
         let yaml: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let warmup = yaml["schedule"]["warmup"]["steps"].as_u64().unwrap_or(0);
         let steps = (warmup + 10).to_string();
-        let out = run(dir.path(), &[&path, "--set", &format!("train.max_steps={steps}"), "--set", "train.eval_every=5", "-q"]);
+        let out = run(
+            dir.path(),
+            &[&path, "--set", &format!("train.max_steps={steps}"), "--set", "train.eval_every=5", "-q"],
+        );
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{name}: {stderr}");
         assert!(stdout.contains(&format!("completed: {steps}/{steps} steps")), "{name}: {stdout}");
@@ -220,7 +247,16 @@ fn real_tensorboard_reads_the_main_run_and_a_resumed_run() {
 
     // A resume from an older checkpoint re-logs steps 200..299: TensorBoard must drop the stale
     // points of the first event file (the resume's session START) and agree with metrics.jsonl.
-    let args = [&config("cosine_restart.yaml"), "--set", "train.max_steps=300", "--set", "train.checkpoint_every=100", "--set", "name=r", "-q"];
+    let args = [
+        &config("cosine_restart.yaml"),
+        "--set",
+        "train.max_steps=300",
+        "--set",
+        "train.checkpoint_every=100",
+        "--set",
+        "name=r",
+        "-q",
+    ];
     assert!(run(dir.path(), &args).status.success());
     let run_dir = dir.path().join("runs/r/version_0");
     std::fs::remove_dir_all(run_dir.join("checkpoints/step-00000300")).unwrap();

@@ -33,7 +33,11 @@ pub fn metrics(run_dir: &Path) -> Vec<(u64, String, f64)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
-            (v["step"].as_u64().unwrap(), v["tag"].as_str().unwrap().to_owned(), v["value"].as_f64().unwrap_or(f64::NAN))
+            (
+                v["step"].as_u64().unwrap(),
+                v["tag"].as_str().unwrap().to_owned(),
+                v["value"].as_f64().unwrap_or(f64::NAN),
+            )
         })
         .collect()
 }
@@ -74,8 +78,14 @@ pub fn cli_offline(dir: &Path) -> Command {
 
 /// The last `val/accuracy: final X` of a run's summary.
 pub fn final_accuracy(stdout: &str) -> f64 {
-    let line = stdout.lines().find(|l| l.contains("val/accuracy: final")).unwrap_or_else(|| panic!("no accuracy in:\n{stdout}"));
-    line.split_whitespace().nth(2).and_then(|v| v.trim_end_matches(',').parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("val/accuracy: final"))
+        .unwrap_or_else(|| panic!("no accuracy in:\n{stdout}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
 }
 
 /// Copies `tests/data/tiny-bert` (config.json, tokenizer.json) into `dir` and writes its
@@ -87,9 +97,11 @@ pub fn write_tiny_bert(dir: &Path) -> std::collections::HashMap<String, candle_c
     for f in ["config.json", "tokenizer.json"] {
         std::fs::copy(root().join("tests/data/tiny-bert").join(f), dir.join(f)).unwrap();
     }
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let n = |k: &str| config[k].as_u64().unwrap() as usize;
-    let (v, h, i, p, t) = (n("vocab_size"), n("hidden_size"), n("intermediate_size"), n("max_position_embeddings"), n("type_vocab_size"));
+    let (v, h, i, p, t) =
+        (n("vocab_size"), n("hidden_size"), n("intermediate_size"), n("max_position_embeddings"), n("type_vocab_size"));
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
         ("embeddings.word_embeddings.weight".into(), vec![v, h]),
         ("embeddings.position_embeddings.weight".into(), vec![p, h]),

@@ -19,7 +19,8 @@ fn config_path() -> String {
 }
 
 fn config(steps: u64) -> RunConfig {
-    let mut sets: Vec<String> = std::env::var("SET").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let mut sets: Vec<String> =
+        std::env::var("SET").unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     sets.extend([
         format!("train.max_steps={steps}"),
         format!("train.eval_every={steps}"),

@@ -18,7 +18,8 @@ pub struct Target {
 impl Target {
     /// Parses `val/accuracy=0.95`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (m, v) = s.split_once('=').ok_or_else(|| format!("--target {s}: expected METRIC=VALUE, e.g. val/accuracy=0.95"))?;
+        let (m, v) =
+            s.split_once('=').ok_or_else(|| format!("--target {s}: expected METRIC=VALUE, e.g. val/accuracy=0.95"))?;
         let value = v.trim().parse().map_err(|_| format!("--target {s}: `{v}` is not a number"))?;
         Ok(Self { metric: m.trim().to_owned(), value })
     }
@@ -52,10 +53,19 @@ pub struct Row {
 pub fn row(label: &str, run_dir: &Path, target: Option<&Target>, seconds: f64) -> Result<Row, String> {
     let path = run_dir.join("metrics.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut r = Row { label: label.to_owned(), best_loss: None, final_loss: None, best_accuracy: None, target_step: None, seconds };
+    let mut r = Row {
+        label: label.to_owned(),
+        best_loss: None,
+        final_loss: None,
+        best_accuracy: None,
+        target_step: None,
+        seconds,
+    };
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (Some(tag), Some(step), Some(value)) = (v["tag"].as_str(), v["step"].as_u64(), v["value"].as_f64()) else { continue };
+        let (Some(tag), Some(step), Some(value)) = (v["tag"].as_str(), v["step"].as_u64(), v["value"].as_f64()) else {
+            continue;
+        };
         match tag {
             "val/loss" => {
                 r.final_loss = Some(value);
@@ -91,9 +101,15 @@ fn cells(r: &Row, target: Option<&Target>) -> Vec<String> {
 }
 
 fn header(target: Option<&Target>) -> Vec<String> {
-    let mut h = vec!["schedule".to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
+    let mut h =
+        vec!["schedule".to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
     if let Some(t) = target {
-        h.push(format!("step {} {} {}", t.metric, if trainer::check::mode_for(&t.metric) == sched::PlateauMode::Max { "≥" } else { "≤" }, t.value));
+        h.push(format!(
+            "step {} {} {}",
+            t.metric,
+            if trainer::check::mode_for(&t.metric) == sched::PlateauMode::Max { "≥" } else { "≤" },
+            t.value
+        ));
     }
     h.push("wall time (s)".into());
     h
@@ -101,8 +117,10 @@ fn header(target: Option<&Target>) -> Vec<String> {
 
 /// The table as aligned text.
 pub fn text(rows: &[Row], target: Option<&Target>) -> String {
-    let table: Vec<Vec<String>> = std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect();
-    let widths: Vec<usize> = (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let table: Vec<Vec<String>> =
+        std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect();
+    let widths: Vec<usize> =
+        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let mut s = String::new();
     for (n, r) in table.iter().enumerate() {
         let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -126,7 +144,9 @@ pub fn markdown(rows: &[Row], target: Option<&Target>) -> String {
 
 /// The table as CSV (plain numbers, empty when missing).
 pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
-    let mut s = String::from("schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step");
+    let mut s = String::from(
+        "schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step",
+    );
     if target.is_some() {
         s.push_str(",target_step");
     }
@@ -160,10 +180,17 @@ mod tests {
     fn rows_come_from_metrics_and_targets_respect_the_mode() {
         let dir = tempfile::tempdir().unwrap();
         let lines = [
-            (9, "val/loss", 0.9), (9, "val/accuracy", 0.80), (19, "val/loss", 0.5), (19, "val/accuracy", 0.96),
-            (29, "val/loss", 0.6), (29, "val/accuracy", 0.95),
+            (9, "val/loss", 0.9),
+            (9, "val/accuracy", 0.80),
+            (19, "val/loss", 0.5),
+            (19, "val/accuracy", 0.96),
+            (29, "val/loss", 0.6),
+            (29, "val/accuracy", 0.95),
         ];
-        let text_: String = lines.iter().map(|(s, t, v)| format!("{{\"step\": {s}, \"tag\": \"{t}\", \"value\": {v}, \"wall_time\": 1.0}}\n")).collect();
+        let text_: String = lines
+            .iter()
+            .map(|(s, t, v)| format!("{{\"step\": {s}, \"tag\": \"{t}\", \"value\": {v}, \"wall_time\": 1.0}}\n"))
+            .collect();
         std::fs::write(dir.path().join("metrics.jsonl"), text_).unwrap();
         let t = Target::parse("val/accuracy=0.95").unwrap();
         let r = row("a", dir.path(), Some(&t), 1.5).unwrap();

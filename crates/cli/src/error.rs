@@ -45,7 +45,9 @@ impl From<ConfigFileError> for CliError {
 /// Turns a training error into a CLI error, placing config issues in the file.
 pub fn locate<T>(e: TrainError, loaded: &Loaded<T>) -> CliError {
     match e {
-        TrainError::Config(issues) => CliError::Config(issues.into_iter().map(|i| loaded.error_at(&i.path, i.message)).collect()),
+        TrainError::Config(issues) => {
+            CliError::Config(issues.into_iter().map(|i| loaded.error_at(&i.path, i.message)).collect())
+        }
         other => CliError::Train(other),
     }
 }

@@ -2,8 +2,8 @@
 //! subcommands. `main.rs` only parses arguments and prints errors once.
 
 pub mod args;
-pub mod compare;
 pub mod commands;
+pub mod compare;
 pub mod error;
 pub mod load;
 pub mod lr_find;

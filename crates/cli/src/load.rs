@@ -23,7 +23,8 @@ impl Override {
     /// Parses `KEY=VALUE` (VALUE is YAML: `0.1`, `cosine`, `[5, 10]`, `{steps: 5}`).
     pub fn parse(arg: &str) -> Result<Self, ConfigFileError> {
         let err = |m: String| ConfigFileError::plain(&format!("--set {arg}"), m);
-        let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.max_steps=200".into()))?;
+        let (key, raw) =
+            arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.max_steps=200".into()))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(err(format!("`{key}` is not a field path (e.g. schedule.t_0)")));
@@ -31,7 +32,8 @@ impl Override {
         let value: Value = if raw.trim().is_empty() {
             Value::Null
         } else {
-            serde_saphyr::from_str(raw).map_err(|e| err(format!("the value is not valid YAML: {}", e.without_snippet())))?
+            serde_saphyr::from_str(raw)
+                .map_err(|e| err(format!("the value is not valid YAML: {}", e.without_snippet())))?
         };
         Ok(Self { key: key.to_owned(), raw: raw.to_owned(), value })
     }
@@ -140,7 +142,8 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), String
                 if node.is_null() {
                     *node = Value::Object(Default::default());
                 }
-                let map = node.as_object_mut().ok_or_else(|| format!("`{k}` is set inside a value that is not a map"))?;
+                let map =
+                    node.as_object_mut().ok_or_else(|| format!("`{k}` is set inside a value that is not a map"))?;
                 if last {
                     map.insert((*k).to_owned(), value);
                     return Ok(());
@@ -148,9 +151,12 @@ pub fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<(), String
                 map.entry((*k).to_owned()).or_insert(Value::Null)
             }
             Segment::Index(idx) => {
-                let list = node.as_array_mut().ok_or_else(|| format!("[{idx}] is set inside a value that is not a list"))?;
+                let list =
+                    node.as_array_mut().ok_or_else(|| format!("[{idx}] is set inside a value that is not a list"))?;
                 let len = list.len();
-                let slot = list.get_mut(*idx).ok_or_else(|| format!("index {idx} is out of range (the list has {len} items)"))?;
+                let slot = list
+                    .get_mut(*idx)
+                    .ok_or_else(|| format!("index {idx} is out of range (the list has {len} items)"))?;
                 if last {
                     *slot = value;
                     return Ok(());

@@ -115,7 +115,8 @@ mod tests {
             .map(|t| {
                 let lr = lr_at(1e-6, 10.0, steps, t);
                 let x = lr.log10();
-                let loss = 2.0 - 1.5 / (1.0 + (-(x + 2.0) * 3.0).exp()) + if x > -1.0 { (x + 1.0).powi(2) * 3.0 } else { 0.0 };
+                let loss =
+                    2.0 - 1.5 / (1.0 + (-(x + 2.0) * 3.0).exp()) + if x > -1.0 { (x + 1.0).powi(2) * 3.0 } else { 0.0 };
                 Point { step: t, lr, loss, smoothed: loss }
             })
             .collect();

@@ -68,9 +68,18 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         return if log { (1e-3, 1.0) } else { (0.0, 1.0) };
     }
     if hi <= lo {
-        return if log { (lo / 2.0, hi * 2.0) } else { (lo - 0.5_f64.max(lo.abs() * 0.1), hi + 0.5_f64.max(hi.abs() * 0.1)) };
+        return if log {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            (lo - 0.5_f64.max(lo.abs() * 0.1), hi + 0.5_f64.max(hi.abs() * 0.1))
+        };
     }
-    if log { (lo / 1.2, hi * 1.2) } else { let pad = (hi - lo) * 0.05; (lo - pad, hi + pad) }
+    if log {
+        (lo / 1.2, hi * 1.2)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    }
 }
 
 /// Draws `charts` stacked vertically into the PNG `path`.
@@ -111,17 +120,29 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
             for m in &chart.markers {
                 let style = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
                 c.draw_series(std::iter::once(PathElement::new(vec![(m.x, y0), (m.x, y1)], style)))?;
-                c.draw_series(std::iter::once(Text::new(m.label.clone(), (m.x, y1), ("sans-serif", 13).into_font().color(&RGBColor(110, 110, 110)))))?;
+                c.draw_series(std::iter::once(Text::new(
+                    m.label.clone(),
+                    (m.x, y1),
+                    ("sans-serif", 13).into_font().color(&RGBColor(110, 110, 110)),
+                )))?;
             }
             for (i, s) in chart.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
-                let points = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0) && (!chart.log_x || *x > 0.0));
+                let points = s.points.iter().copied().filter(|(x, y)| {
+                    x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0) && (!chart.log_x || *x > 0.0)
+                });
                 c.draw_series(LineSeries::new(points, ShapeStyle::from(&color).stroke_width(2)))?
                     .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&color).stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&color).stroke_width(2))
+                    });
             }
             if chart.series.len() > 1 || chart.series.iter().any(|s| !s.label.is_empty()) {
-                c.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).draw()?;
+                c.configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 14))
+                    .draw()?;
             }
         }};
     }
@@ -142,8 +163,18 @@ mod tests {
     fn renders_a_png_with_panels_and_markers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.png");
-        let series = Series { label: "lr".into(), points: (0..100).map(|t| (t as f64, 0.1 * (1.0 - t as f64 / 100.0) + 1e-4)).collect() };
-        let chart = Chart { title: "t".into(), x_label: "step".into(), y_label: "lr".into(), series: vec![series], markers: vec![Marker { x: 50.0, label: "R".into() }], ..Default::default() };
+        let series = Series {
+            label: "lr".into(),
+            points: (0..100).map(|t| (t as f64, 0.1 * (1.0 - t as f64 / 100.0) + 1e-4)).collect(),
+        };
+        let chart = Chart {
+            title: "t".into(),
+            x_label: "step".into(),
+            y_label: "lr".into(),
+            series: vec![series],
+            markers: vec![Marker { x: 50.0, label: "R".into() }],
+            ..Default::default()
+        };
         let log = Chart { log_y: true, log_x: true, ..chart.clone() };
         render(&path, &[chart, log]).unwrap();
         let bytes = std::fs::read(&path).unwrap();

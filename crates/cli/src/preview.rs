@@ -37,7 +37,13 @@ pub fn walk(schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[
 
 /// Writes the CSV: header `step,lr` (`step,lr,momentum` when the schedule cycles momentum), one
 /// row per step, f64 in Rust's round-trip `{}` format.
-pub fn write_csv(out: &mut impl Write, schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[f64]) -> std::io::Result<()> {
+pub fn write_csv(
+    out: &mut impl Write,
+    schedule: &mut Schedule,
+    base_momentum: f64,
+    steps: u64,
+    metrics: &[f64],
+) -> std::io::Result<()> {
     let header = if schedule.cycles_momentum() { "step,lr,momentum" } else { "step,lr" };
     writeln!(out, "{header}")?;
     let mut result = Ok(());
@@ -58,7 +64,9 @@ pub fn read_metrics(path: &std::path::Path) -> Result<Vec<f64>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| l.trim().parse::<f64>().map_err(|_| format!("{}:{}: `{}` is not a number", path.display(), i + 1, l.trim())))
+        .map(|(i, l)| {
+            l.trim().parse::<f64>().map_err(|_| format!("{}:{}: `{}` is not a number", path.display(), i + 1, l.trim()))
+        })
         .collect()
 }
 
@@ -118,7 +126,13 @@ pub fn render_table(schedule: &mut Schedule, base_momentum: f64, steps: u64, met
     let span = if hi > lo { hi - lo } else { 1.0 };
     let level = |v: f64| (((v - lo) / span) * (HEIGHT - 1) as f64).round() as usize;
     for row in (0..HEIGHT).rev() {
-        let label = if row == HEIGHT - 1 { format!("{hi:>10.3e} ┤") } else if row == 0 { format!("{lo:>10.3e} ┤") } else { format!("{:>10} │", "") };
+        let label = if row == HEIGHT - 1 {
+            format!("{hi:>10.3e} ┤")
+        } else if row == 0 {
+            format!("{lo:>10.3e} ┤")
+        } else {
+            format!("{:>10} │", "")
+        };
         let line: String = columns
             .iter()
             .map(|&(a, b)| if a.is_finite() && level(a) <= row && row <= level(b) { '█' } else { ' ' })
@@ -147,7 +161,8 @@ pub fn render_table(schedule: &mut Schedule, base_momentum: f64, steps: u64, met
 pub fn charts(schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[f64], title: &str) -> Vec<Chart> {
     let points = schedule.key_points(steps);
     let stride = steps.div_ceil(5000).max(1);
-    let keep = |t: u64| t.is_multiple_of(stride) || t + 1 == steps || points.iter().any(|k| k.step == t || k.step == t + 1);
+    let keep =
+        |t: u64| t.is_multiple_of(stride) || t + 1 == steps || points.iter().any(|k| k.step == t || k.step == t + 1);
     let (mut lr, mut momentum) = (Vec::new(), Vec::new());
     walk(schedule, base_momentum, steps, metrics, |r| {
         if keep(r.step) {
@@ -236,7 +251,9 @@ mod tests {
 
     #[test]
     fn table_marks_restarts_and_warmup() {
-        let mut s = schedule(r#"{"kind": "cosine_restarts", "t_0": 20, "t_mult": 2, "warmup": {"steps": 10, "start_factor": 0.1}}"#);
+        let mut s = schedule(
+            r#"{"kind": "cosine_restarts", "t_0": 20, "t_mult": 2, "warmup": {"steps": 10, "start_factor": 0.1}}"#,
+        );
         let text = render_table(&mut s, 0.0, 150, &[]);
         assert!(text.contains("warmup ends"), "{text}");
         assert!(text.contains("restart (cycle 1)"), "{text}");

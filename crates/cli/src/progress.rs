@@ -19,9 +19,10 @@ impl Progress {
     pub fn new(total: u64, start: u64, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
             let bar = ProgressBar::new(total).with_position(start);
-            let style = ProgressStyle::with_template("{bar:30.cyan/blue} {pos:>6}/{len} | {msg} | {elapsed_precise} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{bar:30.cyan/blue} {pos:>6}/{len} | {msg} | {elapsed_precise} ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
@@ -46,7 +47,8 @@ impl Progress {
 
 impl Observer for Progress {
     fn on_step(&mut self, r: &StepReport) {
-        let eval = self.last_eval.as_ref().and_then(|e| e.accuracy.map(|a| format!(" val acc {:.4}", a))).unwrap_or_default();
+        let eval =
+            self.last_eval.as_ref().and_then(|e| e.accuracy.map(|a| format!(" val acc {:.4}", a))).unwrap_or_default();
         let msg = format!("loss {:.4} lr {:.3e} {:.0} samples/s{eval}", r.loss, r.lr, r.samples_per_sec);
         match &self.bar {
             Some(bar) => {

@@ -5,10 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::kinds::{
-    constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestartsConfig,
-    cyclic::CyclicConfig, exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig,
-    linear::LinearConfig, multistep::MultiStepConfig, one_cycle::OneCycleConfig,
-    plateau::PlateauConfig, polynomial::PolynomialConfig, step::StepConfig, wsd::WsdConfig,
+    constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestartsConfig, cyclic::CyclicConfig,
+    exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::LinearConfig, multistep::MultiStepConfig,
+    one_cycle::OneCycleConfig, plateau::PlateauConfig, polynomial::PolynomialConfig, step::StepConfig, wsd::WsdConfig,
 };
 
 /// A schedule: one `kind` with its parameters, optionally preceded by a linear warmup.

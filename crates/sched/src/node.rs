@@ -2,13 +2,13 @@
 //! no recursion over past steps, no allocation.
 
 use crate::config::{Kind, ScheduleConfig};
-use crate::kinds::{
-    Geometric, constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestarts,
-    cyclic::Cyclic, exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig,
-    linear::LinearConfig, multistep::MultiStepConfig, one_cycle::OneCycle, plateau::Observation,
-    plateau::Plateau, polynomial::PolynomialConfig, step::StepConfig, wsd::WsdConfig,
-};
 use crate::keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
+use crate::kinds::{
+    Geometric, constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestarts, cyclic::Cyclic,
+    exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::LinearConfig, multistep::MultiStepConfig,
+    one_cycle::OneCycle, plateau::Observation, plateau::Plateau, polynomial::PolynomialConfig, step::StepConfig,
+    wsd::WsdConfig,
+};
 use crate::{ConfigError, check};
 
 /// Deepest nesting of `sequential`/`chained`/`warmup` accepted (guards the stack).
@@ -48,7 +48,11 @@ pub(crate) enum Node {
     InverseSqrt(InverseSqrtConfig),
     Wsd(WsdConfig),
     /// Children switched at milestones; `warmup` marks the `warmup:` wrapper.
-    Sequential { children: Vec<Node>, milestones: Vec<u64>, warmup: bool },
+    Sequential {
+        children: Vec<Node>,
+        milestones: Vec<u64>,
+        warmup: bool,
+    },
     /// Product of the children's factors.
     Chained(Vec<Node>),
 }
@@ -213,9 +217,7 @@ impl Node {
         match self {
             Node::Cyclic(c) => c.config().cycle_momentum,
             Node::OneCycle(c) => c.config().cycle_momentum,
-            Node::Sequential { children, .. } | Node::Chained(children) => {
-                children.iter().any(Node::cycles_momentum)
-            }
+            Node::Sequential { children, .. } | Node::Chained(children) => children.iter().any(Node::cycles_momentum),
             _ => false,
         }
     }
@@ -229,9 +231,9 @@ impl Node {
                 let (k, local) = Self::active(milestones, t);
                 children[k].observe(local, monitor, value)
             }
-            Node::Chained(children) => children
-                .iter_mut()
-                .fold(Observation::default(), |acc, c| acc.merge(c.observe(t, monitor, value))),
+            Node::Chained(children) => {
+                children.iter_mut().fold(Observation::default(), |acc, c| acc.merge(c.observe(t, monitor, value)))
+            }
             _ => Observation::default(),
         }
     }

@@ -15,11 +15,17 @@ fn defaults_follow_pytorch() {
 
     let cfg = parse(r#"{"kind": "one_cycle", "max_lr": 0.1, "total_steps": 100}"#).unwrap();
     let Kind::OneCycle(o) = cfg.kind else { panic!("not one_cycle") };
-    assert_eq!((o.pct_start, o.div_factor, o.final_div_factor, o.base_momentum, o.max_momentum), (0.3, 25.0, 1e4, 0.85, 0.95));
+    assert_eq!(
+        (o.pct_start, o.div_factor, o.final_div_factor, o.base_momentum, o.max_momentum),
+        (0.3, 25.0, 1e4, 0.85, 0.95)
+    );
 
     let cfg = parse(r#"{"kind": "cyclic", "base_lr": 0.001, "max_lr": 0.1}"#).unwrap();
     let Kind::Cyclic(c) = cfg.kind else { panic!("not cyclic") };
-    assert_eq!((c.step_size_up, c.step_size_down, c.gamma, c.base_momentum, c.max_momentum), (2000, None, 1.0, 0.8, 0.9));
+    assert_eq!(
+        (c.step_size_up, c.step_size_down, c.gamma, c.base_momentum, c.max_momentum),
+        (2000, None, 1.0, 0.8, 0.9)
+    );
 
     let cfg = parse(r#"{"kind": "constant"}"#).unwrap();
     let Kind::Constant(c) = cfg.kind else { panic!("not constant") };

@@ -107,10 +107,9 @@ fn any_schedule() -> impl Strategy<Value = ScheduleConfig> {
         one_cycle().prop_map(Kind::OneCycle),
         wsd().prop_map(Kind::WarmupStableDecay),
     ];
-    let warmup = proptest::option::of((1u64..300, 0.01..=1.0f64).prop_map(|(steps, start_factor)| WarmupConfig {
-        steps,
-        start_factor,
-    }));
+    let warmup = proptest::option::of(
+        (1u64..300, 0.01..=1.0f64).prop_map(|(steps, start_factor)| WarmupConfig { steps, start_factor }),
+    );
     (kind, warmup).prop_map(|(kind, warmup)| ScheduleConfig { kind, warmup })
 }
 

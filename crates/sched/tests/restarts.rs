@@ -38,7 +38,8 @@ fn matches_pytorch_step_recursion_over_many_cycles() {
                 let t = t as u64;
                 let p = c.position(t);
                 assert_eq!((t - p.start, p.length), (t_cur, u128::from(t_i)), "t_0={t_0} t_mult={t_mult} t={t}");
-                let want = 0.001 + (0.1 - 0.001) * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos()) / 2.0;
+                let want =
+                    0.001 + (0.1 - 0.001) * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos()) / 2.0;
                 assert_eq!(s.lr(t), want, "t_0={t_0} t_mult={t_mult} t={t}");
                 assert_eq!(s.restart_at(t).is_some(), t_cur == 0 && t > 0, "t={t}");
             }

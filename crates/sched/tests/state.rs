@@ -9,7 +9,13 @@ const EVAL_EVERY: u64 = 3;
 /// A deterministic metric: improves, then stalls with noise, then jumps (to exercise every branch).
 fn metric(t: u64) -> f64 {
     let noise = ((t * 7919 % 101) as f64 / 101.0 - 0.5) * 0.02;
-    if t < 60 { 1.0 / (1.0 + t as f64 * 0.05) + noise } else if t < 250 { 0.25 + noise } else { 0.3 + noise * 3.0 }
+    if t < 60 {
+        1.0 / (1.0 + t as f64 * 0.05) + noise
+    } else if t < 250 {
+        0.25 + noise
+    } else {
+        0.3 + noise * 3.0
+    }
 }
 
 fn build(json: &str) -> (ScheduleConfig, Schedule) {

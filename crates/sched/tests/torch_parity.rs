@@ -87,7 +87,13 @@ fn check_dir(dir: &Path) {
             Err(e) => failures.push(format!("{}: {e}", path.display())),
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ from the reference:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from the reference:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     eprintln!("{}: {} schedule cases, {steps} steps, all within 1e-9", dir.display(), cases.len());
 }
 

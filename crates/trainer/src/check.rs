@@ -93,10 +93,16 @@ pub fn static_issues(c: &RunConfig) -> Vec<ConfigIssue> {
     }
     out.extend(c.data.issues());
     if c.data.is_text() && !c.model.wants_text() {
-        out.push(ConfigIssue::new("model.kind", "text data (data.kind = text_classification) needs a model with a tokenizer: model.kind = bert_classifier"));
+        out.push(ConfigIssue::new(
+            "model.kind",
+            "text data (data.kind = text_classification) needs a model with a tokenizer: model.kind = bert_classifier",
+        ));
     }
     if c.model.wants_text() && !c.data.is_text() {
-        out.push(ConfigIssue::new("data.kind", "model.kind = bert_classifier reads texts: use data.kind = text_classification"));
+        out.push(ConfigIssue::new(
+            "data.kind",
+            "model.kind = bert_classifier reads texts: use data.kind = text_classification",
+        ));
     }
     out
 }
@@ -177,8 +183,12 @@ pub fn run_issues(c: &RunConfig, total_steps: u64, task: Task) -> Vec<ConfigIssu
 fn plateau_path(s: &ScheduleConfig, path: &str, name: &str) -> Option<String> {
     match &s.kind {
         Kind::Plateau(p) if p.monitor == name => Some(format!("{path}.monitor")),
-        Kind::Sequential(c) => c.schedules.iter().enumerate().find_map(|(i, s)| plateau_path(s, &format!("{path}.schedules[{i}]"), name)),
-        Kind::Chained(c) => c.schedules.iter().enumerate().find_map(|(i, s)| plateau_path(s, &format!("{path}.schedules[{i}]"), name)),
+        Kind::Sequential(c) => {
+            c.schedules.iter().enumerate().find_map(|(i, s)| plateau_path(s, &format!("{path}.schedules[{i}]"), name))
+        }
+        Kind::Chained(c) => {
+            c.schedules.iter().enumerate().find_map(|(i, s)| plateau_path(s, &format!("{path}.schedules[{i}]"), name))
+        }
         _ => None,
     }
 }

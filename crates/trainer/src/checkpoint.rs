@@ -76,7 +76,13 @@ impl Checkpointer {
 
     /// Saves the model, the optimizer state and `state` as checkpoint `label`, atomically: an
     /// existing checkpoint of that name is replaced only once the new one is complete.
-    pub fn save<S: Serialize>(&self, label: &str, varmap: &VarMap, optimizer: &Optimizer, state: &S) -> Result<PathBuf, CheckpointError> {
+    pub fn save<S: Serialize>(
+        &self,
+        label: &str,
+        varmap: &VarMap,
+        optimizer: &Optimizer,
+        state: &S,
+    ) -> Result<PathBuf, CheckpointError> {
         fs::create_dir_all(&self.dir).map_err(|e| write_err(&self.dir, e))?;
         let tmp = self.dir.join(format!(".tmp-{label}-{}", std::process::id()));
         if tmp.exists() {
@@ -144,7 +150,11 @@ impl Checkpointer {
     /// Loads the newest periodic checkpoint that loads completely into `varmap` and
     /// `optimizer`, returning its path and state. Broken ones (truncated, corrupt) are skipped,
     /// with the reason reported in the error when none loads.
-    pub fn load_latest<S: DeserializeOwned>(&self, varmap: &mut VarMap, optimizer: &mut Optimizer) -> Result<(PathBuf, S, Vec<String>), CheckpointError> {
+    pub fn load_latest<S: DeserializeOwned>(
+        &self,
+        varmap: &mut VarMap,
+        optimizer: &mut Optimizer,
+    ) -> Result<(PathBuf, S, Vec<String>), CheckpointError> {
         let mut reasons = Vec::new();
         for (_, path) in self.periodic() {
             match load_one(&path, varmap, optimizer) {
@@ -161,6 +171,8 @@ fn load_one<S: DeserializeOwned>(dir: &Path, varmap: &mut VarMap, optimizer: &mu
     let text = fs::read(&state_path).map_err(|e| format!("{STATE_FILE}: {e}"))?;
     let state: S = serde_json::from_slice(&text).map_err(|e| format!("{STATE_FILE}: {e}"))?;
     varmap.load(dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {}", crate::device::first_line(&e)))?;
-    optimizer.load_state(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("{OPTIMIZER_FILE}: {}", crate::device::first_line(&e)))?;
+    optimizer
+        .load_state(dir.join(OPTIMIZER_FILE))
+        .map_err(|e| format!("{OPTIMIZER_FILE}: {}", crate::device::first_line(&e)))?;
     Ok(state)
 }

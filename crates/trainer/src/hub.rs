@@ -79,7 +79,8 @@ impl CacheDir {
 
 /// Whether `HF_HUB_OFFLINE` asks for no network (`1`, `true`, `yes`, `on`, any case).
 pub fn offline_env() -> bool {
-    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// A model's files, found.
@@ -172,7 +173,12 @@ impl Downloads {
 
 /// Finds `files` of `source`, looking in `cache` for a hub model and downloading what it lacks
 /// when `downloads` allows.
-pub fn resolve(source: &ModelSource, files: &[&str], downloads: Downloads, cache: &CacheDir) -> Result<ModelFiles, Box<HubError>> {
+pub fn resolve(
+    source: &ModelSource,
+    files: &[&str],
+    downloads: Downloads,
+    cache: &CacheDir,
+) -> Result<ModelFiles, Box<HubError>> {
     match source {
         ModelSource::Local(dir) => {
             let mut out = Vec::new();
@@ -222,10 +228,17 @@ pub fn resolve(source: &ModelSource, files: &[&str], downloads: Downloads, cache
                 };
                 out.push(((*f).to_owned(), path));
             }
-            let snapshot = out.first().and_then(|(_, p)| p.parent()).and_then(|p| p.file_name()).map(|c| c.to_string_lossy().into_owned());
+            let snapshot = out
+                .first()
+                .and_then(|(_, p)| p.parent())
+                .and_then(|p| p.file_name())
+                .map(|c| c.to_string_lossy().into_owned());
             let how = if downloaded { "downloaded into" } else { "from" };
             let at = snapshot.map(|c| format!("@{}", &c[..c.len().min(12)])).unwrap_or_default();
-            Ok(ModelFiles { files: out, origin: format!("{repo}{at} ({how} the Hugging Face cache {})", cache.path.display()) })
+            Ok(ModelFiles {
+                files: out,
+                origin: format!("{repo}{at} ({how} the Hugging Face cache {})", cache.path.display()),
+            })
         }
     }
 }
@@ -233,7 +246,8 @@ pub fn resolve(source: &ModelSource, files: &[&str], downloads: Downloads, cache
 /// Downloads `file` of `repo` at `revision` into the cache at `cache` with hf-hub (blocking).
 #[cfg(feature = "hub")]
 fn download(cache: &Path, repo: &str, revision: &str, file: &str) -> Result<PathBuf, String> {
-    let mut builder = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache.to_owned())).with_progress(true);
+    let mut builder =
+        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache.to_owned())).with_progress(true);
     if let Some(endpoint) = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()) {
         builder = builder.with_endpoint(endpoint);
     }
@@ -254,7 +268,11 @@ fn download(_cache: &Path, _repo: &str, _revision: &str, _file: &str) -> Result<
 /// Checks a hub model id: `name` or `org/name`, of letters, digits, `-`, `_`, `.`.
 pub fn check_repo_id(id: &str) -> Result<(), String> {
     let parts: Vec<&str> = id.split('/').collect();
-    let part_ok = |p: &&str| !p.is_empty() && !p.starts_with('.') && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let part_ok = |p: &&str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
     if parts.len() <= 2 && parts.iter().all(part_ok) {
         Ok(())
     } else {
@@ -282,9 +300,18 @@ mod tests {
         std::fs::write(repo.join("snapshots").join(commit).join("config.json"), "{}").unwrap();
         assert_eq!(c.lookup("org/m", "main", "config.json").unwrap_err(), repo.join("refs/main"));
         std::fs::write(repo.join("refs/main"), format!("{commit}\n")).unwrap();
-        assert_eq!(c.lookup("org/m", "main", "config.json").unwrap(), repo.join("snapshots").join(commit).join("config.json"));
-        assert_eq!(c.lookup("org/m", commit, "config.json").unwrap(), repo.join("snapshots").join(commit).join("config.json"));
-        assert_eq!(c.lookup("org/m", "main", "model.safetensors").unwrap_err(), repo.join("snapshots").join(commit).join("model.safetensors"));
+        assert_eq!(
+            c.lookup("org/m", "main", "config.json").unwrap(),
+            repo.join("snapshots").join(commit).join("config.json")
+        );
+        assert_eq!(
+            c.lookup("org/m", commit, "config.json").unwrap(),
+            repo.join("snapshots").join(commit).join("config.json")
+        );
+        assert_eq!(
+            c.lookup("org/m", "main", "model.safetensors").unwrap_err(),
+            repo.join("snapshots").join(commit).join("model.safetensors")
+        );
     }
 
     #[cfg(unix)]
@@ -305,9 +332,16 @@ mod tests {
         std::fs::write(repo.join("refs/main"), commit).unwrap();
         let found = c.lookup("org/m", "main", "config.json").unwrap();
         assert_eq!(std::fs::read_to_string(found).unwrap(), "{}");
-        assert_eq!(c.lookup("org/m", "main", "model.safetensors").unwrap_err(), snap.join("model.safetensors"), "a dangling link is a miss");
+        assert_eq!(
+            c.lookup("org/m", "main", "model.safetensors").unwrap_err(),
+            snap.join("model.safetensors"),
+            "a dangling link is a miss"
+        );
         let other = "0000000000000000000000000000000000000000";
-        assert_eq!(c.lookup("org/m", other, "config.json").unwrap_err(), repo.join("snapshots").join(other).join("config.json"));
+        assert_eq!(
+            c.lookup("org/m", other, "config.json").unwrap_err(),
+            repo.join("snapshots").join(other).join("config.json")
+        );
     }
 
     #[test]
@@ -326,11 +360,21 @@ mod tests {
     fn a_miss_offline_says_where_it_looked_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let src = ModelSource::Hub { repo: "org/none".into(), revision: "v2".into() };
-        let e = resolve(&src, &["config.json"], Downloads::Off("HF_HUB_OFFLINE is set"), &cache(dir.path())).unwrap_err().to_string();
+        let e = resolve(&src, &["config.json"], Downloads::Off("HF_HUB_OFFLINE is set"), &cache(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("model `org/none` (revision `v2`) is not in the Hugging Face cache, and downloads are off (HF_HUB_OFFLINE is set)"), "{e}");
         assert!(e.contains(&format!("cache: {} (from HF_HUB_CACHE)", dir.path().display())), "{e}");
-        assert!(e.contains(&format!("looked for: {} (missing)", dir.path().join("models--org--none/refs/v2").display())), "{e}");
-        assert!(e.contains("unset HF_HUB_OFFLINE") && e.contains("huggingface-cli download org/none --revision v2") && e.contains("model.local_dir"), "{e}");
+        assert!(
+            e.contains(&format!("looked for: {} (missing)", dir.path().join("models--org--none/refs/v2").display())),
+            "{e}"
+        );
+        assert!(
+            e.contains("unset HF_HUB_OFFLINE")
+                && e.contains("huggingface-cli download org/none --revision v2")
+                && e.contains("model.local_dir"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ impl TextTokenizer {
     /// padding token is the file's own (`padding.pad_id`), else `[PAD]`, else `fallback_pad`
     /// (the model config's `pad_token_id`).
     pub fn from_file(path: &Path, max_len: usize, fallback_pad: u32) -> Result<Self, String> {
-        let mut inner = Tokenizer::from_file(path).map_err(|e| format!("{} is not a tokenizer file the tokenizers crate reads: {e}", path.display()))?;
+        let mut inner = Tokenizer::from_file(path)
+            .map_err(|e| format!("{} is not a tokenizer file the tokenizers crate reads: {e}", path.display()))?;
         let pad = match inner.get_padding() {
             Some(p) => (p.pad_id, p.pad_type_id),
             None => (inner.token_to_id("[PAD]").unwrap_or(fallback_pad), 0),
@@ -43,8 +44,12 @@ impl TextTokenizer {
 impl TextEncoder for TextTokenizer {
     fn encode(&self, texts: &[String]) -> Result<Vec<Encoded>, DataError> {
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = self.inner.encode_batch(inputs, true).map_err(|e| DataError::Invalid(format!("tokenizing: {e}")))?;
-        Ok(encodings.into_iter().map(|e| Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() }).collect())
+        let encodings =
+            self.inner.encode_batch(inputs, true).map_err(|e| DataError::Invalid(format!("tokenizing: {e}")))?;
+        Ok(encodings
+            .into_iter()
+            .map(|e| Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec() })
+            .collect())
     }
 
     fn pad(&self) -> (u32, u32) {
@@ -70,7 +75,8 @@ mod tests {
         assert_eq!(e[0].ids, [2, 14, 6, 11, 3]);
         assert_eq!(e[1].ids, [2, 18, 3]);
         assert_eq!(e[1].type_ids, [0, 0, 0]);
-        let long = TextTokenizer::from_file(&tiny(), 64, 0).unwrap().encode(&["This movie was GREAT!".to_owned()]).unwrap();
+        let long =
+            TextTokenizer::from_file(&tiny(), 64, 0).unwrap().encode(&["This movie was GREAT!".to_owned()]).unwrap();
         assert_eq!(long[0].ids.len(), 7, "no padding to the file's 24");
     }
 

@@ -6,14 +6,15 @@ use std::path::PathBuf;
 
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use trainer::data::text::{Encoded, pad_batch};
 use trainer::data::Inputs;
+use trainer::data::text::{Encoded, pad_batch};
 use trainer::hub::{CacheDir, Downloads};
 use trainer::model::bert::{self, BertClassifier, BertClassifierConfig};
 use trainer::rng::Rng;
 
 fn assets() -> PathBuf {
-    std::env::var_os("ASSETS_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"), PathBuf::from)
+    std::env::var_os("ASSETS_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets"), PathBuf::from)
 }
 
 fn cache() -> CacheDir {
@@ -28,10 +29,14 @@ fn config(extra: &str) -> BertClassifierConfig {
 fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
     let c = config("");
     let prepared = bert::prepare_in(&c, &cache(), Downloads::Off("the test reads the assets offline")).unwrap();
-    let model = BertClassifier::load(&c, prepared.files.as_ref().unwrap(), &VarMap::new(), &mut Rng::new(0), &Device::Cpu).unwrap();
+    let model =
+        BertClassifier::load(&c, prepared.files.as_ref().unwrap(), &VarMap::new(), &mut Rng::new(0), &Device::Cpu)
+            .unwrap();
     let encoder = prepared.encoder.unwrap();
     let encoded: Vec<Encoded> = encoder.encode(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>()).unwrap();
-    let Inputs::Tokens { ids, type_ids, mask } = pad_batch(&encoded.iter().collect::<Vec<_>>(), encoder.pad(), &Device::Cpu).unwrap() else {
+    let Inputs::Tokens { ids, type_ids, mask } =
+        pad_batch(&encoded.iter().collect::<Vec<_>>(), encoder.pad(), &Device::Cpu).unwrap()
+    else {
         panic!("tokens")
     };
     let pooled = model.pooled(&ids, &type_ids, &mask, false, &mut Rng::new(0)).unwrap();
@@ -47,7 +52,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 #[ignore = "needs assets: run scripts/fetch-assets.sh"]
 fn minilm_sentence_embeddings_match_the_reference() {
-    let texts = ["The cat sits outside", "A kitten is sitting outdoors", "The new movie is awesome", "The film was great"];
+    let texts =
+        ["The cat sits outside", "A kitten is sitting outdoors", "The new movie is awesome", "The film was great"];
     let e = embed(&texts);
     let want = [0.13919f32, 0.00303, 0.04701, 0.03957, -0.04800];
     for (i, (got, want)) in e[0].iter().zip(want).enumerate() {
@@ -85,9 +91,13 @@ fn a_truncated_encoder_takes_the_first_layers_under_their_hugging_face_names() {
     for n in names.iter().filter(|n| !n.starts_with("classifier.")) {
         assert!(in_file.contains(n), "{n} is not a name of the weights file");
     }
-    let bad = bert::prepare_in(&config(", max_len: 1000"), &cache(), Downloads::Off("offline")).err().unwrap().to_string();
+    let bad =
+        bert::prepare_in(&config(", max_len: 1000"), &cache(), Downloads::Off("offline")).err().unwrap().to_string();
     assert!(bad.starts_with("model.max_len: 1000 is longer than the model's 512 positions"), "{bad}");
-    let bad = bert::prepare_in(&config(", num_hidden_layers: 7"), &cache(), Downloads::Off("offline")).err().unwrap().to_string();
+    let bad = bert::prepare_in(&config(", num_hidden_layers: 7"), &cache(), Downloads::Off("offline"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(bad.starts_with("model.num_hidden_layers: 7 layers asked, but the model has 6"), "{bad}");
 }
 
@@ -96,13 +106,17 @@ fn a_truncated_encoder_takes_the_first_layers_under_their_hugging_face_names() {
 fn the_trainable_encoder_computes_what_candle_transformers_bert_computes() {
     use candle_transformers::models::bert as reference;
     use trainer::model::bert_encoder::{BertConfig, BertEncoder};
-    let snapshot = assets().join("hf/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/0000000000000000000000000000000000a11313");
+    let snapshot = assets().join(
+        "hf/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/0000000000000000000000000000000000a11313",
+    );
     let config_text = std::fs::read_to_string(snapshot.join("config.json")).unwrap();
     let weights = std::fs::read(snapshot.join("model.safetensors")).unwrap();
     let vb = || VarBuilder::from_buffered_safetensors(weights.clone(), DType::F32, &Device::Cpu).unwrap();
     let ours = BertEncoder::load(&serde_json::from_str::<BertConfig>(&config_text).unwrap(), vb()).unwrap();
-    let theirs = reference::BertModel::load(vb(), &serde_json::from_str::<reference::Config>(&config_text).unwrap()).unwrap();
-    let ids = Tensor::new(&[[101u32, 1996, 4937, 7719, 2648, 102], [101, 1037, 10901, 102, 0, 0]], &Device::Cpu).unwrap();
+    let theirs =
+        reference::BertModel::load(vb(), &serde_json::from_str::<reference::Config>(&config_text).unwrap()).unwrap();
+    let ids =
+        Tensor::new(&[[101u32, 1996, 4937, 7719, 2648, 102], [101, 1037, 10901, 102, 0, 0]], &Device::Cpu).unwrap();
     let types = ids.zeros_like().unwrap();
     let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &Device::Cpu).unwrap();
     let a = ours.forward(&ids, &types, &mask, false, &mut Rng::new(0)).unwrap();

@@ -60,7 +60,8 @@ fn stopped_and_resumed_runs_match_the_uninterrupted_run() {
     let mut t = Trainer::build(config()).unwrap();
     t.start(whole.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
-    let (lr, loss, val) = (series(whole.path(), "train/lr"), series(whole.path(), "train/loss"), series(whole.path(), "val/loss"));
+    let (lr, loss, val) =
+        (series(whole.path(), "train/lr"), series(whole.path(), "train/loss"), series(whole.path(), "val/loss"));
     assert_eq!(lr.len(), 130);
 
     for cut in [0, 6, 19, 20, 21, 59, 60, 99, 128] {
@@ -144,7 +145,9 @@ fn a_changed_schedule_is_refused_with_what_changed() {
             r.t_0 = 25;
         }
     }
-    changed.optimizer = serde_saphyr::from_str("{kind: adamw, lr: 0.001, groups: [{name: head, prefix: head., lr_scale: 3.0}]}").unwrap();
+    changed.optimizer =
+        serde_saphyr::from_str("{kind: adamw, lr: 0.001, groups: [{name: head, prefix: head., lr_scale: 3.0}]}")
+            .unwrap();
     let err = Trainer::build(changed.clone()).unwrap().resume(dir.path(), false).err().unwrap().to_string();
     assert!(err.contains("schedule.schedules[0].t_0: 20 → 25"), "{err}");
     assert!(err.contains("optimizer.lr: 0.003 → 0.001"), "{err}");

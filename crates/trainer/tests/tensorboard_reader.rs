@@ -28,8 +28,7 @@ fn workspace_root() -> PathBuf {
 
 fn run_reader(dir: &Path) -> Output {
     let root = workspace_root();
-    let python =
-        std::env::var_os("TB_PYTHON").map_or_else(|| root.join("assets/venv-tb/bin/python"), PathBuf::from);
+    let python = std::env::var_os("TB_PYTHON").map_or_else(|| root.join("assets/venv-tb/bin/python"), PathBuf::from);
     Command::new(&python)
         .arg(root.join("scripts/tb_read.py"))
         .arg(dir)
@@ -80,23 +79,13 @@ fn tensorboard_reads_every_scalar_after_a_resume() {
     write_run(dir.path(), 1, RESUME_AT..SECOND_END);
     let event_files = fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains("tfevents")
-        })
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("tfevents"))
         .count();
     assert_eq!(event_files, 2);
 
     let out = run_reader(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "tb_read.py failed ({}):\n{stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "tb_read.py failed ({}):\n{stderr}", out.status);
 
     let seen: Points = serde_json::from_slice(&out.stdout).unwrap();
     let expected: Points = TAGS
@@ -112,10 +101,7 @@ fn tensorboard_reads_every_scalar_after_a_resume() {
             (tag.to_string(), points)
         })
         .collect();
-    assert_eq!(
-        seen.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(seen.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>());
     for (tag, points) in &expected {
         assert_eq!(seen[tag].len(), points.len(), "{tag}: point count");
         for (got, want) in seen[tag].iter().zip(points) {
@@ -130,14 +116,8 @@ fn tb_read_reports_a_value_that_differs() {
     let dir = tempfile::tempdir().unwrap();
     write_run(dir.path(), 0, 0..20);
     // The last line for a (tag, step) wins: re-log step 7 of the first tag with another value.
-    let mut jsonl = fs::OpenOptions::new()
-        .append(true)
-        .open(dir.path().join("metrics.jsonl"))
-        .unwrap();
-    let line = format!(
-        r#"{{"step": 7, "tag": "{}", "value": 123.25, "wall_time": 1.0}}"#,
-        TAGS[0]
-    );
+    let mut jsonl = fs::OpenOptions::new().append(true).open(dir.path().join("metrics.jsonl")).unwrap();
+    let line = format!(r#"{{"step": 7, "tag": "{}", "value": 123.25, "wall_time": 1.0}}"#, TAGS[0]);
     writeln!(jsonl, "{line}").unwrap();
     drop(jsonl);
 

@@ -31,7 +31,11 @@ fn metrics(dir: &Path) -> Vec<(u64, String, f64)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["step"].as_u64().unwrap(), v["tag"].as_str().unwrap().to_owned(), v["value"].as_f64().unwrap_or(f64::NAN))
+            (
+                v["step"].as_u64().unwrap(),
+                v["tag"].as_str().unwrap().to_owned(),
+                v["value"].as_f64().unwrap_or(f64::NAN),
+            )
         })
         .collect()
 }

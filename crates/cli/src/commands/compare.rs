@@ -74,7 +74,11 @@ fn check(
 fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
     let mut out: Vec<Entry> = Vec::new();
     let mut errors = Vec::new();
-    let with_schedule = |schedule: &sched::ScheduleConfig| RunConfig { schedule: schedule.clone(), compare: Vec::new(), ..base.value.clone() };
+    let with_schedule = |schedule: &sched::ScheduleConfig| RunConfig {
+        schedule: schedule.clone(),
+        compare: Vec::new(),
+        ..base.value.clone()
+    };
     if args.schedules.is_empty() {
         if base.value.compare.is_empty() {
             return Err(CliError::Other(
@@ -112,7 +116,8 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let base: Loaded<RunConfig> = load(&args.config, &args.set)?;
     let runs = entries(args, &base)?;
     let root = Path::new(&base.value.logging.dir).join(&base.value.name);
-    let dir = crate::runs::create_numbered_dir(&root, "compare-").map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
+    let dir = crate::runs::create_numbered_dir(&root, "compare-")
+        .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
     println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -142,7 +147,10 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let mut rows = Vec::new();
     for (entry, result) in runs.iter().zip(results) {
         match result {
-            Some(Ok(seconds)) => rows.push(compare::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds).map_err(CliError::Other)?),
+            Some(Ok(seconds)) => rows.push(
+                compare::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds)
+                    .map_err(CliError::Other)?,
+            ),
             Some(Err(e)) => eprintln!("[{}] failed: {e}", entry.label),
             None => eprintln!("[{}] did not run", entry.label),
         }
@@ -169,12 +177,9 @@ fn run_one(entry: &Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<
     super::train::write_config(dir, &entry.config).map_err(|e| e.to_string())?;
     trainer.start(dir).map_err(|e| e.to_string())?;
     println!("[{}] training {} steps", entry.label, trainer.total_steps());
-    let summary = if quiet {
-        trainer.run(&mut Silent, stop)
-    } else {
-        trainer.run(&mut Labelled { label: &entry.label }, stop)
-    }
-    .map_err(|e| e.to_string())?;
+    let summary =
+        if quiet { trainer.run(&mut Silent, stop) } else { trainer.run(&mut Labelled { label: &entry.label }, stop) }
+            .map_err(|e| e.to_string())?;
     println!("[{}] done in {:.1} s", entry.label, summary.elapsed.as_secs_f64());
     Ok(summary.elapsed.as_secs_f64())
 }
@@ -203,5 +208,9 @@ fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
         series: series(tag),
         ..Default::default()
     };
-    vec![chart("learning rate", "train/lr", false), chart("validation loss", "val/loss", true), chart("validation accuracy", "val/accuracy", false)]
+    vec![
+        chart("learning rate", "train/lr", false),
+        chart("validation loss", "val/loss", true),
+        chart("validation accuracy", "val/accuracy", false),
+    ]
 }

@@ -69,7 +69,10 @@ fn strip_nulls(v: &mut Value) {
 /// Runs `lr-find`.
 pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     if !(args.min > 0.0 && args.max > args.min && args.min.is_finite() && args.max.is_finite()) {
-        return Err(CliError::Other(format!("--min and --max must satisfy 0 < min < max (got {} and {})", args.min, args.max)));
+        return Err(CliError::Other(format!(
+            "--min and --max must satisfy 0 < min < max (got {} and {})",
+            args.min, args.max
+        )));
     }
     if !(0.0..1.0).contains(&args.beta) {
         return Err(CliError::Other(format!("--beta must be in [0, 1) (got {})", args.beta)));
@@ -81,7 +84,8 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
     let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
-    let scratch = tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
     trainer.start(scratch.path()).map_err(CliError::Train)?;
     let stop = AtomicBool::new(false);
     let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
@@ -92,8 +96,11 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     }
     drop(trainer);
     let points = rec.test.points;
-    let out_dir = crate::runs::create_numbered_dir(&std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name), "lr-find-")
-        .map_err(|e| CliError::Other(format!("cannot create the output directory: {e}")))?;
+    let out_dir = crate::runs::create_numbered_dir(
+        &std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name),
+        "lr-find-",
+    )
+    .map_err(|e| CliError::Other(format!("cannot create the output directory: {e}")))?;
     let csv: String = std::iter::once("step,lr,loss,smoothed_loss\n".to_owned())
         .chain(points.iter().map(|p| format!("{},{},{},{}\n", p.step, p.lr, p.loss, p.smoothed)))
         .collect();
@@ -103,9 +110,18 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     println!(
         "{} steps{}",
         points.len(),
-        if stopped { format!(" (stopped: the loss diverged at lr {:.2e})", lr_at(args.min, args.max, args.steps, points.len() as u64)) } else { String::new() }
+        if stopped {
+            format!(
+                " (stopped: the loss diverged at lr {:.2e})",
+                lr_at(args.min, args.max, args.steps, points.len() as u64)
+            )
+        } else {
+            String::new()
+        }
     );
-    let suggestion = suggest(&points).ok_or_else(|| CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into()))?;
+    let suggestion = suggest(&points).ok_or_else(|| {
+        CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into())
+    })?;
     let png = out_dir.join("lr_find.png");
     // Show the interesting part: from below the minimum to a little above the start.
     let lowest = points.iter().map(|p| p.smoothed.min(p.loss)).fold(f64::INFINITY, f64::min);
@@ -130,7 +146,10 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     crate::plot::render(&png, &[chart]).map_err(CliError::Other)?;
     println!("suggested learning rate:");
     println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
-    println!("  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})", suggestion.minimum_div_10, suggestion.minimum);
+    println!(
+        "  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})",
+        suggestion.minimum_div_10, suggestion.minimum
+    );
     println!("wrote {} and {}", csv_path.display(), png.display());
     println!("try it: cargo run -p cli -- {} --set optimizer.lr={:.3e}", args.config.display(), suggestion.steepest);
     Ok(())

@@ -33,11 +33,11 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
     if let Err(e) = c.optimizer.validate() {
         return Err(loaded.error_at(&e.path, e.rule).into());
     }
-    let mut schedule = sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
-    let steps = args
-        .steps
-        .or_else(|| c.train.as_ref().and_then(|t| t.max_steps))
-        .ok_or_else(|| CliError::Other("give the number of steps with --steps N (the config has no train.max_steps)".into()))?;
+    let mut schedule =
+        sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+    let steps = args.steps.or_else(|| c.train.as_ref().and_then(|t| t.max_steps)).ok_or_else(|| {
+        CliError::Other("give the number of steps with --steps N (the config has no train.max_steps)".into())
+    })?;
     let metrics = match &args.metrics {
         Some(path) => preview::read_metrics(path).map_err(CliError::Other)?,
         None => Vec::new(),
@@ -48,9 +48,12 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
     let momentum = c.optimizer.base_momentum();
     if let Some(png) = &args.png {
         // A separate schedule: the walk below must start from the same (fresh) state.
-        let mut fresh = sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
-        let title = format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
-        crate::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title)).map_err(CliError::Other)?;
+        let mut fresh =
+            sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+        let title =
+            format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
+        crate::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title))
+            .map_err(CliError::Other)?;
         eprintln!("wrote {}", png.display());
     }
     match args.format {

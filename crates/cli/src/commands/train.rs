@@ -19,8 +19,9 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
     let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let root = Path::new(&loaded.value.logging.dir);
-    let run_dir = crate::runs::create_version_dir(root, &loaded.value.name)
-        .map_err(|e| CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display())))?;
+    let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
+        CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display()))
+    })?;
     write_config(&run_dir, &loaded.value)?;
     trainer.start(&run_dir).map_err(CliError::Train)?;
     println!("run {} → {}", loaded.value.name, run_dir.display());
@@ -63,13 +64,20 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     if !args.set.is_empty() {
         write_config(&args.run_dir, &loaded.value)?;
     }
-    println!("resuming {} at step {}/{} from {}", args.run_dir.display(), info.step, trainer.total_steps(), info.checkpoint.display());
+    println!(
+        "resuming {} at step {}/{} from {}",
+        args.run_dir.display(),
+        info.step,
+        trainer.total_steps(),
+        info.checkpoint.display()
+    );
     describe(&trainer);
     run_to_end(&mut trainer, args.quiet)
 }
 
 pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
-    let text = serde_saphyr::to_string(config).map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
+    let text = serde_saphyr::to_string(config)
+        .map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
     let header = "# The resolved run config (defaults filled in); `cli resume <this directory>` reads it.\n";
     let path = run_dir.join(RUN_CONFIG);
     let tmp = run_dir.join(".config.yaml.tmp");

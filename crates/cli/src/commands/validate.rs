@@ -21,7 +21,12 @@ pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
         println!("# group {}: base lr {} ({} tensors)", g.name(), g.base_lr(), g.param_names().len());
     }
     let s = trainer.schedule();
-    println!("# lr: step 0 = {:.6e}, last step {} = {:.6e}", s.lr(0), total.saturating_sub(1), s.lr(total.saturating_sub(1)));
+    println!(
+        "# lr: step 0 = {:.6e}, last step {} = {:.6e}",
+        s.lr(0),
+        total.saturating_sub(1),
+        s.lr(total.saturating_sub(1))
+    );
     let points = s.key_points(total);
     if points.is_empty() {
         println!("# schedule key points: none");

@@ -103,7 +103,12 @@ impl YamlIndex {
     pub fn find_key_under(&self, prefix: &str, key: &str) -> Option<(&str, Pos)> {
         self.entries
             .iter()
-            .filter(|e| prefix.is_empty() || e.path == prefix || e.path.starts_with(&format!("{prefix}.")) || e.path.starts_with(&format!("{prefix}[")))
+            .filter(|e| {
+                prefix.is_empty()
+                    || e.path == prefix
+                    || e.path.starts_with(&format!("{prefix}."))
+                    || e.path.starts_with(&format!("{prefix}["))
+            })
             .find(|e| last_segment(&e.path) == key)
             .map(|e| (e.path.as_str(), e.at))
     }
@@ -145,7 +150,10 @@ mod tests {
         let idx = YamlIndex::build(SRC);
         assert_eq!(idx.path_at(Pos { line: 3, col: 3 }), Some("optimizer.lr"));
         assert_eq!(idx.path_at(Pos { line: 3, col: 7 }), Some("optimizer.lr"));
-        assert_eq!(idx.find_key_under("schedule", "step_sze"), Some(("schedule.schedules[1].step_sze", Pos { line: 12, col: 7 })));
+        assert_eq!(
+            idx.find_key_under("schedule", "step_sze"),
+            Some(("schedule.schedules[1].step_sze", Pos { line: 12, col: 7 }))
+        );
         assert_eq!(parent("a.b[2].c"), Some("a.b[2]"));
         assert_eq!(parent("a.b[2]"), Some("a.b"));
         assert_eq!(parent("a"), None);

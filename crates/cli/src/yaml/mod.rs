@@ -64,7 +64,8 @@ impl Source {
     }
 
     fn yaml_error(&self, err: &serde_saphyr::Error) -> ConfigFileError {
-        let pos = err.location().filter(|l| l.line() > 0).map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
+        let pos =
+            err.location().filter(|l| l.line() > 0).map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
         let message = strip_trailing_location(&strip_location(&err.without_snippet().to_string()));
         let mut path = pos.and_then(|p| self.index.path_at(p)).map(str::to_owned);
         let mut at = pos;
@@ -72,7 +73,9 @@ impl Source {
         if let Some((word, expected)) = unknown_name(&message, "unknown field `") {
             // Inside tagged enums the deserializer points at an enclosing key: find the real one.
             let scope = path.as_deref().unwrap_or("");
-            if let Some((p, where_)) = self.index.find_key_under(scope, word).or_else(|| self.index.find_key_under("", word)) {
+            if let Some((p, where_)) =
+                self.index.find_key_under(scope, word).or_else(|| self.index.find_key_under("", word))
+            {
                 path = Some(p.to_owned());
                 at = Some(where_);
             }
@@ -98,7 +101,13 @@ fn strip_location(text: &str) -> String {
 /// `"… at line 8, column 3"` → `"…"` (the error is placed by its own position).
 fn strip_trailing_location(text: &str) -> String {
     match text.rfind(" at line ") {
-        Some(i) if text[i..].contains(", column ") && text[i..].split(", column ").nth(1).is_some_and(|c| c.trim().chars().all(|ch| ch.is_ascii_digit())) => {
+        Some(i)
+            if text[i..].contains(", column ")
+                && text[i..]
+                    .split(", column ")
+                    .nth(1)
+                    .is_some_and(|c| c.trim().chars().all(|ch| ch.is_ascii_digit())) =>
+        {
             text[..i].to_owned()
         }
         _ => text.to_owned(),

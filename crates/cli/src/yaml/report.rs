@@ -23,7 +23,13 @@ pub struct ConfigFileError {
 
 impl ConfigFileError {
     /// An error placed in `source`.
-    pub fn new(source: &Source, pos: Option<Pos>, field: Option<String>, message: String, hint: Option<String>) -> Self {
+    pub fn new(
+        source: &Source,
+        pos: Option<Pos>,
+        field: Option<String>,
+        message: String,
+        hint: Option<String>,
+    ) -> Self {
         let line_text = pos.and_then(|p| source.text.lines().nth(p.line.saturating_sub(1))).map(str::to_owned);
         Self { file: source.file.clone(), pos, field, message, hint, line_text }
     }

@@ -100,7 +100,6 @@ impl CosineRestartsConfig {
         let length = u128::from(t0) * u128::from(m).pow(cycle as u32);
         CyclePosition { cycle, start, length }
     }
-
 }
 
 /// A validated `cosine_restarts` schedule with its cycle starts and lengths precomputed, so a

@@ -112,9 +112,9 @@ impl OneCycle {
         check::positive(path, "max_lr", c.max_lr)?;
         let total_steps = match (c.total_steps, c.epochs, c.steps_per_epoch) {
             (Some(total), _, _) => total,
-            (None, Some(e), Some(s)) => e.checked_mul(s).ok_or_else(|| {
-                ConfigError::new(check::field(path, "epochs"), "epochs × steps_per_epoch overflows")
-            })?,
+            (None, Some(e), Some(s)) => e
+                .checked_mul(s)
+                .ok_or_else(|| ConfigError::new(check::field(path, "epochs"), "epochs × steps_per_epoch overflows"))?,
             _ => {
                 return Err(ConfigError::new(
                     check::field(path, "total_steps"),

@@ -38,7 +38,11 @@ impl PolynomialConfig {
         let x = 1.0 - f(t.min(self.total_iters)) / f(self.total_iters);
         // Small whole powers (the usual 1, 2, 3) by multiplication: ~2x cheaper than powf,
         // within an ulp or two of it.
-        let y = if self.power.fract() == 0.0 && self.power <= 16.0 { x.powi(self.power as i32) } else { x.powf(self.power) };
+        let y = if self.power.fract() == 0.0 && self.power <= 16.0 {
+            x.powi(self.power as i32)
+        } else {
+            x.powf(self.power)
+        };
         base * y
     }
 }

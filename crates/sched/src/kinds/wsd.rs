@@ -80,9 +80,7 @@ impl WsdConfig {
                 if total < needed {
                     Err(ConfigError::new(
                         check::field(path, "num_training_steps"),
-                        format!(
-                            "must be >= num_warmup_steps + num_decay_steps = {needed} (got {total})"
-                        ),
+                        format!("must be >= num_warmup_steps + num_decay_steps = {needed} (got {total})"),
                     ))
                 } else {
                     Ok(())

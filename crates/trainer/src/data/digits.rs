@@ -68,10 +68,14 @@ impl Digits {
                 return Err(DataError::Invalid(format!("digits row {}: {} values, want 65", row + 1, values.len())));
             }
             for v in &values[..PIXELS] {
-                let p: f32 = v.trim().parse().map_err(|_| DataError::Invalid(format!("digits row {}: `{v}`", row + 1)))?;
+                let p: f32 =
+                    v.trim().parse().map_err(|_| DataError::Invalid(format!("digits row {}: `{v}`", row + 1)))?;
                 pixels.push(p / 16.0);
             }
-            let label: u32 = values[PIXELS].trim().parse().map_err(|_| DataError::Invalid(format!("digits row {}: label", row + 1)))?;
+            let label: u32 = values[PIXELS]
+                .trim()
+                .parse()
+                .map_err(|_| DataError::Invalid(format!("digits row {}: label", row + 1)))?;
             labels.push(label);
         }
         let (train, val) = split_indices(labels.len(), config.val_fraction, config.split_seed);

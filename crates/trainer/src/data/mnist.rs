@@ -64,7 +64,8 @@ pub struct Idx {
 /// big-endian u32, then exactly the product of the dimensions in bytes. `what` names the file
 /// in errors.
 pub fn parse_idx(bytes: &[u8], ndims: u8, what: &str) -> Result<Idx, String> {
-    let magic = bytes.get(..4).ok_or_else(|| format!("{what}: truncated: {} bytes, not even an IDX header", bytes.len()))?;
+    let magic =
+        bytes.get(..4).ok_or_else(|| format!("{what}: truncated: {} bytes, not even an IDX header", bytes.len()))?;
     if magic != [0, 0, 0x08, ndims] {
         return Err(format!(
             "{what}: not an IDX file of unsigned bytes with {ndims} dimension(s): magic {:02x}{:02x}{:02x}{:02x}, want 000008{ndims:02x}",
@@ -72,9 +73,14 @@ pub fn parse_idx(bytes: &[u8], ndims: u8, what: &str) -> Result<Idx, String> {
         ));
     }
     let header = 4 + 4 * usize::from(ndims);
-    let dim_bytes = bytes.get(4..header).ok_or_else(|| format!("{what}: truncated in its header ({} bytes)", bytes.len()))?;
-    let dims: Vec<usize> = dim_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
-    let want = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| format!("{what}: dimensions {dims:?} overflow"))?;
+    let dim_bytes =
+        bytes.get(4..header).ok_or_else(|| format!("{what}: truncated in its header ({} bytes)", bytes.len()))?;
+    let dims: Vec<usize> =
+        dim_bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let want = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| format!("{what}: dimensions {dims:?} overflow"))?;
     let have = bytes.len() - header;
     if have != want {
         let dims_text = dims.iter().map(usize::to_string).collect::<Vec<_>>().join("×");
@@ -103,7 +109,8 @@ fn find(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, DataError> {
 
 /// Reads (and un-gzips) an IDX file.
 fn read_idx(path: &Path, ndims: u8) -> Result<Idx, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError::field("data.dir", format!("cannot read {}: {e}", path.display())))?;
+    let raw = std::fs::read(path)
+        .map_err(|e| DataError::field("data.dir", format!("cannot read {}: {e}", path.display())))?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
@@ -121,16 +128,28 @@ fn read_split(dir: &Path, stem: &str) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     let (ip, lp) = (find(dir, stem, "images-idx3")?, find(dir, stem, "labels-idx1")?);
     let (images, labels) = (read_idx(&ip, 3)?, read_idx(&lp, 1)?);
     if images.dims[1..] != [28, 28] {
-        return Err(DataError::field("data.dir", format!("{}: images are {}×{}, MNIST's are 28×28", ip.display(), images.dims[1], images.dims[2])));
+        return Err(DataError::field(
+            "data.dir",
+            format!("{}: images are {}×{}, MNIST's are 28×28", ip.display(), images.dims[1], images.dims[2]),
+        ));
     }
     if images.dims[0] != labels.dims[0] {
         return Err(DataError::field(
             "data.dir",
-            format!("{} holds {} images but {} holds {} labels", ip.display(), images.dims[0], lp.display(), labels.dims[0]),
+            format!(
+                "{} holds {} images but {} holds {} labels",
+                ip.display(),
+                images.dims[0],
+                lp.display(),
+                labels.dims[0]
+            ),
         ));
     }
     if let Some(i) = labels.data.iter().position(|&l| l > 9) {
-        return Err(DataError::field("data.dir", format!("{}: label {} of item {i} is not a digit 0..9", lp.display(), labels.data[i])));
+        return Err(DataError::field(
+            "data.dir",
+            format!("{}: label {} of item {i} is not a digit 0..9", lp.display(), labels.data[i]),
+        ));
     }
     Ok((images.data, labels.data))
 }
@@ -153,7 +172,10 @@ impl Mnist {
         if !dir.is_dir() {
             return Err(DataError::field(
                 "data.dir",
-                format!("{} is not a folder; put the MNIST IDX files there (scripts/fetch-assets.sh fetches them into assets/mnist)", dir.display()),
+                format!(
+                    "{} is not a folder; put the MNIST IDX files there (scripts/fetch-assets.sh fetches them into assets/mnist)",
+                    dir.display()
+                ),
             ));
         }
         let (mut pixels, mut labels) = read_split(dir, "train")?;
@@ -202,11 +224,18 @@ impl Dataset for Mnist {
         }
         let mut shape = vec![indices.len()];
         shape.extend_from_slice(&self.shape);
-        Ok(Batch { inputs: Inputs::Dense(Tensor::from_vec(x, shape, device)?), targets: Tensor::from_vec(y, indices.len(), device)? })
+        Ok(Batch {
+            inputs: Inputs::Dense(Tensor::from_vec(x, shape, device)?),
+            targets: Tensor::from_vec(y, indices.len(), device)?,
+        })
     }
 
     fn describe(&self) -> String {
-        let val = if self.held_out_from_train { "val images held out of the training set" } else { "test images as validation" };
+        let val = if self.held_out_from_train {
+            "val images held out of the training set"
+        } else {
+            "test images as validation"
+        };
         format!("MNIST 28×28: {} train / {} {val}, 10 classes", self.train.len(), self.val.len())
     }
 }
@@ -238,7 +267,9 @@ mod tests {
     fn write_set(dir: &Path, stem: &str, n: u32, gz: bool) {
         let images = idx(3, &[n, 28, 28], &vec![255; n as usize * 784]);
         let labels = idx(1, &[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
-        for (name, bytes) in [(format!("{stem}-images-idx3-ubyte"), images), (format!("{stem}-labels-idx1-ubyte"), labels)] {
+        for (name, bytes) in
+            [(format!("{stem}-images-idx3-ubyte"), images), (format!("{stem}-labels-idx1-ubyte"), labels)]
+        {
             if gz {
                 let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 std::io::Write::write_all(&mut enc, &bytes).unwrap();

@@ -169,7 +169,10 @@ impl DataConfig {
             DataConfig::Mnist(c) => Ok(Box::new(mnist::Mnist::load(c, ctx.images)?)),
             DataConfig::TextClassification(c) => {
                 let encoder = ctx.encoder.clone().ok_or_else(|| {
-                    DataError::field("data.kind", "text_classification needs a model with a tokenizer (model.kind = bert_classifier)")
+                    DataError::field(
+                        "data.kind",
+                        "text_classification needs a model with a tokenizer (model.kind = bert_classifier)",
+                    )
                 })?;
                 Ok(Box::new(text::TextData::load(c, encoder, ctx.num_labels)?))
             }
@@ -237,7 +240,11 @@ impl<'a> Holdout<'a> {
     }
 
     /// Checks the three fields: at most one given, each in range.
-    pub(crate) fn issues(val_path: Option<&rows::PathList>, val_size: Option<usize>, val_fraction: Option<f64>) -> Vec<crate::ConfigIssue> {
+    pub(crate) fn issues(
+        val_path: Option<&rows::PathList>,
+        val_size: Option<usize>,
+        val_fraction: Option<f64>,
+    ) -> Vec<crate::ConfigIssue> {
         let mut out = Vec::new();
         let given = [val_path.is_some(), val_size.is_some(), val_fraction.is_some()].iter().filter(|&&g| g).count();
         if given > 1 {

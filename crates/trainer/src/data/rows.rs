@@ -34,7 +34,10 @@ impl Format {
             Some("json") => Ok(Format::Json),
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
             Some("csv") => Ok(Format::Csv),
-            _ => Err(format!("cannot tell the format of {} from its extension: set data.format to json, jsonl or csv", path.display())),
+            _ => Err(format!(
+                "cannot tell the format of {} from its extension: set data.format to json, jsonl or csv",
+                path.display()
+            )),
         }
     }
 }
@@ -58,7 +61,8 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<Record>, String> {
     let at = |place: &str, what: String| format!("{}, {place}: {what}", path.display());
     match format {
         Format::Json => {
-            let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
             let Value::Array(items) = value else {
                 return Err(format!("{}: expected a JSON array of objects, got {}", path.display(), kind_of(&value)));
             };
@@ -112,7 +116,9 @@ pub fn read(path: &Path, format: Format) -> Result<Vec<Record>, String> {
 
 fn csv_error_text(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!("{len} fields, but the header has {expected_len}"),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("{len} fields, but the header has {expected_len}")
+        }
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
         _ => e.to_string(),
     }

@@ -72,7 +72,10 @@ impl TabularConfig {
             out.push(crate::ConfigIssue::new("data.target", "must not be empty"));
         }
         if let Some(i) = self.features.iter().position(|f| f == &self.target) {
-            out.push(crate::ConfigIssue::new(format!("data.features[{i}]"), format!("`{}` is the target", self.target)));
+            out.push(crate::ConfigIssue::new(
+                format!("data.features[{i}]"),
+                format!("`{}` is the target", self.target),
+            ));
         }
         if let Some((i, f)) = self.features.iter().enumerate().find(|(i, f)| self.features[..*i].contains(f)) {
             out.push(crate::ConfigIssue::new(format!("data.features[{i}]"), format!("`{f}` is listed twice")));
@@ -131,7 +134,17 @@ impl Tabular {
         if let Some(v) = &c.val_path {
             source = format!("{source}; validation: {}", v.describe());
         }
-        Ok(Self { shape: vec![features.len()], features, x: table.x, y: table.y, train, val, task, skipped: table.skipped, source })
+        Ok(Self {
+            shape: vec![features.len()],
+            features,
+            x: table.x,
+            y: table.y,
+            train,
+            val,
+            task,
+            skipped: table.skipped,
+            source,
+        })
     }
 }
 
@@ -140,10 +153,15 @@ fn discover_features(c: &TabularConfig) -> Result<Vec<String>, DataError> {
     let path = c.path.paths().next().ok_or_else(|| DataError::field("data.path", "needs at least one file"))?;
     let format = Format::of(&path, c.format).map_err(|m| DataError::field("data.format", m))?;
     let records = rows::read(&path, format).map_err(|m| DataError::field("data.path", m))?;
-    let first = records.first().ok_or_else(|| DataError::field("data.path", format!("{}: no rows: the data set is empty", path.display())))?;
+    let first = records
+        .first()
+        .ok_or_else(|| DataError::field("data.path", format!("{}: no rows: the data set is empty", path.display())))?;
     if !first.fields.contains_key(&c.target) {
         let names: Vec<&String> = first.fields.keys().collect();
-        return Err(DataError::field("data.target", format!("{} has no column `{}` (its columns: {names:?})", path.display(), c.target)));
+        return Err(DataError::field(
+            "data.target",
+            format!("{} has no column `{}` (its columns: {names:?})", path.display(), c.target),
+        ));
     }
     Ok(first.fields.keys().filter(|k| **k != c.target).cloned().collect())
 }
@@ -159,7 +177,10 @@ fn read_table(c: &TabularConfig, paths: &PathList, field: &str, features: &[Stri
                 continue;
             }
             let bad = |col: &str, v: &serde_json::Value, want: &str| {
-                DataError::field(field, format!("{}, {}: column `{col}` is `{v}`, expected {want}", path.display(), r.place))
+                DataError::field(
+                    field,
+                    format!("{}, {}: column `{col}` is `{v}`, expected {want}", path.display(), r.place),
+                )
             };
             for f in features {
                 let v = &r.fields[f];
@@ -168,7 +189,9 @@ fn read_table(c: &TabularConfig, paths: &PathList, field: &str, features: &[Stri
             }
             let Some(v) = target else { continue };
             let y = match c.task {
-                TabularTask::Regression => rows::number(v).filter(|y| y.is_finite()).ok_or_else(|| bad(&c.target, v, "a number"))?,
+                TabularTask::Regression => {
+                    rows::number(v).filter(|y| y.is_finite()).ok_or_else(|| bad(&c.target, v, "a number"))?
+                }
                 TabularTask::Classification => rows::number(v)
                     .filter(|y| y.fract() == 0.0 && (0.0..1e6).contains(y))
                     .ok_or_else(|| bad(&c.target, v, "a class index 0, 1, …"))?,
@@ -179,7 +202,11 @@ fn read_table(c: &TabularConfig, paths: &PathList, field: &str, features: &[Stri
     if t.y.is_empty() {
         return Err(DataError::field(
             field,
-            format!("{}: no usable rows: the data set is empty ({} rows skipped for a missing value)", paths.describe(), t.skipped),
+            format!(
+                "{}: no usable rows: the data set is empty ({} rows skipped for a missing value)",
+                paths.describe(),
+                t.skipped
+            ),
         ));
     }
     Ok(t)
@@ -230,7 +257,9 @@ impl Dataset for Tabular {
         }
         let n = indices.len();
         let targets = match self.task {
-            Task::Classification { .. } => Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<u32>>(), n, device)?,
+            Task::Classification { .. } => {
+                Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<u32>>(), n, device)?
+            }
             Task::Regression { outputs } => Tensor::from_vec(y, (n, outputs), device)?,
         };
         Ok(Batch { inputs: Inputs::Dense(Tensor::from_vec(x, (n, w), device)?), targets })
@@ -245,7 +274,13 @@ impl Dataset for Tabular {
             0 => String::new(),
             n => format!("; skipped {n} row{} with a missing value", if n == 1 { "" } else { "s" }),
         };
-        format!("tabular {what}: {} train / {} val rows × {} features ({}){skipped}", self.train.len(), self.val.len(), self.features.len(), self.source)
+        format!(
+            "tabular {what}: {} train / {} val rows × {} features ({}){skipped}",
+            self.train.len(),
+            self.val.len(),
+            self.features.len(),
+            self.source
+        )
     }
 }
 
@@ -280,7 +315,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.jsonl");
         std::fs::write(&p, "{\"x\": 1, \"c\": 0}\n{\"x\": 2, \"c\": 2}\n{\"x\": 3, \"c\": 1}\n").unwrap();
-        let c = config(&format!("{{path: '{}', target: c, task: classification, val_fraction: 0.34, standardize: false}}", p.display()));
+        let c = config(&format!(
+            "{{path: '{}', target: c, task: classification, val_fraction: 0.34, standardize: false}}",
+            p.display()
+        ));
         let d = Tabular::load(&c).unwrap();
         assert_eq!(d.task(), Task::Classification { num_classes: 3 });
         assert_eq!(d.input_shape(), &[1]);

@@ -118,7 +118,8 @@ impl TextData {
         let holdout = Holdout::of(c.val_path.as_ref(), c.val_size, c.val_fraction);
         let (train_idx, val_idx) = holdout.split(main.texts.len(), c.split_seed)?;
         let mut skipped = main.skipped;
-        let (train_texts, train_labels): (Vec<String>, Vec<u32>) = train_idx.iter().map(|&i| (main.texts[i].clone(), main.labels[i])).unzip();
+        let (train_texts, train_labels): (Vec<String>, Vec<u32>) =
+            train_idx.iter().map(|&i| (main.texts[i].clone(), main.labels[i])).unzip();
         let (val_texts, val_labels) = match c.val_path.as_ref() {
             Some(p) => {
                 let v = read_rows(c, p, "data.val_path", bound)?;
@@ -158,18 +159,32 @@ fn read_rows(c: &TextConfig, paths: &PathList, field: &str, bound: Option<usize>
             }
             let (Some(text), Some(label)) = (text, label) else { continue };
             let Value::String(text) = text else {
-                return Err(row_error(field, &path, &r, format!("field `{}` is {}, expected a string", c.text_field, rows::kind_of(text))));
+                return Err(row_error(
+                    field,
+                    &path,
+                    &r,
+                    format!("field `{}` is {}, expected a string", c.text_field, rows::kind_of(text)),
+                ));
             };
             let label = label_index(c, label).ok_or_else(|| {
-                let names = if c.label_names.is_empty() { String::new() } else { format!(" or one of {:?}", c.label_names) };
-                row_error(field, &path, &r, format!("label `{label}` (field `{}`) is not a class index 0, 1, …{names}", c.label_field))
+                let names =
+                    if c.label_names.is_empty() { String::new() } else { format!(" or one of {:?}", c.label_names) };
+                row_error(
+                    field,
+                    &path,
+                    &r,
+                    format!("label `{label}` (field `{}`) is not a class index 0, 1, …{names}", c.label_field),
+                )
             })?;
             if let Some(n) = bound.filter(|&n| label as usize >= n) {
                 return Err(row_error(
                     field,
                     &path,
                     &r,
-                    format!("label {label} is outside the {n} classes of model.num_labels = {n} (labels must be 0..={})", n - 1),
+                    format!(
+                        "label {label} is outside the {n} classes of model.num_labels = {n} (labels must be 0..={})",
+                        n - 1
+                    ),
                 ));
             }
             out.texts.push(text.clone());
@@ -213,7 +228,8 @@ fn label_index(c: &TextConfig, v: &Value) -> Option<u32> {
 pub fn pad_batch(items: &[&Encoded], pad: (u32, u32), device: &Device) -> Result<Inputs, DataError> {
     let len = items.iter().map(|e| e.ids.len()).max().unwrap_or(0).max(1);
     let n = items.len();
-    let (mut ids, mut types, mut mask) = (Vec::with_capacity(n * len), Vec::with_capacity(n * len), Vec::with_capacity(n * len));
+    let (mut ids, mut types, mut mask) =
+        (Vec::with_capacity(n * len), Vec::with_capacity(n * len), Vec::with_capacity(n * len));
     for e in items {
         let k = e.ids.len();
         ids.extend_from_slice(&e.ids);
@@ -255,7 +271,10 @@ impl Dataset for TextData {
             .collect::<Result<Vec<_>, _>>()?;
         let encoded: Vec<&Encoded> = picked.iter().map(|(e, _)| e).collect();
         let labels: Vec<u32> = picked.iter().map(|(_, l)| *l).collect();
-        Ok(Batch { inputs: pad_batch(&encoded, self.pad, device)?, targets: Tensor::from_vec(labels, indices.len(), device)? })
+        Ok(Batch {
+            inputs: pad_batch(&encoded, self.pad, device)?,
+            targets: Tensor::from_vec(labels, indices.len(), device)?,
+        })
     }
 
     fn describe(&self) -> String {
@@ -343,8 +362,14 @@ mod tests {
     #[test]
     fn label_names_map_string_labels() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(dir.path(), "s.jsonl", "{\"t\": \"a\", \"y\": \"pos\"}\n{\"t\": \"b\", \"y\": \"neg\"}\n{\"t\": \"c\", \"y\": \"pos\"}\n");
-        let c = config(&format!("{{path: '{p}', text_field: t, label_field: y, label_names: [neg, pos], val_size: 1, split_seed: 3}}"));
+        let p = write(
+            dir.path(),
+            "s.jsonl",
+            "{\"t\": \"a\", \"y\": \"pos\"}\n{\"t\": \"b\", \"y\": \"neg\"}\n{\"t\": \"c\", \"y\": \"pos\"}\n",
+        );
+        let c = config(&format!(
+            "{{path: '{p}', text_field: t, label_field: y, label_names: [neg, pos], val_size: 1, split_seed: 3}}"
+        ));
         let d = TextData::load(&c, Arc::new(Chars), None).unwrap();
         let mut labels: Vec<u32> = d.train.iter().chain(&d.val).map(|(_, l)| *l).collect();
         labels.sort();
@@ -361,7 +386,10 @@ mod tests {
         let e = TextData::load(&c, Arc::new(Chars), Some(2)).err().unwrap();
         let DataError::Field { path, message } = e else { panic!("a field error") };
         assert_eq!(path, "data.path");
-        assert!(message.contains("s.json, element 2: label 2 is outside the 2 classes of model.num_labels = 2"), "{message}");
+        assert!(
+            message.contains("s.json, element 2: label 2 is outside the 2 classes of model.num_labels = 2"),
+            "{message}"
+        );
 
         let p = write(dir.path(), "t.json", r#"[{"text": 5, "label": 0}]"#);
         let e = TextData::load(&config(&format!("{{path: '{p}'}}")), Arc::new(Chars), None).err().unwrap().to_string();
@@ -376,13 +404,21 @@ mod tests {
     #[test]
     fn an_empty_data_set_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, body) in [("e.json", "[]"), ("blank.jsonl", ""), ("skipped.json", r#"[{"text": "", "label": null}]"#)] {
+        for (name, body) in
+            [("e.json", "[]"), ("blank.jsonl", ""), ("skipped.json", r#"[{"text": "", "label": null}]"#)]
+        {
             let p = write(dir.path(), name, body);
-            let e = TextData::load(&config(&format!("{{path: '{p}'}}")), Arc::new(Chars), Some(2)).err().unwrap().to_string();
+            let e = TextData::load(&config(&format!("{{path: '{p}'}}")), Arc::new(Chars), Some(2))
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.starts_with("data.path: ") && e.contains("no usable rows: the data set is empty"), "{name}: {e}");
         }
         let p = write(dir.path(), "one.json", r#"[{"text": "a", "label": 0}]"#);
-        let e = TextData::load(&config(&format!("{{path: '{p}', val_size: 1}}")), Arc::new(Chars), Some(2)).err().unwrap().to_string();
+        let e = TextData::load(&config(&format!("{{path: '{p}', val_size: 1}}")), Arc::new(Chars), Some(2))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("data.val_size: holds out 1 rows, but data.path has only 1 usable rows"), "{e}");
     }
 

@@ -36,25 +36,12 @@ impl JsonlWriter {
     /// creating the directory and file if missing. If the file ends in a partial line (a run
     /// killed mid-write), a newline is added first so that new lines stay whole.
     pub fn open(run_dir: &Path) -> Result<Self, LogError> {
-        fs::create_dir_all(run_dir).map_err(|source| LogError::CreateDir {
-            path: run_dir.to_path_buf(),
-            source,
-        })?;
+        fs::create_dir_all(run_dir).map_err(|source| LogError::CreateDir { path: run_dir.to_path_buf(), source })?;
         let path = run_dir.join(FILE_NAME);
-        let open_error = |source| LogError::Open {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(open_error)?;
+        let open_error = |source| LogError::Open { path: path.clone(), source };
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(open_error)?;
         let torn = ends_without_newline(&mut file).map_err(open_error)?;
-        let mut writer = Self {
-            file: BufferedFile::new(path, file),
-        };
+        let mut writer = Self { file: BufferedFile::new(path, file) };
         if torn {
             writer.file.write(b"\n")?;
         }
@@ -67,26 +54,12 @@ impl JsonlWriter {
     }
 
     /// Appends one line. Flushes if the last flush is more than ~2 s ago.
-    pub fn add_scalar(
-        &mut self,
-        tag: &str,
-        step: u64,
-        value: f64,
-        wall_time: f64,
-    ) -> Result<(), LogError> {
+    pub fn add_scalar(&mut self, tag: &str, step: u64, value: f64, wall_time: f64) -> Result<(), LogError> {
         let mut line = Vec::with_capacity(96);
         let mut ser = serde_json::Serializer::with_formatter(&mut line, SpacedFormatter);
-        Line {
-            step,
-            tag,
-            value,
-            wall_time,
-        }
-        .serialize(&mut ser)
-        .map_err(|e| LogError::Write {
-            path: self.path().to_path_buf(),
-            source: e.into(),
-        })?;
+        Line { step, tag, value, wall_time }
+            .serialize(&mut ser)
+            .map_err(|e| LogError::Write { path: self.path().to_path_buf(), source: e.into() })?;
         line.push(b'\n');
         self.file.write(&line)
     }
@@ -112,11 +85,7 @@ fn ends_without_newline(file: &mut fs::File) -> io::Result<bool> {
 struct SpacedFormatter;
 
 impl serde_json::ser::Formatter for SpacedFormatter {
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 
@@ -155,11 +124,7 @@ mod tests {
     use super::*;
 
     fn lines(dir: &Path) -> Vec<String> {
-        fs::read_to_string(dir.join(FILE_NAME))
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        fs::read_to_string(dir.join(FILE_NAME)).unwrap().lines().map(str::to_owned).collect()
     }
 
     #[test]
@@ -187,10 +152,7 @@ mod tests {
         }
         drop(w);
         for line in lines(dir.path()) {
-            assert_eq!(
-                line,
-                r#"{"step": 1, "tag": "x", "value": null, "wall_time": 2.0}"#
-            );
+            assert_eq!(line, r#"{"step": 1, "tag": "x", "value": null, "wall_time": 2.0}"#);
             let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
             assert!(parsed["value"].is_null());
         }
@@ -200,34 +162,21 @@ mod tests {
     fn values_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = JsonlWriter::open(dir.path()).unwrap();
-        let values = [
-            1e-300,
-            -2.5e300,
-            std::f64::consts::PI,
-            f64::MIN_POSITIVE,
-            -0.0,
-        ];
+        let values = [1e-300, -2.5e300, std::f64::consts::PI, f64::MIN_POSITIVE, -0.0];
         for (step, v) in values.iter().enumerate() {
             w.add_scalar("v", step as u64, *v, 0.0).unwrap();
         }
         drop(w);
         for (line, v) in lines(dir.path()).iter().zip(values) {
             let parsed: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert_eq!(
-                parsed["value"].as_f64().unwrap().to_bits(),
-                v.to_bits(),
-                "{line}"
-            );
+            assert_eq!(parsed["value"].as_f64().unwrap().to_bits(), v.to_bits(), "{line}");
         }
     }
 
     #[test]
     fn reopening_appends_and_mends_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
-        JsonlWriter::open(dir.path())
-            .unwrap()
-            .add_scalar("x", 1, 1.0, 1.0)
-            .unwrap();
+        JsonlWriter::open(dir.path()).unwrap().add_scalar("x", 1, 1.0, 1.0).unwrap();
         let mut w = JsonlWriter::open(dir.path()).unwrap();
         w.add_scalar("x", 2, 2.0, 2.0).unwrap();
         drop(w);
@@ -237,16 +186,10 @@ mod tests {
         let mut bytes = fs::read(&path).unwrap();
         bytes.extend_from_slice(br#"{"step": 3, "ta"#);
         fs::write(&path, bytes).unwrap();
-        JsonlWriter::open(dir.path())
-            .unwrap()
-            .add_scalar("x", 4, 4.0, 4.0)
-            .unwrap();
+        JsonlWriter::open(dir.path()).unwrap().add_scalar("x", 4, 4.0, 4.0).unwrap();
         let all = lines(dir.path());
         assert_eq!(all.len(), 4);
-        assert_eq!(
-            all[3],
-            r#"{"step": 4, "tag": "x", "value": 4.0, "wall_time": 4.0}"#
-        );
+        assert_eq!(all[3], r#"{"step": 4, "tag": "x", "value": 4.0, "wall_time": 4.0}"#);
     }
 
     #[test]

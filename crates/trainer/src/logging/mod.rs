@@ -68,16 +68,8 @@ impl Scalars {
     /// Opens the enabled sinks in `run_dir` (created if missing): a new event file if
     /// `tensorboard`, and `metrics.jsonl` in append mode if `jsonl`.
     pub fn open(run_dir: &Path, tensorboard: bool, jsonl: bool) -> Result<Self, LogError> {
-        let tensorboard = if tensorboard {
-            Some(EventWriter::create(run_dir)?)
-        } else {
-            None
-        };
-        let jsonl = if jsonl {
-            Some(JsonlWriter::open(run_dir)?)
-        } else {
-            None
-        };
+        let tensorboard = if tensorboard { Some(EventWriter::create(run_dir)?) } else { None };
+        let jsonl = if jsonl { Some(JsonlWriter::open(run_dir)?) } else { None };
         Ok(Self { tensorboard, jsonl })
     }
 
@@ -134,9 +126,7 @@ impl ScalarSink for Scalars {
 
 /// Seconds since the Unix epoch (0.0 if the clock is set before it).
 pub(crate) fn wall_time_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// A buffered log file with the flush policy shared by both writers.
@@ -148,18 +138,12 @@ struct BufferedFile {
 
 impl BufferedFile {
     fn new(path: PathBuf, file: File) -> Self {
-        Self {
-            path,
-            out: BufWriter::new(file),
-            last_flush: Instant::now(),
-        }
+        Self { path, out: BufWriter::new(file), last_flush: Instant::now() }
     }
 
     /// Appends `bytes`, flushing if [`AUTO_FLUSH_INTERVAL`] has passed since the last flush.
     fn write(&mut self, bytes: &[u8]) -> Result<(), LogError> {
-        self.out
-            .write_all(bytes)
-            .map_err(|source| self.write_error(source))?;
+        self.out.write_all(bytes).map_err(|source| self.write_error(source))?;
         if self.last_flush.elapsed() > AUTO_FLUSH_INTERVAL {
             self.flush()?;
         }
@@ -167,18 +151,13 @@ impl BufferedFile {
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
-        self.out
-            .flush()
-            .map_err(|source| self.write_error(source))?;
+        self.out.flush().map_err(|source| self.write_error(source))?;
         self.last_flush = Instant::now();
         Ok(())
     }
 
     fn write_error(&self, source: io::Error) -> LogError {
-        LogError::Write {
-            path: self.path.clone(),
-            source,
-        }
+        LogError::Write { path: self.path.clone(), source }
     }
 }
 

@@ -36,21 +36,11 @@ impl EventWriter {
     /// process-wide counter, so names sort in creation order within a second). Never reuses or
     /// overwrites an existing file. The file-version record is written and flushed at once.
     pub fn create(dir: &Path) -> Result<Self, LogError> {
-        fs::create_dir_all(dir).map_err(|source| LogError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        fs::create_dir_all(dir).map_err(|source| LogError::CreateDir { path: dir.to_path_buf(), source })?;
         let secs = wall_time_now() as u64;
-        let (path, file) =
-            create_unique(dir, secs, &hostname(), std::process::id(), &FILE_COUNTER)?;
-        let mut writer = Self {
-            file: BufferedFile::new(path, file),
-        };
-        writer.write_event(&encode_event(
-            wall_time_now(),
-            0,
-            What::FileVersion(FILE_VERSION),
-        ))?;
+        let (path, file) = create_unique(dir, secs, &hostname(), std::process::id(), &FILE_COUNTER)?;
+        let mut writer = Self { file: BufferedFile::new(path, file) };
+        writer.write_event(&encode_event(wall_time_now(), 0, What::FileVersion(FILE_VERSION)))?;
         writer.flush()?;
         Ok(writer)
     }
@@ -62,21 +52,8 @@ impl EventWriter {
 
     /// Appends a scalar summary; `value` is stored as an `f32` `simple_value`, as TensorBoard
     /// stores scalars. Flushes if the last flush is more than ~2 s ago.
-    pub fn add_scalar(
-        &mut self,
-        tag: &str,
-        step: u64,
-        value: f64,
-        wall_time: f64,
-    ) -> Result<(), LogError> {
-        let event = encode_event(
-            wall_time,
-            step,
-            What::Scalar {
-                tag,
-                value: value as f32,
-            },
-        );
+    pub fn add_scalar(&mut self, tag: &str, step: u64, value: f64, wall_time: f64) -> Result<(), LogError> {
+        let event = encode_event(wall_time, step, What::Scalar { tag, value: value as f32 });
         self.write_event(&event)
     }
 
@@ -108,9 +85,7 @@ fn create_unique(
     let mut attempts = 0;
     loop {
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            "events.out.tfevents.{secs:010}.{host}.{pid}.{n:06}"
-        ));
+        let path = dir.join(format!("events.out.tfevents.{secs:010}.{host}.{pid}.{n:06}"));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < MAX_NAME_ATTEMPTS => {
@@ -126,27 +101,15 @@ fn hostname() -> String {
     let name: String = gethostname::gethostname()
         .to_string_lossy()
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
-    if name.is_empty() {
-        "localhost".to_owned()
-    } else {
-        name
-    }
+    if name.is_empty() { "localhost".to_owned() } else { name }
 }
 
 /// TFRecord masked CRC-32C.
 fn masked_crc(bytes: &[u8]) -> u32 {
     // ((crc >> 15) | (crc << 17)) + 0xa282ead8, wrapping.
-    crc32c::crc32c(bytes)
-        .rotate_right(15)
-        .wrapping_add(0xa282_ead8)
+    crc32c::crc32c(bytes).rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// One TFRecord: `u64 len`, `u32 masked_crc(len)`, data, `u32 masked_crc(data)`, all LE.
@@ -312,10 +275,7 @@ mod tests {
     #[test]
     fn golden_file_version_record() {
         let data = encode_event(1_599_759_586.0, 0, What::FileVersion(FILE_VERSION));
-        assert_eq!(
-            data,
-            b"\x09\x00\x00\x80\x38\x99\xd6\xd7\x41\x1a\x0dbrain.Event:2"
-        );
+        assert_eq!(data, b"\x09\x00\x00\x80\x38\x99\xd6\xd7\x41\x1a\x0dbrain.Event:2");
         assert_eq!(masked_crc(&data), 0xab36_4b12);
         let record = frame_record(&data);
         assert_eq!(record[..12], *b"\x18\0\0\0\0\0\0\0\xa3\x7f\x4b\x22");
@@ -330,40 +290,20 @@ mod tests {
 
     #[test]
     fn scalar_event_round_trips() {
-        let data = encode_event(
-            1.7e9 + 0.25,
-            300_000,
-            What::Scalar {
-                tag: "train/loss",
-                value: 0.123_f64 as f32,
-            },
-        );
+        let data = encode_event(1.7e9 + 0.25, 300_000, What::Scalar { tag: "train/loss", value: 0.123_f64 as f32 });
         let event = parse(&data);
-        assert_eq!(
-            event[0],
-            (1, Field::Fixed64((1.7e9 + 0.25_f64).to_le_bytes()))
-        );
+        assert_eq!(event[0], (1, Field::Fixed64((1.7e9 + 0.25_f64).to_le_bytes())));
         assert_eq!(event[1], (2, Field::Varint(300_000)));
         let summary = parse(&len_field(&event, 5));
         assert_eq!(summary.len(), 1);
         let value = parse(&len_field(&summary, 1));
         assert_eq!(len_field(&value, 1), b"train/loss");
-        assert_eq!(
-            value[1],
-            (2, Field::Fixed32((0.123_f64 as f32).to_le_bytes()))
-        );
+        assert_eq!(value[1], (2, Field::Fixed32((0.123_f64 as f32).to_le_bytes())));
     }
 
     #[test]
     fn zero_scalar_is_still_written() {
-        let data = encode_event(
-            1.0,
-            0,
-            What::Scalar {
-                tag: "t",
-                value: 0.0,
-            },
-        );
+        let data = encode_event(1.0, 0, What::Scalar { tag: "t", value: 0.0 });
         let value = parse(&len_field(&parse(&len_field(&parse(&data), 5)), 1));
         assert_eq!(value[1], (2, Field::Fixed32([0; 4])));
     }
@@ -385,17 +325,7 @@ mod tests {
         let records = read_records(&fs::read(w.path()).unwrap());
         assert_eq!(records.len(), 3);
         assert_eq!(len_field(&parse(&records[0]), 3), FILE_VERSION.as_bytes());
-        assert_eq!(
-            records[1],
-            encode_event(
-                10.0,
-                1,
-                What::Scalar {
-                    tag: "a",
-                    value: 2.5
-                }
-            )
-        );
+        assert_eq!(records[1], encode_event(10.0, 1, What::Scalar { tag: "a", value: 2.5 }));
         assert_eq!(records[2], encode_event(11.0, 1, What::SessionStart));
     }
 
@@ -406,11 +336,7 @@ mod tests {
         let path = w.path().to_path_buf();
         let before = fs::metadata(&path).unwrap().len();
         w.add_scalar("a", 1, 2.5, 10.0).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            before,
-            "buffered until flush"
-        );
+        assert_eq!(fs::metadata(&path).unwrap().len(), before, "buffered until flush");
         drop(w);
         assert_eq!(read_records(&fs::read(&path).unwrap()).len(), 2);
     }
@@ -441,10 +367,7 @@ mod tests {
         fs::write(&taken, b"keep").unwrap();
         let counter = AtomicU64::new(0);
         let (path, _) = create_unique(dir.path(), 42, "h", 7, &counter).unwrap();
-        assert_eq!(
-            path,
-            dir.path().join("events.out.tfevents.0000000042.h.7.000001")
-        );
+        assert_eq!(path, dir.path().join("events.out.tfevents.0000000042.h.7.000001"));
         assert_eq!(fs::read(&taken).unwrap(), b"keep");
     }
 
@@ -456,9 +379,6 @@ mod tests {
         let err = EventWriter::create(&file.join("run")).err().unwrap();
         assert!(matches!(err, LogError::CreateDir { .. }), "{err}");
         let err = EventWriter::create(&file).err().unwrap();
-        assert!(
-            matches!(err, LogError::CreateDir { .. } | LogError::Open { .. }),
-            "{err}"
-        );
+        assert!(matches!(err, LogError::CreateDir { .. } | LogError::Open { .. }), "{err}");
     }
 }

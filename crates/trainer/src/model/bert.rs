@@ -63,7 +63,10 @@ impl<'de> Deserialize<'de> for Freeze {
                 match v {
                     "embeddings" => Ok(Freeze::Embeddings),
                     "encoder" => Ok(Freeze::Encoder),
-                    other => other.parse().map(Freeze::Layers).map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
+                    other => other
+                        .parse()
+                        .map(Freeze::Layers)
+                        .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)),
                 }
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Freeze, E> {
@@ -98,7 +101,9 @@ impl Freeze {
         let embeddings = name.starts_with("embeddings.");
         match self {
             Freeze::Embeddings => embeddings,
-            Freeze::Layers(k) => embeddings || (name.starts_with("encoder.") && crate::optim::layer_index(name).is_some_and(|i| i < k)),
+            Freeze::Layers(k) => {
+                embeddings || (name.starts_with("encoder.") && crate::optim::layer_index(name).is_some_and(|i| i < k))
+            }
             Freeze::Encoder => embeddings || name.starts_with("encoder."),
         }
     }
@@ -163,7 +168,9 @@ impl BertClassifierConfig {
     /// Where the model comes from, and the config field that says so.
     pub fn source(&self) -> Option<(ModelSource, &'static str)> {
         match (&self.hub, &self.local_dir) {
-            (Some(repo), None) => Some((ModelSource::Hub { repo: repo.clone(), revision: self.revision.clone() }, "model.hub")),
+            (Some(repo), None) => {
+                Some((ModelSource::Hub { repo: repo.clone(), revision: self.revision.clone() }, "model.hub"))
+            }
             (None, Some(dir)) => Some((ModelSource::Local(dir.into()), "model.local_dir")),
             _ => None,
         }
@@ -178,14 +185,20 @@ impl BertClassifierConfig {
     pub fn issues(&self) -> Vec<ConfigIssue> {
         let mut out = Vec::new();
         match (&self.hub, &self.local_dir) {
-            (None, None) => out.push(ConfigIssue::new("model.hub", "give model.hub (a hub model id) or model.local_dir (a folder)")),
-            (Some(_), Some(_)) => out.push(ConfigIssue::new("model.local_dir", "give either model.hub or model.local_dir, not both")),
+            (None, None) => {
+                out.push(ConfigIssue::new("model.hub", "give model.hub (a hub model id) or model.local_dir (a folder)"))
+            }
+            (Some(_), Some(_)) => {
+                out.push(ConfigIssue::new("model.local_dir", "give either model.hub or model.local_dir, not both"))
+            }
             (Some(id), None) => {
                 if let Err(m) = crate::hub::check_repo_id(id) {
                     out.push(ConfigIssue::new("model.hub", m));
                 }
             }
-            (None, Some(d)) if d.trim().is_empty() => out.push(ConfigIssue::new("model.local_dir", "must not be empty")),
+            (None, Some(d)) if d.trim().is_empty() => {
+                out.push(ConfigIssue::new("model.local_dir", "must not be empty"))
+            }
             (None, Some(_)) => {}
         }
         if self.revision.trim().is_empty() || self.revision.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
@@ -195,7 +208,10 @@ impl BertClassifierConfig {
             out.push(ConfigIssue::new("model.num_labels", format!("must be >= 2 (got {})", self.num_labels)));
         }
         if self.max_len < 2 {
-            out.push(ConfigIssue::new("model.max_len", format!("must be >= 2, room for [CLS] and [SEP] (got {})", self.max_len)));
+            out.push(ConfigIssue::new(
+                "model.max_len",
+                format!("must be >= 2, room for [CLS] and [SEP] (got {})", self.max_len),
+            ));
         }
         if self.num_hidden_layers == Some(0) {
             out.push(ConfigIssue::new("model.num_hidden_layers", "must be >= 1"));
@@ -220,8 +236,8 @@ mod imp {
 
     use super::{BertClassifierConfig, FILES, Freeze, Pooling};
     use crate::data::Inputs;
-    use crate::model::bert_encoder::{BertConfig as Config, BertEncoder};
     use crate::hub::{self, CacheDir, Downloads, ModelFiles};
+    use crate::model::bert_encoder::{BertConfig as Config, BertEncoder};
     use crate::model::pretrained::{FrozenFn, Pretrained};
     use crate::model::{Model, ModelError, Prepared, dropout, init};
     use crate::rng::Rng;
@@ -232,10 +248,14 @@ mod imp {
     }
 
     fn read_config(path: &Path) -> Result<Config, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("cannot read: {e}") })?;
-        let config: Config = serde_json::from_str(&text).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("not a BERT config.json: {e}") })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ModelError::File { path: path.to_owned(), message: format!("cannot read: {e}") })?;
+        let config: Config = serde_json::from_str(&text)
+            .map_err(|e| ModelError::File { path: path.to_owned(), message: format!("not a BERT config.json: {e}") })?;
         match config.unsupported() {
-            Some(what) => Err(ModelError::File { path: path.to_owned(), message: format!("unsupported BERT variant: {what}") }),
+            Some(what) => {
+                Err(ModelError::File { path: path.to_owned(), message: format!("unsupported BERT variant: {what}") })
+            }
             None => Ok(config),
         }
     }
@@ -247,14 +267,23 @@ mod imp {
     }
 
     /// [`prepare`] with an explicit cache and download policy.
-    pub fn prepare_in(c: &BertClassifierConfig, cache: &CacheDir, downloads: Downloads) -> Result<Prepared, ModelError> {
-        let (source, field) = c.source().ok_or_else(|| ModelError::config("model.hub", "give model.hub or model.local_dir"))?;
-        let files = hub::resolve(&source, &FILES, downloads, cache).map_err(|e| ModelError::Hub { path: field.to_owned(), source: e })?;
+    pub fn prepare_in(
+        c: &BertClassifierConfig,
+        cache: &CacheDir,
+        downloads: Downloads,
+    ) -> Result<Prepared, ModelError> {
+        let (source, field) =
+            c.source().ok_or_else(|| ModelError::config("model.hub", "give model.hub or model.local_dir"))?;
+        let files = hub::resolve(&source, &FILES, downloads, cache)
+            .map_err(|e| ModelError::Hub { path: field.to_owned(), source: e })?;
         let config = read_config(file(&files, "config.json")?)?;
         if c.max_len > config.max_position_embeddings {
             return Err(ModelError::config(
                 "model.max_len",
-                format!("{} is longer than the model's {} positions (max_position_embeddings)", c.max_len, config.max_position_embeddings),
+                format!(
+                    "{} is longer than the model's {} positions (max_position_embeddings)",
+                    c.max_len, config.max_position_embeddings
+                ),
             ));
         }
         let layers = c.num_hidden_layers.unwrap_or(config.num_hidden_layers);
@@ -265,11 +294,15 @@ mod imp {
             ));
         }
         if let Some(Freeze::Layers(k)) = c.freeze.filter(|f| matches!(f, Freeze::Layers(k) if *k > layers)) {
-            return Err(ModelError::config("model.freeze", format!("freezes {k} layers, but the encoder has {layers}")));
+            return Err(ModelError::config(
+                "model.freeze",
+                format!("freezes {k} layers, but the encoder has {layers}"),
+            ));
         }
         let tokenizer_path = file(&files, "tokenizer.json")?;
         let pad = u32::try_from(config.pad_token_id).unwrap_or(0);
-        let tokenizer = TextTokenizer::from_file(tokenizer_path, c.max_len, pad).map_err(|message| ModelError::File { path: tokenizer_path.to_owned(), message })?;
+        let tokenizer = TextTokenizer::from_file(tokenizer_path, c.max_len, pad)
+            .map_err(|message| ModelError::File { path: tokenizer_path.to_owned(), message })?;
         Ok(Prepared { files: Some(files), encoder: Some(Arc::new(tokenizer)) })
     }
 
@@ -288,7 +321,13 @@ mod imp {
         /// Builds the encoder from `files` (truncated to `num_hidden_layers`), its weights
         /// registered in `varmap` under their file names, and a new head of `num_labels`
         /// outputs initialised from `rng`.
-        pub fn load(c: &BertClassifierConfig, files: &ModelFiles, varmap: &VarMap, rng: &mut Rng, device: &Device) -> Result<Self, ModelError> {
+        pub fn load(
+            c: &BertClassifierConfig,
+            files: &ModelFiles,
+            varmap: &VarMap,
+            rng: &mut Rng,
+            device: &Device,
+        ) -> Result<Self, ModelError> {
             let mut config = read_config(file(files, "config.json")?)?;
             if let Some(n) = c.num_hidden_layers {
                 config.num_hidden_layers = n;
@@ -299,10 +338,12 @@ mod imp {
             let (vb, taken) = Pretrained::open(weights, frozen)?.builder(device);
             // A file whose names carry a `bert.` prefix (BertFor… checkpoints) keeps it.
             let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
-            let bert = BertEncoder::load(&config, vb).map_err(|e| ModelError::File { path: weights.to_owned(), message: crate::device::first_line(&e) })?;
+            let bert = BertEncoder::load(&config, vb)
+                .map_err(|e| ModelError::File { path: weights.to_owned(), message: crate::device::first_line(&e) })?;
             taken.into_varmap(varmap)?;
             let h = config.hidden_size;
-            let w = init::normal(varmap, "classifier.weight", &[c.num_labels, h], config.initializer_range, rng, device)?;
+            let w =
+                init::normal(varmap, "classifier.weight", &[c.num_labels, h], config.initializer_range, rng, device)?;
             let b = init::normal(varmap, "classifier.bias", &[c.num_labels], 0.0, rng, device)?;
             let dropout = c.dropout.or(config.classifier_dropout).unwrap_or(config.hidden_dropout_prob);
             Ok(Self {
@@ -318,7 +359,14 @@ mod imp {
 
         /// The pooled text vectors `[batch, hidden]` (mean over the mask, or `[CLS]`), before
         /// dropout and the head; `train` applies the encoder's dropout with masks from `rng`.
-        pub fn pooled(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
+        pub fn pooled(
+            &self,
+            ids: &Tensor,
+            type_ids: &Tensor,
+            mask: &Tensor,
+            train: bool,
+            rng: &mut Rng,
+        ) -> candle_core::Result<Tensor> {
             let states = self.bert.forward(ids, type_ids, mask, train, rng)?;
             match self.pooling {
                 Pooling::Cls => states.narrow(1, 0, 1)?.squeeze(1),
@@ -344,7 +392,9 @@ mod imp {
     impl Model for BertClassifier {
         fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
             let Inputs::Tokens { ids, type_ids, mask } = inputs else {
-                return Err(candle_core::Error::Msg("model.kind = bert_classifier needs text data (data.kind = text_classification)".into()));
+                return Err(candle_core::Error::Msg(
+                    "model.kind = bert_classifier needs text data (data.kind = text_classification)".into(),
+                ));
             };
             let pooled = self.pooled(ids, type_ids, mask, train, rng)?;
             self.classifier.forward(&dropout(&pooled, self.dropout, train, rng)?)
@@ -362,7 +412,10 @@ mod tests {
 
     #[test]
     fn freeze_parses_and_covers_the_right_parameters() {
-        let f = |y: &str| serde_saphyr::from_str::<BertClassifierConfig>(&format!("{{hub: a/b, num_labels: 2, freeze: {y}}}")).map(|c| c.freeze);
+        let f = |y: &str| {
+            serde_saphyr::from_str::<BertClassifierConfig>(&format!("{{hub: a/b, num_labels: 2, freeze: {y}}}"))
+                .map(|c| c.freeze)
+        };
         assert_eq!(f("embeddings").unwrap(), Some(Freeze::Embeddings));
         assert_eq!(f("encoder").unwrap(), Some(Freeze::Encoder));
         assert_eq!(f("2").unwrap(), Some(Freeze::Layers(2)));
@@ -372,19 +425,36 @@ mod tests {
         assert!(l2.covers("embeddings.word_embeddings.weight") && l2.covers("encoder.layer.1.output.dense.bias"));
         assert!(!l2.covers("encoder.layer.2.output.dense.bias") && !l2.covers("classifier.weight"));
         assert!(Freeze::Layers(1).covers("bert.encoder.layer.0.attention.self.query.weight"));
-        assert!(Freeze::Encoder.covers("encoder.layer.5.output.LayerNorm.weight") && !Freeze::Encoder.covers("classifier.bias"));
+        assert!(
+            Freeze::Encoder.covers("encoder.layer.5.output.LayerNorm.weight")
+                && !Freeze::Encoder.covers("classifier.bias")
+        );
         assert!(!Freeze::Embeddings.covers("encoder.layer.0.output.dense.bias"));
         assert_eq!(serde_json::to_string(&Freeze::Layers(3)).unwrap(), "3");
     }
 
     #[test]
     fn config_issues_have_field_paths() {
-        let c: BertClassifierConfig = serde_saphyr::from_str("{num_labels: 1, max_len: 1, num_hidden_layers: 0, dropout: 1.5, revision: ''}").unwrap();
+        let c: BertClassifierConfig =
+            serde_saphyr::from_str("{num_labels: 1, max_len: 1, num_hidden_layers: 0, dropout: 1.5, revision: ''}")
+                .unwrap();
         let paths: Vec<String> = c.issues().into_iter().map(|i| i.path).collect();
-        assert_eq!(paths, ["model.hub", "model.revision", "model.num_labels", "model.max_len", "model.num_hidden_layers", "model.dropout"]);
-        let c: BertClassifierConfig = serde_saphyr::from_str("{hub: 'not a/valid/id', local_dir: x, num_labels: 2}").unwrap();
+        assert_eq!(
+            paths,
+            [
+                "model.hub",
+                "model.revision",
+                "model.num_labels",
+                "model.max_len",
+                "model.num_hidden_layers",
+                "model.dropout"
+            ]
+        );
+        let c: BertClassifierConfig =
+            serde_saphyr::from_str("{hub: 'not a/valid/id', local_dir: x, num_labels: 2}").unwrap();
         assert_eq!(c.issues()[0].path, "model.local_dir");
-        let c: BertClassifierConfig = serde_saphyr::from_str("{hub: sentence-transformers/all-MiniLM-L6-v2, num_labels: 2}").unwrap();
+        let c: BertClassifierConfig =
+            serde_saphyr::from_str("{hub: sentence-transformers/all-MiniLM-L6-v2, num_labels: 2}").unwrap();
         assert!(c.issues().is_empty());
         assert_eq!((c.revision.as_str(), c.max_len, c.pooling), ("main", 128, Pooling::Mean));
     }

@@ -83,13 +83,24 @@ impl BertConfig {
     /// What this encoder cannot run, if anything.
     pub fn unsupported(&self) -> Option<String> {
         if self.position_embedding_type != "absolute" {
-            return Some(format!("position_embedding_type `{}` (only `absolute` is supported)", self.position_embedding_type));
+            return Some(format!(
+                "position_embedding_type `{}` (only `absolute` is supported)",
+                self.position_embedding_type
+            ));
         }
         if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu") {
-            return Some(format!("hidden_act `{}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)", self.hidden_act));
+            return Some(format!(
+                "hidden_act `{}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
+                self.hidden_act
+            ));
         }
-        if self.num_attention_heads == 0 || self.hidden_size / self.num_attention_heads * self.num_attention_heads != self.hidden_size {
-            return Some(format!("hidden_size {} is not a multiple of num_attention_heads {}", self.hidden_size, self.num_attention_heads));
+        if self.num_attention_heads == 0
+            || self.hidden_size / self.num_attention_heads * self.num_attention_heads != self.hidden_size
+        {
+            return Some(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
         }
         None
     }
@@ -163,7 +174,9 @@ impl BertEncoder {
     pub fn load(c: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let h = c.hidden_size;
         let emb = vb.pp("embeddings");
-        let layers = (0..c.num_hidden_layers).map(|i| Layer::load(c, vb.pp(format!("encoder.layer.{i}")))).collect::<candle_core::Result<_>>()?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| Layer::load(c, vb.pp(format!("encoder.layer.{i}"))))
+            .collect::<candle_core::Result<_>>()?;
         Ok(Self {
             word: candle_nn::embedding(c.vocab_size, h, emb.pp("word_embeddings"))?,
             position: candle_nn::embedding(c.max_position_embeddings, h, emb.pp("position_embeddings"))?,
@@ -187,10 +200,21 @@ impl BertEncoder {
 
     /// Token states `[batch, seq, hidden]` of `ids`, `type_ids` and `mask` (u32 `[batch, seq]`,
     /// mask 1 = token, 0 = padding); `train` applies dropout with masks from `rng`.
-    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let positions = Tensor::arange(0u32, t as u32, ids.device())?;
-        let x = self.word.forward(ids)?.add(&self.token_type.forward(type_ids)?)?.broadcast_add(&self.position.forward(&positions)?)?;
+        let x = self
+            .word
+            .forward(ids)?
+            .add(&self.token_type.forward(type_ids)?)?
+            .broadcast_add(&self.position.forward(&positions)?)?;
         let mut x = cut_graph(dropout(&self.embed_norm.forward(&x)?, self.hidden_dropout, train, rng)?, train);
         // Additive mask over the keys: 0 for tokens, f32::MIN for padding, as candle-transformers.
         let bias = ((mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?.reshape((b, 1, 1, t))?;
@@ -202,7 +226,8 @@ impl BertEncoder {
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = dropout(&candle_nn::ops::softmax(&scores, D::Minus1)?, self.attention_dropout, train, rng)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * hd))?;
-            let attn = l.attn_norm.forward(&(dropout(&l.attn_out.forward(&ctx)?, self.hidden_dropout, train, rng)? + &x)?)?;
+            let attn =
+                l.attn_norm.forward(&(dropout(&l.attn_out.forward(&ctx)?, self.hidden_dropout, train, rng)? + &x)?)?;
             let ff = l.output.forward(&self.act(&l.intermediate.forward(&attn)?)?)?;
             x = cut_graph(l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?)?, train);
         }

@@ -50,7 +50,13 @@ pub struct Cnn {
 
 impl Cnn {
     /// Builds the CNN for image inputs `[c, h, w]`.
-    pub fn new(c: &CnnConfig, spec: &ModelSpec, varmap: &VarMap, rng: &mut Rng, device: &Device) -> candle_core::Result<Self> {
+    pub fn new(
+        c: &CnnConfig,
+        spec: &ModelSpec,
+        varmap: &VarMap,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
         let &[mut channels, mut h, mut w] = spec.input_shape.as_slice() else {
             return Err(candle_core::Error::Msg(format!(
                 "model.kind = cnn needs image inputs [channels, height, width], got {:?}",
@@ -60,7 +66,8 @@ impl Cnn {
         let mut convs = Vec::with_capacity(c.channels.len());
         for (i, &out) in c.channels.iter().enumerate() {
             let fan_in = channels * 9;
-            let weight = init::uniform(varmap, &format!("conv{i}.weight"), &[out, channels, 3, 3], fan_in, rng, device)?;
+            let weight =
+                init::uniform(varmap, &format!("conv{i}.weight"), &[out, channels, 3, 3], fan_in, rng, device)?;
             let bias = init::uniform(varmap, &format!("conv{i}.bias"), &[out], fan_in, rng, device)?;
             convs.push(Conv2d::new(weight, Some(bias), Conv2dConfig { padding: 1, ..Default::default() }));
             channels = out;
@@ -83,7 +90,9 @@ impl Cnn {
 impl Model for Cnn {
     fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
         let Inputs::Dense(x) = inputs else {
-            return Err(candle_core::Error::Msg("model.kind = cnn needs numeric features, not text (use bert_classifier for text)".into()));
+            return Err(candle_core::Error::Msg(
+                "model.kind = cnn needs numeric features, not text (use bert_classifier for text)".into(),
+            ));
         };
         let mut x = x.clone();
         for conv in &self.convs {

@@ -25,7 +25,14 @@ pub fn uniform(
 
 /// Creates variable `name` of `shape` in `varmap` with values `N(0, std²)` from `rng` (`std` 0
 /// gives zeros), and returns its tensor.
-pub fn normal(varmap: &VarMap, name: &str, shape: &[usize], std: f64, rng: &mut Rng, device: &Device) -> candle_core::Result<Tensor> {
+pub fn normal(
+    varmap: &VarMap,
+    name: &str,
+    shape: &[usize],
+    std: f64,
+    rng: &mut Rng,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n).map(|_| if std == 0.0 { 0.0 } else { (std * rng.normal()) as f32 }).collect();
     insert(varmap, name, Tensor::from_vec(values, shape, device)?)

@@ -42,7 +42,13 @@ pub struct Mlp {
 
 impl Mlp {
     /// Builds the MLP for `spec` (inputs are flattened).
-    pub fn new(c: &MlpConfig, spec: &ModelSpec, varmap: &VarMap, rng: &mut Rng, device: &Device) -> candle_core::Result<Self> {
+    pub fn new(
+        c: &MlpConfig,
+        spec: &ModelSpec,
+        varmap: &VarMap,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
         let mut width: usize = spec.input_shape.iter().product();
         let mut layers = Vec::with_capacity(c.hidden.len());
         for (i, &h) in c.hidden.iter().enumerate() {
@@ -57,7 +63,9 @@ impl Mlp {
 impl Model for Mlp {
     fn forward(&self, inputs: &Inputs, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
         let Inputs::Dense(x) = inputs else {
-            return Err(candle_core::Error::Msg("model.kind = mlp needs numeric features, not text (use bert_classifier for text)".into()));
+            return Err(candle_core::Error::Msg(
+                "model.kind = mlp needs numeric features, not text (use bert_classifier for text)".into(),
+            ));
         };
         let mut x = x.flatten_from(1)?;
         for layer in &self.layers {

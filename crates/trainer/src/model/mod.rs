@@ -139,7 +139,8 @@ impl ModelConfig {
             ModelConfig::Cnn(c) => Ok(Box::new(cnn::Cnn::new(c, spec, varmap, rng, device).map_err(config_error)?)),
             #[cfg(feature = "hub")]
             ModelConfig::BertClassifier(c) => {
-                let files = prepared.files.as_ref().ok_or_else(|| ModelError::Tensor("the model was not prepared".into()))?;
+                let files =
+                    prepared.files.as_ref().ok_or_else(|| ModelError::Tensor("the model was not prepared".into()))?;
                 Ok(Box::new(bert::BertClassifier::load(c, files, varmap, rng, device)?))
             }
             #[cfg(not(feature = "hub"))]

@@ -30,10 +30,14 @@ pub struct Pretrained {
 impl Pretrained {
     /// Reads `path`; a file that is not valid safetensors is a [`ModelError::File`].
     pub fn open(path: &Path, frozen: Arc<FrozenFn>) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|e| ModelError::File { path: path.to_owned(), message: format!("cannot read: {e}") })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| ModelError::File { path: path.to_owned(), message: format!("cannot read: {e}") })?;
         let file = BufferedSafetensors::new(bytes).map_err(|e| ModelError::File {
             path: path.to_owned(),
-            message: format!("not a valid safetensors file ({}); delete it from the cache (or re-download it) and run again", crate::device::first_line(&e)),
+            message: format!(
+                "not a valid safetensors file ({}); delete it from the cache (or re-download it) and run again",
+                crate::device::first_line(&e)
+            ),
         })?;
         Ok(Self { file, path: path.to_owned(), taken: Arc::default(), frozen })
     }
@@ -54,7 +58,10 @@ impl Pretrained {
 
     fn take(&self, name: &str, dtype: DType, device: &Device, shape: Option<&Shape>) -> candle_core::Result<Tensor> {
         self.file.get(name).map_err(|_| {
-            candle_core::Error::Msg(format!("{}: has no tensor `{name}` that the model (its config.json) needs", self.path.display()))
+            candle_core::Error::Msg(format!(
+                "{}: has no tensor `{name}` that the model (its config.json) needs",
+                self.path.display()
+            ))
         })?;
         let t = self.file.load(name, device)?.to_dtype(dtype)?;
         if let Some(s) = shape.filter(|s| t.shape() != *s) {
@@ -67,7 +74,10 @@ impl Pretrained {
         }
         let var = Var::from_tensor(&t)?;
         let tensor = if (self.frozen)(name) { var.as_tensor().detach() } else { var.as_tensor().clone() };
-        self.taken.lock().map_err(|_| candle_core::Error::Msg("pretrained variables lock poisoned".into()))?.insert(name.to_owned(), var);
+        self.taken
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("pretrained variables lock poisoned".into()))?
+            .insert(name.to_owned(), var);
         Ok(tensor)
     }
 }
@@ -95,12 +105,17 @@ pub struct Taken {
 impl Taken {
     /// Moves them into `varmap` under their file names; returns their names.
     pub fn into_varmap(self, varmap: &VarMap) -> Result<Vec<String>, ModelError> {
-        let vars = std::mem::take(&mut *self.vars.lock().map_err(|_| ModelError::Tensor("pretrained variables lock poisoned".into()))?);
+        let vars = std::mem::take(
+            &mut *self.vars.lock().map_err(|_| ModelError::Tensor("pretrained variables lock poisoned".into()))?,
+        );
         let mut data = varmap.data().lock().map_err(|_| ModelError::Tensor("variable map lock poisoned".into()))?;
         let mut names = Vec::with_capacity(vars.len());
         for (name, var) in vars {
             if data.insert(name.clone(), var).is_some() {
-                return Err(ModelError::File { path: self.path.clone(), message: format!("tensor `{name}` clashes with a parameter of the model") });
+                return Err(ModelError::File {
+                    path: self.path.clone(),
+                    message: format!("tensor `{name}` clashes with a parameter of the model"),
+                });
             }
             names.push(name);
         }
@@ -118,7 +133,11 @@ mod tests {
         let w = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
         let b = Tensor::new(&[0.5f32, -0.5], &Device::Cpu).unwrap();
         let extra = Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap();
-        let map = std::collections::HashMap::from([("l.weight".to_owned(), w), ("l.bias".to_owned(), b), ("unused".to_owned(), extra)]);
+        let map = std::collections::HashMap::from([
+            ("l.weight".to_owned(), w),
+            ("l.bias".to_owned(), b),
+            ("unused".to_owned(), extra),
+        ]);
         candle_core::safetensors::save(&map, &p).unwrap();
         p
     }

@@ -117,7 +117,10 @@ pub(crate) fn assign(
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
         return Err(OptimError::Config(super::ConfigError::new(
             "optimizer.groups",
-            format!("two parameter groups are named `{}` (a group's layer_decay parts are named <group>.layer_<i> and <group>.embeddings)", w[0]),
+            format!(
+                "two parameter groups are named `{}` (a group's layer_decay parts are named <group>.layer_<i> and <group>.embeddings)",
+                w[0]
+            ),
         )));
     }
     Ok(out)
@@ -133,11 +136,18 @@ pub fn layer_index(name: &str) -> Option<usize> {
 /// Splits configured group `index` (named `name`, with `layer_decay` = `decay`) by depth:
 /// `(part name, LR factor, parameters)`, the embeddings (no layer index) first, then the layers
 /// from the lowest. Layer `i` of `L` gets `decay^(L − i)`, the embeddings `decay^(L + 1)`.
-fn by_depth(index: usize, name: &str, decay: f64, params: Vec<Named>) -> Result<Vec<(String, f64, Vec<Named>)>, OptimError> {
+fn by_depth(
+    index: usize,
+    name: &str,
+    decay: f64,
+    params: Vec<Named>,
+) -> Result<Vec<(String, f64, Vec<Named>)>, OptimError> {
     let layers = params.iter().filter_map(|(n, _)| layer_index(n)).max().map(|m| m + 1).ok_or_else(|| {
         OptimError::Config(super::ConfigError::new(
             format!("optimizer.groups[{index}].layer_decay"),
-            format!("group `{name}` has no parameter with a layer index (`….layer.<i>.…` or `….layers.<i>.…`) to decay"),
+            format!(
+                "group `{name}` has no parameter with a layer index (`….layer.<i>.…` or `….layers.<i>.…`) to decay"
+            ),
         ))
     })?;
     let mut parts: Vec<(String, f64, Vec<Named>)> = Vec::new();

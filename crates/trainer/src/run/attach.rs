@@ -47,7 +47,11 @@ impl Trainer {
         if state.format != STATE_FORMAT {
             return Err(TrainError::Checkpoint(crate::checkpoint::CheckpointError::NoneValid {
                 dir: checkpoints.dir().to_owned(),
-                reasons: vec![format!("{}: state format {} (this build reads {STATE_FORMAT})", path.display(), state.format)],
+                reasons: vec![format!(
+                    "{}: state format {} (this build reads {STATE_FORMAT})",
+                    path.display(),
+                    state.format
+                )],
             }));
         }
         let current = Fingerprint::of(&self.config);
@@ -55,9 +59,15 @@ impl Trainer {
         if !changes.is_empty() && !allow_config_change {
             return Err(TrainError::ConfigChanged(changes));
         }
-        self.schedule.restore(&state.schedule).map_err(|e| TrainError::Config(vec![crate::ConfigIssue::new("schedule", format!("cannot restore the checkpoint's schedule state: {e}"))]))?;
+        self.schedule.restore(&state.schedule).map_err(|e| {
+            TrainError::Config(vec![crate::ConfigIssue::new(
+                "schedule",
+                format!("cannot restore the checkpoint's schedule state: {e}"),
+            )])
+        })?;
         if let (Some(p), Some(s)) = (&mut self.plateau_hook, &state.plateau_hook) {
-            p.set_state(s.clone(), 0).map_err(|e| TrainError::Config(vec![crate::ConfigIssue::new("hooks.on_plateau", e.to_string())]))?;
+            p.set_state(s.clone(), 0)
+                .map_err(|e| TrainError::Config(vec![crate::ConfigIssue::new("hooks.on_plateau", e.to_string())]))?;
         }
         let step = state.step;
         self.state = LoopState { fingerprint: current, ..state };

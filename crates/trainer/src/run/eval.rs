@@ -9,7 +9,13 @@ use crate::model::Model;
 use crate::rng::Rng;
 
 /// Evaluates `model` on the whole validation split in batches of `batch_size`.
-pub fn evaluate(model: &dyn Model, data: &dyn Dataset, batch_size: usize, device: &Device, step: u64) -> Result<EvalReport, crate::TrainError> {
+pub fn evaluate(
+    model: &dyn Model,
+    data: &dyn Dataset,
+    batch_size: usize,
+    device: &Device,
+    step: u64,
+) -> Result<EvalReport, crate::TrainError> {
     let n = data.len(Split::Val);
     let (mut loss_sum, mut correct) = (0.0f64, 0.0f64);
     // Evaluation draws no random numbers (no dropout); the generator is a placeholder.

@@ -71,10 +71,17 @@ impl Trainer {
     /// together, before anything is created on disk.
     pub fn build(config: RunConfig) -> Result<Self, TrainError> {
         issues(check::static_issues(&config))?;
-        let spec = DeviceSpec::parse(&config.device).map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
-        let device = spec.open(&config.device).map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
+        let spec = DeviceSpec::parse(&config.device)
+            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
+        let device = spec
+            .open(&config.device)
+            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
         let prepared = config.model.prepare()?;
-        let ctx = LoadContext { images: config.model.wants_images(), encoder: prepared.encoder.clone(), num_labels: config.model.num_labels() };
+        let ctx = LoadContext {
+            images: config.model.wants_images(),
+            encoder: prepared.encoder.clone(),
+            num_labels: config.model.num_labels(),
+        };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
             DataError::Field { path, message } => TrainError::Config(vec![ConfigIssue::new(path, message)]),
             other => TrainError::Config(vec![ConfigIssue::new("data", other.to_string())]),
@@ -101,7 +108,8 @@ impl Trainer {
         let model_spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: data.task().outputs() };
         let model = config.model.build(&model_spec, &prepared, &varmap, &mut rng, &device)?;
         // Frozen parameters stay in the varmap (and the checkpoints) but not in the optimizer.
-        let mut all: Vec<(String, Var)> = varmap.data().lock().map_or_else(|e| e.into_inner().clone(), |d| d.clone()).into_iter().collect();
+        let mut all: Vec<(String, Var)> =
+            varmap.data().lock().map_or_else(|e| e.into_inner().clone(), |d| d.clone()).into_iter().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         let (trainable, frozen): (Vec<_>, Vec<_>) = all.into_iter().partition(|(n, _)| model.is_trainable(n));
         let frozen_params = frozen.iter().map(|(_, v)| v.elem_count()).sum();
@@ -122,10 +130,12 @@ impl Trainer {
         let schedule = Schedule::new(&config.schedule, config.optimizer.lr())
             .map_err(|e| TrainError::Config(vec![ConfigIssue::new(e.path, e.rule)]))?;
         let plateau_hook = match &config.hooks.on_plateau {
-            Some(h) if h.action != PlateauAction::Reduce => Some(
-                Plateau::detector(&h.detector())
-                    .map_err(|e| TrainError::Config(vec![ConfigIssue::new(format!("hooks.on_plateau.{}", e.path.trim_start_matches("plateau.")), e.rule)]))?,
-            ),
+            Some(h) if h.action != PlateauAction::Reduce => Some(Plateau::detector(&h.detector()).map_err(|e| {
+                TrainError::Config(vec![ConfigIssue::new(
+                    format!("hooks.on_plateau.{}", e.path.trim_start_matches("plateau.")),
+                    e.rule,
+                )])
+            })?),
             _ => None,
         };
         let state = LoopState {

@@ -115,17 +115,25 @@ pub fn sum_of_squares<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
             *a += x * x;
         }
     }
-    let tail: f64 = rest.iter().map(|&x| {
-        let x: f64 = x.into();
-        x * x
-    }).sum();
+    let tail: f64 = rest
+        .iter()
+        .map(|&x| {
+            let x: f64 = x.into();
+            x * x
+        })
+        .sum();
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// Scales the gradients so their global norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`, only when below 1). Returns the pre-clip
 /// norm, computed only when clipping or `wanted` (it is logged).
-pub fn clip(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>, wanted: bool) -> candle_core::Result<Option<f64>> {
+pub fn clip(
+    grads: &mut GradStore,
+    vars: &[Var],
+    max_norm: Option<f64>,
+    wanted: bool,
+) -> candle_core::Result<Option<f64>> {
     if max_norm.is_none() && !wanted {
         return Ok(None);
     }
@@ -168,7 +176,10 @@ mod tests {
         let mut grads = loss.backward().unwrap();
         // a's gradient is a itself (from a transposed use); b's is F64; c's a transposed F16.
         grads.insert(b.as_tensor(), b.as_tensor().clone());
-        grads.insert(c.as_tensor(), Tensor::new(&[[3.0f32, 0.0], [4.0, 0.0]], &dev).unwrap().to_dtype(DType::F16).unwrap().t().unwrap());
+        grads.insert(
+            c.as_tensor(),
+            Tensor::new(&[[3.0f32, 0.0], [4.0, 0.0]], &dev).unwrap().to_dtype(DType::F16).unwrap().t().unwrap(),
+        );
         let norm = global_norm(&grads, &[a, b, c]).unwrap();
         let expected = (1.0f64 + 4.0 + 9.0 + 16.0 + 0.25 + 0.25 + 2.25 + 9.0 + 16.0).sqrt();
         assert!((norm - expected).abs() < 1e-12, "{norm} vs {expected}");

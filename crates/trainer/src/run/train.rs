@@ -19,7 +19,9 @@ impl Trainer {
         self.attached.as_mut().ok_or_else(|| {
             TrainError::Log(LogError::Open {
                 path: "<run directory>".into(),
-                source: std::io::Error::other("the trainer is not attached to a run directory: call start or resume first"),
+                source: std::io::Error::other(
+                    "the trainer is not attached to a run directory: call start or resume first",
+                ),
             })
         })
     }
@@ -59,7 +61,8 @@ impl Trainer {
         let mut loader = Loader::new(self.config.seed, self.data.len(Split::Train), t.batch_size, self.state.data);
         let mut last_eval: Option<EvalReport> = None;
         let mut last_saved = if self.state.step > 0 { Some(self.state.step) } else { None };
-        let mut last_checkpoint = self.attached.as_ref().and_then(|a| a.checkpoints.periodic().first().map(|p| p.1.clone()));
+        let mut last_checkpoint =
+            self.attached.as_ref().and_then(|a| a.checkpoints.periodic().first().map(|p| p.1.clone()));
         let mut reason = StopReason::Completed;
         let (mut window_samples, mut window_start) = (0usize, Instant::now());
 
@@ -89,7 +92,11 @@ impl Trainer {
                 let hooks = self.config.hooks.on_restart.clone();
                 if hooks.snapshot {
                     let path = self.save_named(&format!("cycle-{:03}", cycle - 1))?;
-                    observer.on_event(&format!("step {step}: warm restart (cycle {cycle}); snapshot of cycle {} saved to {}", cycle - 1, path.display()));
+                    observer.on_event(&format!(
+                        "step {step}: warm restart (cycle {cycle}); snapshot of cycle {} saved to {}",
+                        cycle - 1,
+                        path.display()
+                    ));
                 } else {
                     observer.on_event(&format!("step {step}: warm restart (cycle {cycle})"));
                 }
@@ -165,7 +172,12 @@ impl Trainer {
             let tau = self.state.step.saturating_sub(self.state.schedule_origin);
             if let Some(cycle) = self.schedule.restart_at(tau) {
                 let path = self.save_named(&format!("cycle-{:03}", cycle - 1))?;
-                observer.on_event(&format!("step {}: end of cycle {}; snapshot saved to {}", self.state.step, cycle - 1, path.display()));
+                observer.on_event(&format!(
+                    "step {}: end of cycle {}; snapshot saved to {}",
+                    self.state.step,
+                    cycle - 1,
+                    path.display()
+                ));
             }
         }
         if last_saved != Some(self.state.step) && self.state.step > 0 {
@@ -189,7 +201,11 @@ impl Trainer {
 
     /// Logs an evaluation and runs the plateau hook, early stopping and the best checkpoint.
     /// Returns a reason to stop, if any.
-    fn after_eval(&mut self, report: &EvalReport, observer: &mut dyn Observer) -> Result<Option<StopReason>, TrainError> {
+    fn after_eval(
+        &mut self,
+        report: &EvalReport,
+        observer: &mut dyn Observer,
+    ) -> Result<Option<StopReason>, TrainError> {
         let step = report.step;
         let mut metrics = vec![("val/loss", report.loss)];
         if let Some(a) = report.accuracy {
@@ -206,7 +222,10 @@ impl Trainer {
         for (name, value) in &metrics {
             let obs = self.schedule.observe(tau, name, *value);
             if obs.reduced {
-                observer.on_event(&format!("step {step}: {name} plateaued; LR reduced to {:.3e}", self.schedule.group_lr(tau + 1, self.config.optimizer.lr())));
+                observer.on_event(&format!(
+                    "step {step}: {name} plateaued; LR reduced to {:.3e}",
+                    self.schedule.group_lr(tau + 1, self.config.optimizer.lr())
+                ));
             }
         }
         self.state.schedule = self.schedule.state();
@@ -235,7 +254,10 @@ impl Trainer {
             if let Some((_, value)) = metrics.iter().find(|(n, _)| *n == es.monitor) {
                 self.state.early_stopping.update(*value, step, es.mode, es.min_delta);
                 if self.state.early_stopping.bad >= es.patience {
-                    observer.on_event(&format!("step {step}: early stopping ({} did not improve for {} evaluations)", es.monitor, es.patience));
+                    observer.on_event(&format!(
+                        "step {step}: early stopping ({} did not improve for {} evaluations)",
+                        es.monitor, es.patience
+                    ));
                     stop = Some(StopReason::EarlyStopping);
                 }
             }

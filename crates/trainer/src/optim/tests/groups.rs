@@ -160,7 +160,8 @@ fn layer_decay_splits_a_group_by_depth() {
         params,
     )
     .unwrap();
-    let got: Vec<(String, f64, usize)> = opt.groups().iter().map(|g| (g.name().to_string(), g.base_lr(), g.param_names().len())).collect();
+    let got: Vec<(String, f64, usize)> =
+        opt.groups().iter().map(|g| (g.name().to_string(), g.base_lr(), g.param_names().len())).collect();
     // L = 3 layers: layer i gets lr·d^(3 − i), the embeddings lr·d^4; the head keeps optimizer.lr.
     assert_eq!(
         got,
@@ -178,13 +179,19 @@ fn layer_decay_splits_a_group_by_depth() {
 
 #[test]
 fn layer_decay_errors_name_the_field() {
-    let err = Optimizer::new(&config(r#"{"kind": "sgd", "groups": [{"name": "h", "prefix": "head.", "layer_decay": 0.8}]}"#), vars(&["head.weight"]))
-        .unwrap_err();
+    let err = Optimizer::new(
+        &config(r#"{"kind": "sgd", "groups": [{"name": "h", "prefix": "head.", "layer_decay": 0.8}]}"#),
+        vars(&["head.weight"]),
+    )
+    .unwrap_err();
     let OptimError::Config(c) = err else { panic!("{err}") };
     assert_eq!(c.path, "optimizer.groups[0].layer_decay");
     assert!(c.rule.contains("has no parameter with a layer index"), "{}", c.rule);
     for bad in ["0", "1.5", "-0.1"] {
-        let e = config(&format!(r#"{{"kind": "sgd", "groups": [{{"name": "e", "prefix": "e.", "layer_decay": {bad}}}]}}"#)).validate().unwrap_err();
+        let e =
+            config(&format!(r#"{{"kind": "sgd", "groups": [{{"name": "e", "prefix": "e.", "layer_decay": {bad}}}]}}"#))
+                .validate()
+                .unwrap_err();
         assert_eq!(e.path, "optimizer.groups[0].layer_decay");
     }
     let clash = Optimizer::new(
