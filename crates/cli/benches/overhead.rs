@@ -79,11 +79,10 @@ fn logits_check(l2: &candle_nn::Linear, l1: &candle_nn::Linear, x: &Tensor) -> c
     l2.forward(&l1.forward(x)?.relu()?)?.argmax(D::Minus1)
 }
 
-/// The full path: Trainer::run with logging every step, a progress observer and checkpoints.
+/// The full path: Session::run with logging every step, a progress observer and checkpoints.
 fn full(steps: u64) -> f64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut t = Trainer::build(config(steps)).expect("build");
-    t.start(dir.path()).expect("start");
+    let mut t = Trainer::build(config(steps)).expect("build").start(dir.path()).expect("start");
     // Quiet progress prints ~20 lines per run: to stdout, as the cli does.
     let mut progress = cli::progress::Progress::new(steps, 0, true);
     let start = Instant::now();

@@ -53,8 +53,7 @@ fn run(steps: u64) -> f64 {
     let c = config(steps);
     let batch = c.train.batch_size * c.train.grad_accum_steps as usize;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut t = Trainer::build(c).unwrap_or_else(|e| panic!("{e}"));
-    t.start(dir.path()).expect("start");
+    let mut t = Trainer::build(c).unwrap_or_else(|e| panic!("{e}")).start(dir.path()).expect("start");
     let mut clock = Clock::default();
     t.run(&mut clock, &AtomicBool::new(false)).expect("run");
     let ((s0, t0), (s1, t1)) = (clock.first.expect("a step"), clock.last.expect("a step"));

@@ -21,14 +21,20 @@ impl Target {
         let (m, v) =
             s.split_once('=').ok_or_else(|| format!("--target {s}: expected METRIC=VALUE, e.g. val/accuracy=0.95"))?;
         let value = v.trim().parse().map_err(|_| format!("--target {s}: `{v}` is not a number"))?;
-        Ok(Self { metric: m.trim().to_owned(), value })
+        let metric = m.trim();
+        let known = || trainer::Metric::ALL.map(|m| m.name).join(", ");
+        trainer::Metric::named(metric)
+            .ok_or_else(|| format!("--target {s}: unknown metric `{metric}` (known: {})", known()))?;
+        Ok(Self { metric: metric.to_owned(), value })
+    }
+
+    /// Whether a higher value is better.
+    fn maximised(&self) -> bool {
+        trainer::Metric::named(&self.metric).is_some_and(|m| m.direction == trainer::Direction::Max)
     }
 
     fn reached(&self, v: f64) -> bool {
-        match trainer::check::mode_for(&self.metric) {
-            sched::PlateauMode::Max => v >= self.value,
-            sched::PlateauMode::Min => v <= self.value,
-        }
+        if self.maximised() { v >= self.value } else { v <= self.value }
     }
 }
 
@@ -104,12 +110,7 @@ fn header(target: Option<&Target>) -> Vec<String> {
     let mut h =
         vec!["schedule".to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
     if let Some(t) = target {
-        h.push(format!(
-            "step {} {} {}",
-            t.metric,
-            if trainer::check::mode_for(&t.metric) == sched::PlateauMode::Max { "≥" } else { "≤" },
-            t.value
-        ));
+        h.push(format!("step {} {} {}", t.metric, if t.maximised() { "≥" } else { "≤" }, t.value));
     }
     h.push("wall time (s)".into());
     h

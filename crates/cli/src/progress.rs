@@ -4,14 +4,14 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use trainer::{EvalReport, Observer, StepReport};
+use trainer::{Evaluation, Event, Observer, StepReport};
 
 /// Shows training progress.
 pub struct Progress {
     bar: Option<ProgressBar>,
     total: u64,
     every: u64,
-    last_eval: Option<EvalReport>,
+    last_eval: Option<Evaluation>,
 }
 
 impl Progress {
@@ -47,8 +47,11 @@ impl Progress {
 
 impl Observer for Progress {
     fn on_step(&mut self, r: &StepReport) {
-        let eval =
-            self.last_eval.as_ref().and_then(|e| e.accuracy.map(|a| format!(" val acc {:.4}", a))).unwrap_or_default();
+        let eval = self
+            .last_eval
+            .as_ref()
+            .and_then(|e| e.accuracy().map(|a| format!(" val acc {:.4}", a)))
+            .unwrap_or_default();
         let msg = format!("loss {:.4} lr {:.3e} {:.0} samples/s{eval}", r.loss, r.lr, r.samples_per_sec);
         match &self.bar {
             Some(bar) => {
@@ -62,15 +65,15 @@ impl Observer for Progress {
         }
     }
 
-    fn on_eval(&mut self, r: &EvalReport) {
-        let acc = r.accuracy.map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
+    fn on_eval(&mut self, r: &Evaluation) {
+        let acc = r.accuracy().map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
         if self.bar.is_none() {
-            println!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss);
+            println!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss());
         }
         self.last_eval = Some(r.clone());
     }
 
-    fn on_event(&mut self, message: &str) {
-        self.line(message);
+    fn on_event(&mut self, event: &Event) {
+        self.line(&event.to_string());
     }
 }

@@ -1,20 +1,20 @@
 //! Errors of schedule construction and state restore.
 
-/// An impossible schedule parameter: names the field (as a dotted path from the `schedule:` section)
-/// and the rule it breaks.
+/// A problem with one field of a config: the field's dotted path and what is wrong. The one
+/// "field path + message" type of the workspace (the trainer and the cli use it too).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{path}: {rule}")]
-pub struct ConfigError {
+#[error("{path}: {message}")]
+pub struct FieldIssue {
     /// Dotted field path, e.g. `schedule.schedules[1].gamma`.
     pub path: String,
-    /// The rule the value breaks, e.g. `must be > 0 (got -0.5)`.
-    pub rule: String,
+    /// What is wrong, e.g. `must be > 0 (got -0.5)`.
+    pub message: String,
 }
 
-impl ConfigError {
-    /// Builds an error for `path` breaking `rule`.
-    pub fn new(path: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self { path: path.into(), rule: rule.into() }
+impl FieldIssue {
+    /// An issue with field `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
     }
 }
 

@@ -1,32 +1,52 @@
 //! Config checks that serde cannot express: ranges, contradictions, and cross-field rules that
 //! need the run's length (known once the data is loaded). Each problem names its field path.
 
-use sched::{Kind, PlateauMode, Schedule, ScheduleConfig};
+use sched::{Kind, Schedule, ScheduleConfig};
 
 use crate::config::{PlateauAction, RunConfig};
-use crate::data::Task;
-use crate::error::ConfigIssue;
+use crate::device::DeviceSpec;
+use crate::error::FieldIssue;
 use crate::model::ModelConfig;
+use crate::run::metric::Metrics;
 
-/// Checks of single sections; returns every problem found.
-pub fn static_issues(c: &RunConfig) -> Vec<ConfigIssue> {
+/// What the checks built on the way: each is built once per run.
+pub struct Checked {
+    /// The parsed `device`, servable by this build.
+    pub device: DeviceSpec,
+    /// The validated schedule.
+    pub schedule: Schedule,
+}
+
+/// Checks every section that needs no file; returns the device and the schedule, or every
+/// problem found.
+pub fn static_checks(c: &RunConfig) -> Result<Checked, Vec<FieldIssue>> {
     let mut out = Vec::new();
-    let mut push = |path: &str, msg: String| out.push(ConfigIssue::new(path, msg));
     if c.name.trim().is_empty() || c.name.contains(['/', '\\']) || c.name == "." || c.name == ".." {
-        push("name", format!("must be a non-empty directory name without `/` (got {:?})", c.name));
+        out.push(FieldIssue::new("name", format!("must be a non-empty directory name without `/` (got {:?})", c.name)));
     }
-    if let Err(e) = crate::device::DeviceSpec::parse(&c.device).and_then(|d| d.check_built(&c.device)) {
-        push("device", e.to_string());
-    }
+    let device = DeviceSpec::parse(&c.device).and_then(|d| d.check_built(&c.device).map(|()| d));
+    let device = device.map_err(|e| out.push(FieldIssue::new("device", e.to_string()))).ok();
     if let Err(e) = c.optimizer.validate() {
-        push(&e.path, e.rule);
+        out.push(e);
     }
-    if let Err(e) = Schedule::new(&c.schedule, c.optimizer.lr()) {
+    let schedule = Schedule::new(&c.schedule, c.optimizer.lr());
+    match &schedule {
         // The optimizer's own check reports a bad optimizer.lr.
-        if e.path != "optimizer.lr" {
-            push(&e.path, e.rule);
-        }
+        Err(e) if e.path != "optimizer.lr" => out.push(e.clone()),
+        _ => {}
     }
+    out.extend(section_issues(c));
+    match (device, schedule) {
+        (Some(device), Ok(schedule)) if out.is_empty() => Ok(Checked { device, schedule }),
+        (_, Err(e)) if out.is_empty() => Err(vec![e]),
+        _ => Err(out),
+    }
+}
+
+/// Checks of the sections besides name, device, optimizer and schedule.
+fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
+    let mut out = Vec::new();
+    let mut push = |path: &str, msg: String| out.push(FieldIssue::new(path, msg));
     let t = &c.train;
     match (t.max_steps, t.epochs) {
         (None, None) => push("train.max_steps", "give train.max_steps or train.epochs".into()),
@@ -93,13 +113,13 @@ pub fn static_issues(c: &RunConfig) -> Vec<ConfigIssue> {
     }
     out.extend(c.data.issues());
     if c.data.is_text() && !c.model.wants_text() {
-        out.push(ConfigIssue::new(
+        out.push(FieldIssue::new(
             "model.kind",
             "text data (data.kind = text_classification) needs a model with a tokenizer: model.kind = bert_classifier",
         ));
     }
     if c.model.wants_text() && !c.data.is_text() {
-        out.push(ConfigIssue::new(
+        out.push(FieldIssue::new(
             "data.kind",
             "model.kind = bert_classifier reads texts: use data.kind = text_classification",
         ));
@@ -117,30 +137,16 @@ pub fn has_plateau(s: &ScheduleConfig) -> bool {
     }
 }
 
-/// The metrics evaluation produces for `task`.
-pub fn produced_metrics(task: Task) -> Vec<&'static str> {
-    match task {
-        Task::Classification { .. } => vec!["val/loss", "val/accuracy"],
-        Task::Regression { .. } => vec!["val/loss"],
-    }
-}
-
 /// Checks that need the run's length and the data's task.
-pub fn run_issues(c: &RunConfig, total_steps: u64, task: Task) -> Vec<ConfigIssue> {
+pub fn run_issues(c: &RunConfig, schedule: &Schedule, total_steps: u64, metrics: &Metrics) -> Vec<FieldIssue> {
     let mut out = Vec::new();
-    let produced = produced_metrics(task);
     let mut monitor = |path: &str, name: &str| {
-        if !produced.contains(&name) {
-            out.push(ConfigIssue::new(
-                path,
-                format!("monitor `{name}` is never produced; evaluation produces {}", produced.join(", ")),
-            ));
+        if let Err(issue) = metrics.resolve(path, name) {
+            out.push(issue);
         }
     };
-    if let Ok(s) = Schedule::new(&c.schedule, c.optimizer.lr()) {
-        for m in s.monitors() {
-            monitor(&plateau_path(&c.schedule, "schedule", m).unwrap_or_else(|| "schedule.monitor".into()), m);
-        }
+    for m in schedule.monitors() {
+        monitor(&plateau_path(&c.schedule, "schedule", m).unwrap_or_else(|| "schedule.monitor".into()), m);
     }
     if let Some(es) = &c.train.early_stopping {
         monitor("train.early_stopping.monitor", &es.monitor);
@@ -152,7 +158,7 @@ pub fn run_issues(c: &RunConfig, total_steps: u64, task: Task) -> Vec<ConfigIssu
 
     if let Some(w) = &c.schedule.warmup {
         if w.steps >= total_steps {
-            out.push(ConfigIssue::new(
+            out.push(FieldIssue::new(
                 "schedule.warmup.steps",
                 format!("the warmup ({} steps) is not shorter than the run ({total_steps} steps)", w.steps),
             ));
@@ -162,7 +168,7 @@ pub fn run_issues(c: &RunConfig, total_steps: u64, task: Task) -> Vec<ConfigIssu
         let warm = c.schedule.warmup.as_ref().map_or(0, |w| w.steps);
         if let Some(cycle) = o.total_steps.or_else(|| Some(o.epochs? * o.steps_per_epoch?)) {
             if cycle + warm < total_steps {
-                out.push(ConfigIssue::new(
+                out.push(FieldIssue::new(
                     "schedule.total_steps",
                     format!(
                         "the cycle ({cycle} steps{}) is shorter than the run ({total_steps} steps); PyTorch's OneCycleLR fails past total_steps: set it to {}",
@@ -172,9 +178,6 @@ pub fn run_issues(c: &RunConfig, total_steps: u64, task: Task) -> Vec<ConfigIssu
                 ));
             }
         }
-    }
-    if c.train.eval_every > total_steps {
-        // Not an error: evaluation also runs at the end. Nothing to report.
     }
     out
 }
@@ -191,9 +194,4 @@ fn plateau_path(s: &ScheduleConfig, path: &str, name: &str) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// The mode of a monitored metric for trackers (accuracy up, losses down).
-pub fn mode_for(metric: &str) -> PlateauMode {
-    crate::run::stopping::mode_of(metric)
 }

@@ -1,5 +1,5 @@
-//! [`TrainError`]: everything that can stop a run, and [`ConfigIssue`]: a config problem found
-//! before anything is created, with the field path it concerns.
+//! [`TrainError`]: everything that can stop a run. A config problem found before anything is
+//! created is a [`FieldIssue`] (sched's: the one field-path + message type of the workspace).
 
 use std::path::PathBuf;
 
@@ -9,34 +9,14 @@ use crate::logging::LogError;
 use crate::model::ModelError;
 use crate::optim::OptimError;
 
-/// A problem with one field of the run config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigIssue {
-    /// Dotted field path (`train.max_steps`, `schedule.t_0`, `optimizer.groups[1].prefix`).
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigIssue {
-    /// An issue with `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
-    }
-}
-
-impl std::fmt::Display for ConfigIssue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+pub use sched::FieldIssue;
 
 /// Why a run could not be built, started, continued or finished.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The config is invalid (all problems found, each with its field path).
     #[error("invalid config:\n{}", .0.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]
-    Config(Vec<ConfigIssue>),
+    Config(Vec<FieldIssue>),
     /// The data could not be loaded or batched.
     #[error("data: {0}")]
     Data(#[from] DataError),
@@ -81,10 +61,16 @@ impl From<ModelError> for TrainError {
     /// problems stay [`TrainError::Model`].
     fn from(e: ModelError) -> Self {
         match e {
-            ModelError::Config { path, message } => TrainError::Config(vec![ConfigIssue::new(path, message)]),
-            ModelError::Hub { path, source } => TrainError::Config(vec![ConfigIssue::new(path, source.to_string())]),
+            ModelError::Config { path, message } => TrainError::Config(vec![FieldIssue::new(path, message)]),
+            ModelError::Hub { path, source } => TrainError::Config(vec![FieldIssue::new(path, source.to_string())]),
             other => TrainError::Model(other),
         }
+    }
+}
+
+impl From<FieldIssue> for TrainError {
+    fn from(issue: FieldIssue) -> Self {
+        TrainError::Config(vec![issue])
     }
 }
 

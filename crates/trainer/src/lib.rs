@@ -6,7 +6,9 @@
 //! the `hub` cargo feature, which the cli enables by default.
 //!
 //! [`Trainer::build`] checks a [`RunConfig`] and builds everything in memory;
-//! [`Trainer::start`]/[`Trainer::resume`] attach it to a run directory; [`Trainer::run`] trains.
+//! [`Trainer::start`]/[`Trainer::resume`] consume it and return a [`Session`] that owns the run
+//! directory; [`Session::run`] trains, assembled from [`run::hooks`]. A model family plugs in
+//! through [`task::Task`]. See `docs/architecture.md`.
 
 pub mod check;
 pub mod checkpoint;
@@ -20,9 +22,11 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod run;
+pub mod task;
 #[cfg(feature = "hub")]
 pub mod tokenize;
 
 pub use config::RunConfig;
-pub use error::{ConfigIssue, TrainError};
-pub use run::{EvalReport, Observer, Silent, StepReport, StopReason, Summary, Trainer};
+pub use error::{FieldIssue, TrainError};
+pub use run::metric::{Direction, Evaluation, Metric, MetricId, Metrics};
+pub use run::{Event, Observer, ResumeInfo, RunDir, Session, Silent, StepReport, StopReason, Summary, Trainer};

@@ -57,8 +57,7 @@ impl Observer for StopAt<'_> {
 #[test]
 fn stopped_and_resumed_runs_match_the_uninterrupted_run() {
     let whole = tempfile::tempdir().unwrap();
-    let mut t = Trainer::build(config()).unwrap();
-    t.start(whole.path()).unwrap();
+    let mut t = Trainer::build(config()).unwrap().start(whole.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
     let (lr, loss, val) =
         (series(whole.path(), "train/lr"), series(whole.path(), "train/loss"), series(whole.path(), "val/loss"));
@@ -67,14 +66,12 @@ fn stopped_and_resumed_runs_match_the_uninterrupted_run() {
     for cut in [0, 6, 19, 20, 21, 59, 60, 99, 128] {
         let dir = tempfile::tempdir().unwrap();
         let flag = AtomicBool::new(false);
-        let mut first = Trainer::build(config()).unwrap();
-        first.start(dir.path()).unwrap();
+        let mut first = Trainer::build(config()).unwrap().start(dir.path()).unwrap();
         let s = first.run(&mut StopAt { at: cut, flag: &flag }, &flag).unwrap();
         assert_eq!(s.steps_done, cut + 1);
         drop(first);
 
-        let mut second = Trainer::build(config()).unwrap();
-        let info = second.resume(dir.path(), false).unwrap();
+        let (mut second, info) = Trainer::build(config()).unwrap().resume(dir.path(), false).unwrap();
         assert_eq!(info.step, cut + 1);
         second.run(&mut Silent, &AtomicBool::new(false)).unwrap();
         assert_eq!(series(dir.path(), "train/lr"), lr, "lr after a stop at step {cut}");
@@ -87,19 +84,17 @@ fn stopped_and_resumed_runs_match_the_uninterrupted_run() {
 fn resume_from_an_older_checkpoint_replays_exactly() {
     // A kill between checkpoints: the newest checkpoint is older than the last logged step.
     let whole = tempfile::tempdir().unwrap();
-    let mut t = Trainer::build(config()).unwrap();
-    t.start(whole.path()).unwrap();
+    let mut t = Trainer::build(config()).unwrap().start(whole.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let flag = AtomicBool::new(false);
-    let mut first = Trainer::build(config()).unwrap();
-    first.start(dir.path()).unwrap();
+    let mut first = Trainer::build(config()).unwrap().start(dir.path()).unwrap();
     first.run(&mut StopAt { at: 45, flag: &flag }, &flag).unwrap();
     // Remove the stop's own checkpoint (step 46): the newest left is step 42, as after a kill.
     std::fs::remove_dir_all(dir.path().join("checkpoints/step-00000046")).unwrap();
-    let mut second = Trainer::build(config()).unwrap();
-    assert_eq!(second.resume(dir.path(), false).unwrap().step, 42);
+    let (mut second, info) = Trainer::build(config()).unwrap().resume(dir.path(), false).unwrap();
+    assert_eq!(info.step, 42);
     second.run(&mut Silent, &AtomicBool::new(false)).unwrap();
     assert_eq!(series(dir.path(), "train/loss"), series(whole.path(), "train/loss"));
 }
@@ -109,8 +104,7 @@ fn half_written_and_corrupt_checkpoints_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config();
     c.train.max_steps = Some(30);
-    let mut t = Trainer::build(c.clone()).unwrap();
-    t.start(dir.path()).unwrap();
+    let mut t = Trainer::build(c.clone()).unwrap().start(dir.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
     let ck = dir.path().join("checkpoints");
     // A save killed half-way: a temporary directory with a truncated file, newer than any.
@@ -122,8 +116,7 @@ fn half_written_and_corrupt_checkpoints_are_skipped() {
     let newest = ck.join("step-00000030/model.safetensors");
     std::fs::write(&newest, &model[..model.len() / 3]).unwrap();
 
-    let mut r = Trainer::build(c).unwrap();
-    let info = r.resume(dir.path(), false).unwrap();
+    let (_, info) = Trainer::build(c).unwrap().resume(dir.path(), false).unwrap();
     assert_eq!(info.step, 28, "falls back to the previous checkpoint");
     assert_eq!(info.skipped.len(), 1, "{:?}", info.skipped);
     assert!(info.skipped[0].contains("step-00000030"), "{:?}", info.skipped);
@@ -135,8 +128,7 @@ fn a_changed_schedule_is_refused_with_what_changed() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config();
     c.train.max_steps = Some(10);
-    let mut t = Trainer::build(c.clone()).unwrap();
-    t.start(dir.path()).unwrap();
+    let mut t = Trainer::build(c.clone()).unwrap().start(dir.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
 
     let mut changed = c.clone();
@@ -152,7 +144,7 @@ fn a_changed_schedule_is_refused_with_what_changed() {
     assert!(err.contains("schedule.schedules[0].t_0: 20 → 25"), "{err}");
     assert!(err.contains("optimizer.lr: 0.003 → 0.001"), "{err}");
     assert!(err.contains("--allow-config-change"), "{err}");
-    let info = Trainer::build(changed).unwrap().resume(dir.path(), true).unwrap();
+    let info = Trainer::build(changed).unwrap().resume(dir.path(), true).unwrap().1;
     assert_eq!(info.accepted_changes.len(), 2);
     // max_steps is not part of the fingerprint: training longer is always allowed.
     c.train.max_steps = Some(20);

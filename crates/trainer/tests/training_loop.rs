@@ -45,8 +45,7 @@ fn series(dir: &Path, tag: &str) -> Vec<(u64, f64)> {
 }
 
 fn train(c: RunConfig, dir: &Path) -> trainer::Summary {
-    let mut t = Trainer::build(c).unwrap();
-    t.start(dir).unwrap();
+    let mut t = Trainer::build(c).unwrap().start(dir).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap()
 }
 
@@ -69,7 +68,7 @@ fn logged_lr_is_the_schedule_value_at_every_step() {
         assert!(lrs[s - 1].1 < 0.0015);
     }
     // It learns: well above chance on held-out digits.
-    let acc = summary.final_eval.unwrap().accuracy.unwrap();
+    let acc = summary.final_eval.unwrap().accuracy().unwrap();
     assert!(acc > 0.9, "val accuracy {acc}");
     // Every logged tag is there, every step.
     for tag in ["train/loss", "train/grad_norm", "perf/samples_per_sec"] {
@@ -165,8 +164,7 @@ fn clipping_logs_the_pre_clip_norm_and_changes_the_update() {
 fn snapshots_and_optimizer_reset_at_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let c = with(BASE, "hooks: {on_restart: {snapshot: true, reset_optimizer: true}}\n");
-    let mut t = Trainer::build(c).unwrap();
-    t.start(dir.path()).unwrap();
+    let mut t = Trainer::build(c).unwrap().start(dir.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
     let ck = dir.path().join("checkpoints");
     // Restarts at 40, 100, 220 (after the 10-step warmup): snapshots of cycles 0, 1, 2.
@@ -175,7 +173,7 @@ fn snapshots_and_optimizer_reset_at_restarts() {
     }
     assert!(!ck.join("cycle-003").exists(), "cycle 3 ends at 460, after the run");
     // Moments were zeroed at the last restart (step 220): 80 updates since.
-    let steps = t.optimizer().param_state("head.weight").unwrap().step();
+    let steps = t.trainer().optimizer().param_state("head.weight").unwrap().step();
     assert_eq!(steps, 80);
 }
 
@@ -258,8 +256,7 @@ train: {max_steps: 200, batch_size: 32, eval_every: 1000, checkpoint_every: 5}
 ",
         "",
     );
-    let mut t = Trainer::build(c).unwrap();
-    t.start(dir.path()).unwrap();
+    let mut t = Trainer::build(c).unwrap().start(dir.path()).unwrap();
     let err = t.run(&mut Silent, &AtomicBool::new(false)).unwrap_err();
     let TrainError::NonFiniteLoss { step, checkpoint, .. } = &err else { panic!("{err}") };
     let text = err.to_string();
@@ -269,8 +266,7 @@ train: {max_steps: 200, batch_size: 32, eval_every: 1000, checkpoint_every: 5}
     let saved: u64 = last.file_name().unwrap().to_str().unwrap().trim_start_matches("step-").parse().unwrap();
     assert!(saved <= *step && saved + 5 > *step, "newest checkpoint {saved} for a failure at {step}");
     // The checkpoint is intact: a resume loads it.
-    let mut r = Trainer::build(t.config().clone()).unwrap();
-    let info = r.resume(dir.path(), false).unwrap();
+    let (_, info) = Trainer::build(t.trainer().config().clone()).unwrap().resume(dir.path(), false).unwrap();
     assert_eq!(info.step, saved);
 }
 

@@ -33,9 +33,9 @@ struct Labelled<'a> {
 }
 
 impl Observer for Labelled<'_> {
-    fn on_eval(&mut self, r: &trainer::EvalReport) {
-        let acc = r.accuracy.map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
-        println!("[{}] step {}: val/loss {:.4}{acc}", self.label, r.step, r.loss);
+    fn on_eval(&mut self, r: &trainer::Evaluation) {
+        let acc = r.accuracy().map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
+        println!("[{}] step {}: val/loss {:.4}{acc}", self.label, r.step, r.loss());
     }
 }
 
@@ -172,13 +172,13 @@ fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
 
 /// Trains one schedule; returns its wall time in seconds.
 fn run_one(entry: &Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f64, String> {
-    let mut trainer = Trainer::build(entry.config.clone()).map_err(|e| e.to_string())?;
+    let trainer = Trainer::build(entry.config.clone()).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     super::train::write_config(dir, &entry.config).map_err(|e| e.to_string())?;
-    trainer.start(dir).map_err(|e| e.to_string())?;
-    println!("[{}] training {} steps", entry.label, trainer.total_steps());
+    let mut session = trainer.start(dir).map_err(|e| e.to_string())?;
+    println!("[{}] training {} steps", entry.label, session.trainer().total_steps());
     let summary =
-        if quiet { trainer.run(&mut Silent, stop) } else { trainer.run(&mut Labelled { label: &entry.label }, stop) }
+        if quiet { session.run(&mut Silent, stop) } else { session.run(&mut Labelled { label: &entry.label }, stop) }
             .map_err(|e| e.to_string())?;
     println!("[{}] done in {:.1} s", entry.label, summary.elapsed.as_secs_f64());
     Ok(summary.elapsed.as_secs_f64())

@@ -83,18 +83,18 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
     Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
-    let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
+    let trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
     let scratch =
         tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
-    trainer.start(scratch.path()).map_err(CliError::Train)?;
+    let mut session = trainer.start(scratch.path()).map_err(CliError::Train)?;
     let stop = AtomicBool::new(false);
     let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
     println!("LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)", args.steps, args.min, args.max);
-    match trainer.run(&mut rec, &stop) {
+    match session.run(&mut rec, &stop) {
         Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => {}
         Err(e) => return Err(CliError::Train(e)),
     }
-    drop(trainer);
+    drop(session);
     let points = rec.test.points;
     let out_dir = crate::runs::create_numbered_dir(
         &std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name),

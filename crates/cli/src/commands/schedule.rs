@@ -31,10 +31,10 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
     let loaded: Loaded<PreviewConfig> = load(&args.config, &args.set)?;
     let c = &loaded.value;
     if let Err(e) = c.optimizer.validate() {
-        return Err(loaded.error_at(&e.path, e.rule).into());
+        return Err(loaded.error_at(&e.path, e.message).into());
     }
     let mut schedule =
-        sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+        sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.message))?;
     let steps = args.steps.or_else(|| c.train.as_ref().and_then(|t| t.max_steps)).ok_or_else(|| {
         CliError::Other("give the number of steps with --steps N (the config has no train.max_steps)".into())
     })?;
@@ -49,7 +49,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
     if let Some(png) = &args.png {
         // A separate schedule: the walk below must start from the same (fresh) state.
         let mut fresh =
-            sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.rule))?;
+            sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.message))?;
         let title =
             format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
         crate::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title))

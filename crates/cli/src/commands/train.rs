@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use trainer::{RunConfig, StopReason, Summary, Trainer};
+use trainer::{RunConfig, Session, StopReason, Summary, Trainer};
 
 use crate::args::{ResumeArgs, TrainArgs};
 use crate::error::{CliError, locate};
@@ -17,16 +17,16 @@ pub const RUN_CONFIG: &str = "config.yaml";
 /// `train CONFIG`: checks everything, then creates the run directory and trains.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
-    let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let root = Path::new(&loaded.value.logging.dir);
     let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
         CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display()))
     })?;
     write_config(&run_dir, &loaded.value)?;
-    trainer.start(&run_dir).map_err(CliError::Train)?;
+    let mut session = trainer.start(&run_dir).map_err(CliError::Train)?;
     println!("run {} → {}", loaded.value.name, run_dir.display());
-    describe(&trainer);
-    run_to_end(&mut trainer, args.quiet)
+    describe(session.trainer());
+    run_to_end(&mut session, args.quiet)
 }
 
 /// Prints what the run trains: the model's origin, the data, the parameters and the steps.
@@ -53,8 +53,8 @@ fn describe(trainer: &Trainer) {
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let config_path = args.run_dir.join(RUN_CONFIG);
     let loaded: Loaded<RunConfig> = load(&config_path, &args.set)?;
-    let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
-    let info = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
+    let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    let (mut session, info) = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
     for s in &info.skipped {
         println!("skipped a checkpoint that does not load: {s}");
     }
@@ -68,11 +68,11 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         "resuming {} at step {}/{} from {}",
         args.run_dir.display(),
         info.step,
-        trainer.total_steps(),
+        session.trainer().total_steps(),
         info.checkpoint.display()
     );
-    describe(&trainer);
-    run_to_end(&mut trainer, args.quiet)
+    describe(session.trainer());
+    run_to_end(&mut session, args.quiet)
 }
 
 pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
@@ -86,7 +86,7 @@ pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), Cli
         .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
-fn run_to_end(trainer: &mut Trainer, quiet: bool) -> Result<(), CliError> {
+fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // A second Ctrl-C exits at once.
@@ -95,8 +95,8 @@ fn run_to_end(trainer: &mut Trainer, quiet: bool) -> Result<(), CliError> {
             std::process::exit(130);
         }
     });
-    let mut progress = Progress::new(trainer.total_steps(), trainer.steps_done(), quiet);
-    let result = trainer.run(&mut progress, &stop);
+    let mut progress = Progress::new(session.trainer().total_steps(), session.steps_done(), quiet);
+    let result = session.run(&mut progress, &stop);
     progress.finish();
     let summary = result.map_err(CliError::Train)?;
     print_summary(&summary);
@@ -113,12 +113,13 @@ pub fn print_summary(s: &Summary) {
     };
     println!("{how}: {}/{} steps in {:.2} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64());
     if let Some(e) = &s.final_eval {
-        if let Some(acc) = e.accuracy {
-            let best = s.best_accuracy.map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
+        if let Some(acc) = e.accuracy() {
+            let best =
+                s.best_of("val/accuracy").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
             println!("  val/accuracy: final {acc:.4}{best}");
         }
-        let best = s.best_loss.map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
-        println!("  val/loss:     final {:.4}{best}", e.loss);
+        let best = s.best_of("val/loss").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
+        println!("  val/loss:     final {:.4}{best}", e.loss());
     }
     println!("  run directory: {}", s.run_dir.display());
     if let Some(c) = &s.last_checkpoint {

@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, DataError, Dataset, Inputs, Split, Task, split_indices};
+use super::{Batch, DataError, Dataset, Inputs, Labels, Split, split_indices};
 
 /// The gzipped CSV (64 pixel values 0..16, then the label; no header). See `data/README.md`.
 const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
@@ -85,8 +85,8 @@ impl Digits {
 }
 
 impl Dataset for Digits {
-    fn task(&self) -> Task {
-        Task::Classification { num_classes: 10 }
+    fn labels(&self) -> Labels {
+        Labels::Classification { num_classes: 10 }
     }
 
     fn input_shape(&self) -> &[usize] {

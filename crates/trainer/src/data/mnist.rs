@@ -14,7 +14,7 @@ use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, DataError, Dataset, Inputs, Split, Task, check_fraction, split_indices};
+use super::{Batch, DataError, Dataset, Inputs, Labels, Split, check_fraction, split_indices};
 
 /// `kind: mnist`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -35,10 +35,10 @@ pub struct MnistConfig {
 
 impl MnistConfig {
     /// Problems found without reading the files.
-    pub fn issues(&self) -> Vec<crate::ConfigIssue> {
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
         if self.dir.trim().is_empty() {
-            out.push(crate::ConfigIssue::new("data.dir", "must not be empty"));
+            out.push(crate::FieldIssue::new("data.dir", "must not be empty"));
         }
         if let Some(f) = self.val_fraction {
             check_fraction(&mut out, "data.val_fraction", f);
@@ -195,8 +195,8 @@ impl Mnist {
 }
 
 impl Dataset for Mnist {
-    fn task(&self) -> Task {
-        Task::Classification { num_classes: 10 }
+    fn labels(&self) -> Labels {
+        Labels::Classification { num_classes: 10 }
     }
 
     fn input_shape(&self) -> &[usize] {

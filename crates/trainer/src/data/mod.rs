@@ -13,9 +13,9 @@ use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// What a dataset asks the model to do; decides the loss and the metrics.
+/// The labels of a dataset: what the model predicts, which decides the loss and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
+pub enum Labels {
     /// Predict one of `num_classes` labels: cross-entropy loss, `val/accuracy`.
     Classification {
         /// Number of classes.
@@ -29,12 +29,12 @@ pub enum Task {
     },
 }
 
-impl Task {
+impl Labels {
     /// Number of model outputs (classes, or predicted values).
     pub fn outputs(self) -> usize {
         match self {
-            Task::Classification { num_classes } => num_classes,
-            Task::Regression { outputs } => outputs,
+            Labels::Classification { num_classes } => num_classes,
+            Labels::Regression { outputs } => outputs,
         }
     }
 }
@@ -109,7 +109,7 @@ impl From<candle_core::Error> for DataError {
 /// A dataset ready for training: examples in memory, split, batchable.
 pub trait Dataset: Send {
     /// The task the data poses.
-    fn task(&self) -> Task;
+    fn labels(&self) -> Labels;
     /// Shape of one input example (e.g. `[64]`, or `[1, 8, 8]` as an image).
     fn input_shape(&self) -> &[usize];
     /// Number of examples in `split`.
@@ -186,7 +186,7 @@ impl DataConfig {
     }
 
     /// Every problem of the section that needs no file, each with its field path.
-    pub fn issues(&self) -> Vec<crate::ConfigIssue> {
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
         match self {
             DataConfig::Digits(_) => Vec::new(),
             DataConfig::Mnist(c) => c.issues(),
@@ -197,9 +197,9 @@ impl DataConfig {
 }
 
 /// `data.val_fraction` must lie in `(0, 1)`.
-pub(crate) fn check_fraction(out: &mut Vec<crate::ConfigIssue>, path: &str, value: f64) {
+pub(crate) fn check_fraction(out: &mut Vec<crate::FieldIssue>, path: &str, value: f64) {
     if !(value.is_finite() && value > 0.0 && value < 1.0) {
-        out.push(crate::ConfigIssue::new(path, format!("must be in (0, 1) (got {value})")));
+        out.push(crate::FieldIssue::new(path, format!("must be in (0, 1) (got {value})")));
     }
 }
 
@@ -244,18 +244,18 @@ impl<'a> Holdout<'a> {
         val_path: Option<&rows::PathList>,
         val_size: Option<usize>,
         val_fraction: Option<f64>,
-    ) -> Vec<crate::ConfigIssue> {
+    ) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
         let given = [val_path.is_some(), val_size.is_some(), val_fraction.is_some()].iter().filter(|&&g| g).count();
         if given > 1 {
             let at = if val_fraction.is_some() { "data.val_fraction" } else { "data.val_size" };
-            out.push(crate::ConfigIssue::new(at, "give at most one of val_path, val_size and val_fraction"));
+            out.push(crate::FieldIssue::new(at, "give at most one of val_path, val_size and val_fraction"));
         }
         if let Some(f) = val_fraction {
             check_fraction(&mut out, "data.val_fraction", f);
         }
         if val_size == Some(0) {
-            out.push(crate::ConfigIssue::new("data.val_size", "must be >= 1"));
+            out.push(crate::FieldIssue::new("data.val_size", "must be >= 1"));
         }
         if let Some(p) = val_path {
             rows::check_paths(&mut out, "data.val_path", p);

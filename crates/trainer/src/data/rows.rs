@@ -220,13 +220,13 @@ impl JsonSchema for PathList {
 }
 
 /// Checks a path list: non-empty, no empty path.
-pub(crate) fn check_paths(out: &mut Vec<crate::ConfigIssue>, path: &str, list: &PathList) {
+pub(crate) fn check_paths(out: &mut Vec<crate::FieldIssue>, path: &str, list: &PathList) {
     if list.0.is_empty() {
-        out.push(crate::ConfigIssue::new(path, "needs at least one file"));
+        out.push(crate::FieldIssue::new(path, "needs at least one file"));
     }
     if let Some(i) = list.0.iter().position(|p| p.trim().is_empty()) {
         let at = if list.0.len() == 1 { path.to_owned() } else { format!("{path}[{i}]") };
-        out.push(crate::ConfigIssue::new(at, "must not be empty"));
+        out.push(crate::FieldIssue::new(at, "must not be empty"));
     }
 }
 

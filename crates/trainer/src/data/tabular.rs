@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{self, Format, PathList};
-use super::{Batch, DataError, Dataset, Holdout, Inputs, Split, Task};
+use super::{Batch, DataError, Dataset, Holdout, Inputs, Labels, Split};
 
 /// What the target column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -64,21 +64,18 @@ fn yes() -> bool {
 
 impl TabularConfig {
     /// Problems found without reading the files.
-    pub fn issues(&self) -> Vec<crate::ConfigIssue> {
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
         rows::check_paths(&mut out, "data.path", &self.path);
         out.extend(Holdout::issues(self.val_path.as_ref(), self.val_size, self.val_fraction));
         if self.target.is_empty() {
-            out.push(crate::ConfigIssue::new("data.target", "must not be empty"));
+            out.push(crate::FieldIssue::new("data.target", "must not be empty"));
         }
         if let Some(i) = self.features.iter().position(|f| f == &self.target) {
-            out.push(crate::ConfigIssue::new(
-                format!("data.features[{i}]"),
-                format!("`{}` is the target", self.target),
-            ));
+            out.push(crate::FieldIssue::new(format!("data.features[{i}]"), format!("`{}` is the target", self.target)));
         }
         if let Some((i, f)) = self.features.iter().enumerate().find(|(i, f)| self.features[..*i].contains(f)) {
-            out.push(crate::ConfigIssue::new(format!("data.features[{i}]"), format!("`{f}` is listed twice")));
+            out.push(crate::FieldIssue::new(format!("data.features[{i}]"), format!("`{f}` is listed twice")));
         }
         out
     }
@@ -92,7 +89,7 @@ pub struct Tabular {
     y: Vec<f32>,
     train: Vec<usize>,
     val: Vec<usize>,
-    task: Task,
+    labels: Labels,
     skipped: usize,
     source: String,
 }
@@ -122,9 +119,9 @@ impl Tabular {
             table.skipped += v.skipped;
         }
         let task = match c.task {
-            TabularTask::Regression => Task::Regression { outputs: 1 },
+            TabularTask::Regression => Labels::Regression { outputs: 1 },
             TabularTask::Classification => {
-                Task::Classification { num_classes: table.y.iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1 }
+                Labels::Classification { num_classes: table.y.iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1 }
             }
         };
         if c.standardize {
@@ -141,7 +138,7 @@ impl Tabular {
             y: table.y,
             train,
             val,
-            task,
+            labels: task,
             skipped: table.skipped,
             source,
         })
@@ -227,8 +224,8 @@ fn standardize(x: &mut [f32], width: usize, train: &[usize]) {
 }
 
 impl Dataset for Tabular {
-    fn task(&self) -> Task {
-        self.task
+    fn labels(&self) -> Labels {
+        self.labels
     }
 
     fn input_shape(&self) -> &[usize] {
@@ -256,19 +253,19 @@ impl Dataset for Tabular {
             y.push(self.y[r]);
         }
         let n = indices.len();
-        let targets = match self.task {
-            Task::Classification { .. } => {
+        let targets = match self.labels {
+            Labels::Classification { .. } => {
                 Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<u32>>(), n, device)?
             }
-            Task::Regression { outputs } => Tensor::from_vec(y, (n, outputs), device)?,
+            Labels::Regression { outputs } => Tensor::from_vec(y, (n, outputs), device)?,
         };
         Ok(Batch { inputs: Inputs::Dense(Tensor::from_vec(x, (n, w), device)?), targets })
     }
 
     fn describe(&self) -> String {
-        let what = match self.task {
-            Task::Classification { num_classes } => format!("classification, {num_classes} classes"),
-            Task::Regression { .. } => "regression".to_owned(),
+        let what = match self.labels {
+            Labels::Classification { num_classes } => format!("classification, {num_classes} classes"),
+            Labels::Regression { .. } => "regression".to_owned(),
         };
         let skipped = match self.skipped {
             0 => String::new(),
@@ -301,7 +298,7 @@ mod tests {
         let d = Tabular::load(&c).unwrap();
         assert_eq!(d.features, ["a", "b"]);
         assert_eq!((d.len(Split::Train), d.len(Split::Val), d.skipped), (3, 1, 1));
-        assert_eq!(d.task(), Task::Regression { outputs: 1 });
+        assert_eq!(d.labels(), Labels::Regression { outputs: 1 });
         let b = d.batch(Split::Train, &[0, 1, 2], &Device::Cpu).unwrap();
         assert_eq!(b.targets.dims(), &[3, 1]);
         let Inputs::Dense(x) = &b.inputs else { panic!("dense") };
@@ -320,7 +317,7 @@ mod tests {
             p.display()
         ));
         let d = Tabular::load(&c).unwrap();
-        assert_eq!(d.task(), Task::Classification { num_classes: 3 });
+        assert_eq!(d.labels(), Labels::Classification { num_classes: 3 });
         assert_eq!(d.input_shape(), &[1]);
         std::fs::write(&p, "{\"x\": 1, \"c\": 0}\n{\"x\": \"two\", \"c\": 1}\n").unwrap();
         let e = Tabular::load(&c).err().unwrap().to_string();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::rows::{self, Format, PathList, Record};
-use super::{Batch, DataError, Dataset, Holdout, Inputs, Split, Task, TextEncoder};
+use super::{Batch, DataError, Dataset, Holdout, Inputs, Labels, Split, TextEncoder};
 
 /// `kind: text_classification`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,17 +61,17 @@ fn default_label_field() -> String {
 
 impl TextConfig {
     /// Problems found without reading the files.
-    pub fn issues(&self) -> Vec<crate::ConfigIssue> {
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
         rows::check_paths(&mut out, "data.path", &self.path);
         out.extend(Holdout::issues(self.val_path.as_ref(), self.val_size, self.val_fraction));
         for (path, v) in [("data.text_field", &self.text_field), ("data.label_field", &self.label_field)] {
             if v.is_empty() {
-                out.push(crate::ConfigIssue::new(path, "must not be empty"));
+                out.push(crate::FieldIssue::new(path, "must not be empty"));
             }
         }
         if let Some((i, name)) = self.label_names.iter().enumerate().find(|(i, n)| self.label_names[..*i].contains(n)) {
-            out.push(crate::ConfigIssue::new(format!("data.label_names[{i}]"), format!("`{name}` is listed twice")));
+            out.push(crate::FieldIssue::new(format!("data.label_names[{i}]"), format!("`{name}` is listed twice")));
         }
         out
     }
@@ -245,8 +245,8 @@ pub fn pad_batch(items: &[&Encoded], pad: (u32, u32), device: &Device) -> Result
 }
 
 impl Dataset for TextData {
-    fn task(&self) -> Task {
-        Task::Classification { num_classes: self.num_classes }
+    fn labels(&self) -> Labels {
+        Labels::Classification { num_classes: self.num_classes }
     }
 
     fn input_shape(&self) -> &[usize] {
@@ -337,7 +337,7 @@ mod tests {
         let d = TextData::load(&c, Arc::new(Chars), Some(2)).unwrap();
         assert_eq!((d.len(Split::Train), d.len(Split::Val), d.skipped()), (2, 1, 2));
         assert!(d.describe().contains("skipped 2 rows with a missing or empty text or label"), "{}", d.describe());
-        assert_eq!(d.task(), Task::Classification { num_classes: 2 });
+        assert_eq!(d.labels(), Labels::Classification { num_classes: 2 });
     }
 
     #[test]

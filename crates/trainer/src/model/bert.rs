@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::ConfigIssue;
+use crate::FieldIssue;
 use crate::hub::ModelSource;
 
 /// How token states become one vector per text.
@@ -182,42 +182,40 @@ impl BertClassifierConfig {
     }
 
     /// Problems found without reading the model.
-    pub fn issues(&self) -> Vec<ConfigIssue> {
+    pub fn issues(&self) -> Vec<FieldIssue> {
         let mut out = Vec::new();
         match (&self.hub, &self.local_dir) {
             (None, None) => {
-                out.push(ConfigIssue::new("model.hub", "give model.hub (a hub model id) or model.local_dir (a folder)"))
+                out.push(FieldIssue::new("model.hub", "give model.hub (a hub model id) or model.local_dir (a folder)"))
             }
             (Some(_), Some(_)) => {
-                out.push(ConfigIssue::new("model.local_dir", "give either model.hub or model.local_dir, not both"))
+                out.push(FieldIssue::new("model.local_dir", "give either model.hub or model.local_dir, not both"))
             }
             (Some(id), None) => {
                 if let Err(m) = crate::hub::check_repo_id(id) {
-                    out.push(ConfigIssue::new("model.hub", m));
+                    out.push(FieldIssue::new("model.hub", m));
                 }
             }
-            (None, Some(d)) if d.trim().is_empty() => {
-                out.push(ConfigIssue::new("model.local_dir", "must not be empty"))
-            }
+            (None, Some(d)) if d.trim().is_empty() => out.push(FieldIssue::new("model.local_dir", "must not be empty")),
             (None, Some(_)) => {}
         }
         if self.revision.trim().is_empty() || self.revision.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
-            out.push(ConfigIssue::new("model.revision", format!("`{}` is not a branch, tag or commit", self.revision)));
+            out.push(FieldIssue::new("model.revision", format!("`{}` is not a branch, tag or commit", self.revision)));
         }
         if self.num_labels < 2 {
-            out.push(ConfigIssue::new("model.num_labels", format!("must be >= 2 (got {})", self.num_labels)));
+            out.push(FieldIssue::new("model.num_labels", format!("must be >= 2 (got {})", self.num_labels)));
         }
         if self.max_len < 2 {
-            out.push(ConfigIssue::new(
+            out.push(FieldIssue::new(
                 "model.max_len",
                 format!("must be >= 2, room for [CLS] and [SEP] (got {})", self.max_len),
             ));
         }
         if self.num_hidden_layers == Some(0) {
-            out.push(ConfigIssue::new("model.num_hidden_layers", "must be >= 1"));
+            out.push(FieldIssue::new("model.num_hidden_layers", "must be >= 1"));
         }
         if let Some(p) = self.dropout.filter(|p| !(p.is_finite() && (0.0..1.0).contains(p))) {
-            out.push(ConfigIssue::new("model.dropout", format!("must be in [0, 1) (got {p})")));
+            out.push(FieldIssue::new("model.dropout", format!("must be in [0, 1) (got {p})")));
         }
         out
     }

@@ -17,9 +17,11 @@ use candle_nn::VarMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Inputs, TextEncoder};
+use crate::data::{Dataset, Inputs, Labels, TextEncoder};
 use crate::hub::ModelFiles;
 use crate::rng::Rng;
+use crate::run::metric::Metrics;
+use crate::task::{Supervised, Task};
 
 pub use error::ModelError;
 
@@ -123,9 +125,30 @@ impl ModelConfig {
         }
     }
 
-    /// Builds the model, creating its variables in `varmap` with initial values from `rng`
-    /// (pretrained ones from `prepared`'s files).
+    /// The metrics the model's task reports on data labelled as `labels` (known before the
+    /// model is built, so config fields naming a metric are checked before any weight loads).
+    pub fn metrics(&self, labels: Labels) -> Metrics {
+        Supervised::metrics_for(labels)
+    }
+
+    /// Builds the model's task for `data`: the network (variables created in `varmap`, initial
+    /// values from `rng`, pretrained ones from `prepared`'s files) with its loss and metrics.
     pub fn build(
+        &self,
+        data: &dyn Dataset,
+        prepared: &Prepared,
+        varmap: &VarMap,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Box<dyn Task>, ModelError> {
+        let spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: data.labels().outputs() };
+        let net = self.network(&spec, prepared, varmap, rng, device)?;
+        Ok(Box::new(Supervised::new(net, data.labels())))
+    }
+
+    /// Builds the network alone, creating its variables in `varmap` with initial values from
+    /// `rng` (pretrained ones from `prepared`'s files).
+    pub fn network(
         &self,
         spec: &ModelSpec,
         prepared: &Prepared,

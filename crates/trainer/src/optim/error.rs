@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 
 use candle_core::DType;
-use sched::ConfigError;
+use sched::FieldIssue;
 
 /// An optimizer error. Library code returns it instead of panicking.
 #[derive(Debug, thiserror::Error)]
 pub enum OptimError {
     /// An impossible value in the `optimizer:` section (field path and rule).
     #[error("invalid optimizer config: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] FieldIssue),
     /// A configured parameter group matches no trainable parameter (e.g. a typo'd prefix).
     #[error(
         "optimizer.groups[{index}] (`{name}`) matches no trainable parameter (prefixes {prefixes:?}){}",

@@ -115,7 +115,7 @@ pub(crate) fn assign(
     let mut names: Vec<&str> = out.iter().map(|g| g.0.name.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(OptimError::Config(super::ConfigError::new(
+        return Err(OptimError::Config(super::FieldIssue::new(
             "optimizer.groups",
             format!(
                 "two parameter groups are named `{}` (a group's layer_decay parts are named <group>.layer_<i> and <group>.embeddings)",
@@ -143,7 +143,7 @@ fn by_depth(
     params: Vec<Named>,
 ) -> Result<Vec<(String, f64, Vec<Named>)>, OptimError> {
     let layers = params.iter().filter_map(|(n, _)| layer_index(n)).max().map(|m| m + 1).ok_or_else(|| {
-        OptimError::Config(super::ConfigError::new(
+        OptimError::Config(super::FieldIssue::new(
             format!("optimizer.groups[{index}].layer_decay"),
             format!(
                 "group `{name}` has no parameter with a layer index (`….layer.<i>.…` or `….layers.<i>.…`) to decay"

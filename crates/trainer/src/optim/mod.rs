@@ -41,5 +41,5 @@ pub use config::{AdamConfig, AdamWConfig, GroupConfig, OptimizerConfig, SgdConfi
 pub use error::{OptimError, StateError};
 pub use groups::{ParamGroup, layer_index};
 pub use optimizer::{GroupStep, Optimizer};
-pub use sched::ConfigError;
+pub use sched::FieldIssue;
 pub use state::ParamState;

@@ -1,7 +1,7 @@
-//! [`OptimizerConfig::validate`]: every impossible value is a [`ConfigError`] naming its field path
+//! [`OptimizerConfig::validate`]: every impossible value is a [`FieldIssue`] naming its field path
 //! (from `optimizer`) and the rule it breaks.
 
-use sched::ConfigError;
+use sched::FieldIssue;
 
 use super::config::{GroupConfig, OptimizerConfig};
 
@@ -14,7 +14,7 @@ pub(crate) const DEFAULT_GROUP: &str = "default";
 impl OptimizerConfig {
     /// Checks every value; the first impossible one is an error naming its field path (e.g.
     /// `optimizer.betas[1]`, `optimizer.groups[2].lr_scale`) and the rule.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), FieldIssue> {
         positive("optimizer.lr", self.lr())?;
         non_negative("optimizer.weight_decay", self.weight_decay())?;
         match self {
@@ -22,7 +22,7 @@ impl OptimizerConfig {
                 in_range("optimizer.momentum", c.momentum, true)?;
                 in_range("optimizer.dampening", c.dampening, true)?;
                 if c.nesterov && !(c.momentum > 0.0 && c.dampening == 0.0) {
-                    return Err(ConfigError::new(
+                    return Err(FieldIssue::new(
                         "optimizer.nesterov",
                         format!(
                             "nesterov needs momentum > 0 and dampening = 0 (got momentum {}, dampening {})",
@@ -38,7 +38,7 @@ impl OptimizerConfig {
         for (i, group) in groups.iter().enumerate() {
             validate_group(&format!("{ROOT}.groups[{i}]"), group)?;
             if let Some(j) = groups[..i].iter().position(|g| g.name == group.name) {
-                return Err(ConfigError::new(
+                return Err(FieldIssue::new(
                     format!("{ROOT}.groups[{i}].name"),
                     format!("duplicate group name `{}` (also optimizer.groups[{j}])", group.name),
                 ));
@@ -48,47 +48,47 @@ impl OptimizerConfig {
     }
 }
 
-fn adam(betas: [f64; 2], eps: f64) -> Result<(), ConfigError> {
+fn adam(betas: [f64; 2], eps: f64) -> Result<(), FieldIssue> {
     for (i, beta) in betas.into_iter().enumerate() {
         in_range(&format!("{ROOT}.betas[{i}]"), beta, false)?;
     }
     positive("optimizer.eps", eps)
 }
 
-fn validate_group(path: &str, group: &GroupConfig) -> Result<(), ConfigError> {
+fn validate_group(path: &str, group: &GroupConfig) -> Result<(), FieldIssue> {
     let name = &group.name;
     if name.is_empty() {
-        return Err(ConfigError::new(format!("{path}.name"), "must not be empty"));
+        return Err(FieldIssue::new(format!("{path}.name"), "must not be empty"));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(ConfigError::new(
+        return Err(FieldIssue::new(
             format!("{path}.name"),
             format!("may hold only letters, digits, `_`, `-`, `.` (got {c:?} in `{name}`)"),
         ));
     }
     if name == DEFAULT_GROUP {
-        return Err(ConfigError::new(
+        return Err(FieldIssue::new(
             format!("{path}.name"),
             "`default` is reserved for the parameters that match no group",
         ));
     }
     match (&group.prefix, &group.prefixes) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::new(format!("{path}.prefixes"), "give either prefix or prefixes, not both"));
+            return Err(FieldIssue::new(format!("{path}.prefixes"), "give either prefix or prefixes, not both"));
         }
-        (None, None) => return Err(ConfigError::new(format!("{path}.prefix"), "a group needs prefix or prefixes")),
+        (None, None) => return Err(FieldIssue::new(format!("{path}.prefix"), "a group needs prefix or prefixes")),
         (Some(p), None) if p.is_empty() => {
-            return Err(ConfigError::new(
+            return Err(FieldIssue::new(
                 format!("{path}.prefix"),
                 "must not be empty (it would match every parameter)",
             ));
         }
         (None, Some(list)) if list.is_empty() => {
-            return Err(ConfigError::new(format!("{path}.prefixes"), "must hold at least one prefix"));
+            return Err(FieldIssue::new(format!("{path}.prefixes"), "must hold at least one prefix"));
         }
         (None, Some(list)) => {
             if let Some(j) = list.iter().position(String::is_empty) {
-                return Err(ConfigError::new(
+                return Err(FieldIssue::new(
                     format!("{path}.prefixes[{j}]"),
                     "must not be empty (it would match every parameter)",
                 ));
@@ -101,7 +101,7 @@ fn validate_group(path: &str, group: &GroupConfig) -> Result<(), ConfigError> {
     }
     if let Some(scale) = group.lr_scale {
         if group.lr.is_some() {
-            return Err(ConfigError::new(format!("{path}.lr_scale"), "give either lr or lr_scale, not both"));
+            return Err(FieldIssue::new(format!("{path}.lr_scale"), "give either lr or lr_scale, not both"));
         }
         positive(&format!("{path}.lr_scale"), scale)?;
     }
@@ -109,36 +109,36 @@ fn validate_group(path: &str, group: &GroupConfig) -> Result<(), ConfigError> {
         non_negative(&format!("{path}.weight_decay"), wd)?;
     }
     if let Some(d) = group.layer_decay.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 1.0)) {
-        return Err(ConfigError::new(format!("{path}.layer_decay"), format!("must be in (0, 1] (got {d})")));
+        return Err(FieldIssue::new(format!("{path}.layer_decay"), format!("must be in (0, 1] (got {d})")));
     }
     Ok(())
 }
 
 /// `value` must be finite and `> 0`.
-fn positive(path: &str, value: f64) -> Result<(), ConfigError> {
+fn positive(path: &str, value: f64) -> Result<(), FieldIssue> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::new(path, format!("must be a finite number > 0 (got {value})")))
+        Err(FieldIssue::new(path, format!("must be a finite number > 0 (got {value})")))
     }
 }
 
 /// `value` must be finite and `>= 0`.
-fn non_negative(path: &str, value: f64) -> Result<(), ConfigError> {
+fn non_negative(path: &str, value: f64) -> Result<(), FieldIssue> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::new(path, format!("must be a finite number >= 0 (got {value})")))
+        Err(FieldIssue::new(path, format!("must be a finite number >= 0 (got {value})")))
     }
 }
 
 /// `value` must lie in `[0, 1]` (`one_closed`) or `[0, 1)`.
-fn in_range(path: &str, value: f64, one_closed: bool) -> Result<(), ConfigError> {
+fn in_range(path: &str, value: f64, one_closed: bool) -> Result<(), FieldIssue> {
     let below = if one_closed { value <= 1.0 } else { value < 1.0 };
     if value >= 0.0 && below {
         Ok(())
     } else {
         let end = if one_closed { "1]" } else { "1)" };
-        Err(ConfigError::new(path, format!("must be in [0, {end} (got {value})")))
+        Err(FieldIssue::new(path, format!("must be in [0, {end} (got {value})")))
     }
 }

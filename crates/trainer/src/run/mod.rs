@@ -1,48 +1,47 @@
-//! The training loop: [`Trainer::build`] checks the config and builds device, data, model,
-//! optimizer and schedule in memory (nothing on disk); [`Trainer::start`] or [`Trainer::resume`]
-//! attach it to a run directory; [`Trainer::run`] trains.
+//! The training run's lifecycle, as types: [`Trainer::build`] checks the config and builds
+//! device, data, task, optimizer and schedule in memory (nothing on disk); [`Trainer::start`] or
+//! [`Trainer::resume`] consume it and return a [`Session`] that owns the run directory, the logs,
+//! the checkpoints and the loop state; [`Session::run`] trains.
 
-mod attach;
 mod eval;
+pub mod hooks;
 pub mod loader;
+pub mod metric;
 pub mod observer;
+mod rundir;
+mod session;
 pub mod state;
 mod step;
 pub mod stopping;
-mod train;
-
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use candle_core::{Device, Var};
 use candle_nn::VarMap;
 use sched::{Plateau, Schedule};
 
+use crate::FieldIssue;
 use crate::check;
-use crate::checkpoint::Checkpointer;
 use crate::config::{PlateauAction, RunConfig};
 use crate::data::{DataError, Dataset, LoadContext, Split};
-use crate::device::DeviceSpec;
-use crate::error::{ConfigIssue, TrainError};
-use crate::logging::Scalars;
-use crate::model::{Model, ModelSpec};
+use crate::error::TrainError;
 use crate::optim::{OptimError, Optimizer};
 use crate::rng::Rng;
+use crate::task::Task;
 
-use self::loader::DataPosition;
-use self::state::{Fingerprint, LoopState, STATE_FORMAT};
-use self::stopping::Tracker;
+use self::metric::{Metric, MetricId, Metrics};
 
-pub use self::observer::{EvalReport, Observer, Silent, StepReport, StopReason, Summary};
+pub use self::observer::{Event, Observer, Silent, StepReport, StopReason, Summary};
+pub use self::rundir::{CONFIG_FILE, RunDir};
+pub use self::session::{ResumeInfo, Session};
 
-/// A run attached to its directory: logs and checkpoints.
-struct Attached {
-    dir: PathBuf,
-    scalars: Scalars,
-    checkpoints: Checkpointer,
+/// The config fields that name a metric, resolved against the task's metrics.
+#[derive(Debug, Clone)]
+struct Monitors {
+    best: Metric,
+    early_stopping: Option<MetricId>,
+    plateau_hook: Option<(MetricId, Plateau, PlateauAction)>,
 }
 
-/// A built training run.
+/// A built training run: every part in memory, nothing on disk yet.
 pub struct Trainer {
     config: RunConfig,
     device: Device,
@@ -52,30 +51,31 @@ pub struct Trainer {
     vars: Vec<Var>,
     frozen_params: usize,
     model_origin: Option<String>,
-    model: Box<dyn Model>,
+    task: Box<dyn Task>,
+    metrics: Metrics,
+    monitors: Monitors,
     optimizer: Optimizer,
     schedule: Schedule,
-    plateau_hook: Option<Plateau>,
     total_steps: u64,
     steps_per_epoch: u64,
-    state: LoopState,
-    attached: Option<Attached>,
+    /// The generator after the initial weights were drawn (dropout masks continue it).
+    rng: Rng,
 }
 
-fn issues(list: Vec<ConfigIssue>) -> Result<(), TrainError> {
+fn issues(list: Vec<FieldIssue>) -> Result<(), TrainError> {
     if list.is_empty() { Ok(()) } else { Err(TrainError::Config(list)) }
+}
+
+fn one_issue(path: impl Into<String>, message: impl Into<String>) -> TrainError {
+    TrainError::Config(vec![FieldIssue::new(path, message)])
 }
 
 impl Trainer {
     /// Checks `config` and builds everything in memory. All config problems are reported
     /// together, before anything is created on disk.
     pub fn build(config: RunConfig) -> Result<Self, TrainError> {
-        issues(check::static_issues(&config))?;
-        let spec = DeviceSpec::parse(&config.device)
-            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
-        let device = spec
-            .open(&config.device)
-            .map_err(|e| TrainError::Config(vec![ConfigIssue::new("device", e.to_string())]))?;
+        let checked = check::static_checks(&config).map_err(TrainError::Config)?;
+        let device = checked.device.open(&config.device).map_err(|e| one_issue("device", e.to_string()))?;
         let prepared = config.model.prepare()?;
         let ctx = LoadContext {
             images: config.model.wants_images(),
@@ -83,90 +83,45 @@ impl Trainer {
             num_labels: config.model.num_labels(),
         };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
-            DataError::Field { path, message } => TrainError::Config(vec![ConfigIssue::new(path, message)]),
-            other => TrainError::Config(vec![ConfigIssue::new("data", other.to_string())]),
+            DataError::Field { path, message } => one_issue(path, message),
+            other => one_issue("data", other.to_string()),
         })?;
         let n_train = data.len(Split::Train);
         if n_train == 0 || data.len(Split::Val) == 0 {
-            return Err(TrainError::Config(vec![ConfigIssue::new(
-                "data",
-                format!("needs training and validation examples ({})", data.describe()),
-            )]));
+            return Err(one_issue("data", format!("needs training and validation examples ({})", data.describe())));
         }
-        let t = &config.train;
-        let micro_per_epoch = n_train.div_ceil(t.batch_size.max(1)) as u64;
-        let steps_per_epoch = micro_per_epoch.div_ceil(t.grad_accum_steps.max(1)).max(1);
-        let total_steps = match (t.max_steps, t.epochs) {
-            (Some(s), _) => s,
-            (None, Some(e)) => e.saturating_mul(steps_per_epoch),
-            (None, None) => 0,
-        };
-        issues(check::run_issues(&config, total_steps, data.task()))?;
+        let (steps_per_epoch, total_steps) = run_length(&config, n_train);
+        let metrics = config.model.metrics(data.labels());
+        issues(check::run_issues(&config, &checked.schedule, total_steps, &metrics))?;
+        let monitors = resolve_monitors(&config, &metrics)?;
 
         let mut rng = Rng::new(config.seed);
         let varmap = VarMap::new();
-        let model_spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: data.task().outputs() };
-        let model = config.model.build(&model_spec, &prepared, &varmap, &mut rng, &device)?;
+        let task = config.model.build(data.as_ref(), &prepared, &varmap, &mut rng, &device)?;
         // Frozen parameters stay in the varmap (and the checkpoints) but not in the optimizer.
         let mut all: Vec<(String, Var)> =
             varmap.data().lock().map_or_else(|e| e.into_inner().clone(), |d| d.clone()).into_iter().collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
-        let (trainable, frozen): (Vec<_>, Vec<_>) = all.into_iter().partition(|(n, _)| model.is_trainable(n));
+        let (trainable, frozen): (Vec<_>, Vec<_>) = all.into_iter().partition(|(n, _)| task.is_trainable(n));
         let frozen_params = frozen.iter().map(|(_, v)| v.elem_count()).sum();
-        let optimizer = Optimizer::new(&config.optimizer, trainable.clone()).map_err(|e| match e {
-            OptimError::UnmatchedGroup { index, name, prefixes, shadowed_by } => {
-                let names: Vec<&str> = trainable.iter().map(|(n, _)| n.as_str()).collect();
-                let shadow = shadowed_by.map(|g| format!(" (its parameters all go to the earlier group `{g}`)")).unwrap_or_default();
-                let frozen_hit = frozen.iter().any(|(n, _)| prefixes.iter().any(|p| n.starts_with(p.as_str())));
-                let frozen_note = if frozen_hit { " (the parameters it matches are frozen by model.freeze)" } else { "" };
-                let shown = if names.len() > 8 { format!("{}, … ({} in all)", names[..8].join(", "), names.len()) } else { names.join(", ") };
-                let trainable_word = if frozen.is_empty() { "" } else { "trainable " };
-                let message = format!("group `{name}` with prefixes {prefixes:?} matches no {trainable_word}parameter{shadow}{frozen_note}; the model's {trainable_word}parameters are {shown}");
-                TrainError::Config(vec![ConfigIssue::new(format!("optimizer.groups[{index}]"), message)])
-            }
-            OptimError::Config(c) => TrainError::Config(vec![ConfigIssue::new(c.path, c.rule)]),
-            other => TrainError::Optim(other),
-        })?;
-        let schedule = Schedule::new(&config.schedule, config.optimizer.lr())
-            .map_err(|e| TrainError::Config(vec![ConfigIssue::new(e.path, e.rule)]))?;
-        let plateau_hook = match &config.hooks.on_plateau {
-            Some(h) if h.action != PlateauAction::Reduce => Some(Plateau::detector(&h.detector()).map_err(|e| {
-                TrainError::Config(vec![ConfigIssue::new(
-                    format!("hooks.on_plateau.{}", e.path.trim_start_matches("plateau.")),
-                    e.rule,
-                )])
-            })?),
-            _ => None,
-        };
-        let state = LoopState {
-            format: STATE_FORMAT,
-            step: 0,
-            data: DataPosition::default(),
-            rng,
-            schedule_origin: 0,
-            schedule: schedule.state(),
-            plateau_hook: plateau_hook.as_ref().map(|p| p.state().clone()),
-            early_stopping: Tracker::default(),
-            best: Tracker::default(),
-            best_metrics: BTreeMap::new(),
-            fingerprint: Fingerprint::of(&config),
-        };
+        let optimizer = Optimizer::new(&config.optimizer, trainable.clone())
+            .map_err(|e| optimizer_error(e, &trainable, &frozen))?;
         Ok(Self {
-            config,
             device,
             data,
             varmap,
             vars: trainable.into_iter().map(|(_, v)| v).collect(),
             frozen_params,
             model_origin: prepared.files.map(|f| f.origin),
-            model,
+            task,
+            metrics,
+            monitors,
             optimizer,
-            schedule,
-            plateau_hook,
+            schedule: checked.schedule,
             total_steps,
             steps_per_epoch,
-            state,
-            attached: None,
+            rng,
+            config,
         })
     }
 
@@ -185,11 +140,6 @@ impl Trainer {
         self.steps_per_epoch
     }
 
-    /// Steps done so far (after a resume: where it continues).
-    pub fn steps_done(&self) -> u64 {
-        self.state.step
-    }
-
     /// The schedule.
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
@@ -198,6 +148,11 @@ impl Trainer {
     /// The optimizer.
     pub fn optimizer(&self) -> &Optimizer {
         &self.optimizer
+    }
+
+    /// The metrics each evaluation reports.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// The data's one-line description.
@@ -227,5 +182,68 @@ impl Trainer {
     /// cache …)`, or a local folder); `None` for models trained from scratch.
     pub fn model_origin(&self) -> Option<&str> {
         self.model_origin.as_deref()
+    }
+}
+
+/// `(steps per epoch, total steps)` of a run over `n_train` training examples.
+fn run_length(config: &RunConfig, n_train: usize) -> (u64, u64) {
+    let t = &config.train;
+    let micro_per_epoch = n_train.div_ceil(t.batch_size.max(1)) as u64;
+    let steps_per_epoch = micro_per_epoch.div_ceil(t.grad_accum_steps.max(1)).max(1);
+    let total_steps = match (t.max_steps, t.epochs) {
+        (Some(s), _) => s,
+        (None, Some(e)) => e.saturating_mul(steps_per_epoch),
+        (None, None) => 0,
+    };
+    (steps_per_epoch, total_steps)
+}
+
+/// Resolves the metric names of `train.best_monitor`, `train.early_stopping.monitor` and
+/// `hooks.on_plateau.monitor` (checked by [`check::run_issues`] already) and builds the plateau
+/// hook's detector.
+fn resolve_monitors(config: &RunConfig, metrics: &Metrics) -> Result<Monitors, TrainError> {
+    let resolve = |path: &str, name: &str| metrics.resolve(path, name).map_err(|i| TrainError::Config(vec![i]));
+    let best = resolve("train.best_monitor", &config.train.best_monitor)?;
+    let best = metrics.get(best).ok_or_else(|| one_issue("train.best_monitor", "unknown metric"))?;
+    let early_stopping = match &config.train.early_stopping {
+        Some(es) => Some(resolve("train.early_stopping.monitor", &es.monitor)?),
+        None => None,
+    };
+    let plateau_hook = match &config.hooks.on_plateau {
+        Some(h) if h.action != PlateauAction::Reduce => {
+            let id = resolve("hooks.on_plateau.monitor", &h.monitor)?;
+            let detector = Plateau::detector(&h.detector()).map_err(|e| {
+                one_issue(format!("hooks.on_plateau.{}", e.path.trim_start_matches("plateau.")), e.message)
+            })?;
+            Some((id, detector, h.action))
+        }
+        _ => None,
+    };
+    Ok(Monitors { best, early_stopping, plateau_hook })
+}
+
+/// An optimizer error as a config issue; a group that matches no parameter names the ones the
+/// model has.
+fn optimizer_error(e: OptimError, trainable: &[(String, Var)], frozen: &[(String, Var)]) -> TrainError {
+    match e {
+        OptimError::UnmatchedGroup { index, name, prefixes, shadowed_by } => {
+            let names: Vec<&str> = trainable.iter().map(|(n, _)| n.as_str()).collect();
+            let shadow =
+                shadowed_by.map(|g| format!(" (its parameters all go to the earlier group `{g}`)")).unwrap_or_default();
+            let frozen_hit = frozen.iter().any(|(n, _)| prefixes.iter().any(|p| n.starts_with(p.as_str())));
+            let frozen_note = if frozen_hit { " (the parameters it matches are frozen by model.freeze)" } else { "" };
+            let shown = if names.len() > 8 {
+                format!("{}, … ({} in all)", names[..8].join(", "), names.len())
+            } else {
+                names.join(", ")
+            };
+            let trainable_word = if frozen.is_empty() { "" } else { "trainable " };
+            let message = format!(
+                "group `{name}` with prefixes {prefixes:?} matches no {trainable_word}parameter{shadow}{frozen_note}; the model's {trainable_word}parameters are {shown}"
+            );
+            one_issue(format!("optimizer.groups[{index}]"), message)
+        }
+        OptimError::Config(c) => one_issue(c.path, c.message),
+        other => TrainError::Optim(other),
     }
 }

@@ -30,11 +30,10 @@ pub struct LoopState {
     pub schedule: ScheduleState,
     /// The `on_plateau` hook's detector, when it has its own.
     pub plateau_hook: Option<PlateauState>,
-    /// Early stopping's tracker.
+    /// Early stopping's tracker (its own mode and `min_delta`).
     pub early_stopping: Tracker,
-    /// The best-checkpoint tracker.
-    pub best: Tracker,
-    /// Best value of each validation metric (for summaries).
+    /// Best value of each validation metric, in the metric's direction: for the summary and the
+    /// `best` checkpoint. (Files written before it also hold a `best` tracker: ignored.)
     #[serde(default)]
     pub best_metrics: std::collections::BTreeMap<String, Tracker>,
     /// The schedule and optimizer configs the run was started with.

@@ -5,32 +5,23 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
 use super::loader::Loader;
-use crate::data::{Dataset, Split, Task};
-use crate::model::Model;
+use crate::data::{Dataset, Split};
 use crate::rng::Rng;
+use crate::task::Task;
 
 /// The gradients of one optimizer step.
-pub struct Gradients {
+pub(super) struct Gradients {
     /// Summed gradients of the mean losses (each micro-batch's loss divided by their count).
-    pub grads: GradStore,
+    pub(super) grads: GradStore,
     /// Mean training loss over the micro-batches.
-    pub loss: f64,
+    pub(super) loss: f64,
     /// Examples seen.
-    pub samples: usize,
-}
-
-/// The loss of `task`: cross-entropy of logits `[batch, classes]` against class indices, or the
-/// mean squared error of predictions `[batch, outputs]` against targets of the same shape.
-pub fn loss_of(task: Task, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
-    match task {
-        Task::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
-        Task::Regression { .. } => candle_nn::loss::mse(outputs, targets),
-    }
+    pub(super) samples: usize,
 }
 
 /// Forward and backward over `accum` micro-batches from `loader`.
-pub fn accumulate(
-    model: &dyn Model,
+pub(super) fn accumulate(
+    task: &dyn Task,
     data: &dyn Dataset,
     loader: &mut Loader,
     accum: u64,
@@ -41,13 +32,11 @@ pub fn accumulate(
     let mut total: Option<GradStore> = None;
     let mut loss_sum = 0.0;
     let mut samples = 0;
-    let task = data.task();
     for _ in 0..accum {
         let indices = loader.next_batch().to_vec();
         samples += indices.len();
         let batch = data.batch(Split::Train, &indices, device)?;
-        let logits = model.forward(&batch.inputs, true, rng)?;
-        let loss = loss_of(task, &logits, &batch.targets)?;
+        let loss = task.loss(&batch, rng)?;
         loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
         // The mean over micro-batches; no extra op when there is only one.
         let grads = if accum == 1 { loss.backward()? } else { (loss / accum as f64)?.backward()? };
@@ -75,7 +64,7 @@ pub fn accumulate(
 /// gradients are read in place ([`sum_of_squares`]); other dtypes and layouts are copied once;
 /// on other devices each tensor is reduced there first, so only one number per tensor crosses
 /// to the host.
-pub fn global_norm(grads: &GradStore, vars: &[Var]) -> candle_core::Result<f64> {
+pub(super) fn global_norm(grads: &GradStore, vars: &[Var]) -> candle_core::Result<f64> {
     let mut sum = 0.0f64;
     for v in vars {
         let Some(g) = grads.get(v.as_tensor()) else { continue };
@@ -105,7 +94,7 @@ fn in_place_sum_of_squares(t: &Tensor) -> Option<f64> {
 /// Σ x² in f64 with eight independent accumulators: one serial chain of f64 additions is bound
 /// by the adder's latency (measured: it was half the toolkit's per-step overhead on the digits
 /// MLP); eight chains vectorise.
-pub fn sum_of_squares<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
+pub(super) fn sum_of_squares<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = xs.chunks_exact(8);
     let rest = chunks.remainder();
@@ -128,7 +117,7 @@ pub fn sum_of_squares<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
 /// Scales the gradients so their global norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`, only when below 1). Returns the pre-clip
 /// norm, computed only when clipping or `wanted` (it is logged).
-pub fn clip(
+pub(super) fn clip(
     grads: &mut GradStore,
     vars: &[Var],
     max_norm: Option<f64>,

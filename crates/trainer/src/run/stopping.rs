@@ -1,4 +1,5 @@
-//! Tracking the best value of a monitored metric: for early stopping and the best checkpoint.
+//! [`Tracker`]: the best value so far of a metric, and the evaluations since it (early stopping,
+//! the best checkpoint and the summary all use it).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,11 +34,6 @@ impl Tracker {
     }
 }
 
-/// The mode a metric is optimised in, from its name: accuracies up, everything else down.
-pub fn mode_of(metric: &str) -> PlateauMode {
-    if metric.ends_with("accuracy") || metric.ends_with("acc") { PlateauMode::Max } else { PlateauMode::Min }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,7 +46,5 @@ mod tests {
         assert!(t.update(0.85, 3, PlateauMode::Min, 0.1));
         assert!(!t.update(f64::NAN, 4, PlateauMode::Min, 0.0));
         assert_eq!((t.best, t.bad), (Some((0.85, 3)), 1));
-        assert_eq!(mode_of("val/accuracy"), PlateauMode::Max);
-        assert_eq!(mode_of("val/loss"), PlateauMode::Min);
     }
 }

@@ -125,7 +125,7 @@ fn validation_names_the_field() {
     for (json, path) in INVALID {
         let err = config(json).validate().expect_err(json);
         assert_eq!(err.path, *path, "{json}: {err}");
-        assert!(!err.rule.is_empty());
+        assert!(!err.message.is_empty());
         assert!(err.to_string().starts_with(path), "{err}");
     }
 }

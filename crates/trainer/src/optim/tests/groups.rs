@@ -186,7 +186,7 @@ fn layer_decay_errors_name_the_field() {
     .unwrap_err();
     let OptimError::Config(c) = err else { panic!("{err}") };
     assert_eq!(c.path, "optimizer.groups[0].layer_decay");
-    assert!(c.rule.contains("has no parameter with a layer index"), "{}", c.rule);
+    assert!(c.message.contains("has no parameter with a layer index"), "{}", c.message);
     for bad in ["0", "1.5", "-0.1"] {
         let e =
             config(&format!(r#"{{"kind": "sgd", "groups": [{{"name": "e", "prefix": "e.", "layer_decay": {bad}}}]}}"#))

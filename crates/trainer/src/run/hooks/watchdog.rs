@@ -1,0 +1,48 @@
+//! [`Watchdog`]: a NaN or infinite training loss ends the run before the optimizer step applies
+//! it, naming the step and the last good checkpoint.
+
+use super::{Ctx, Hook};
+use crate::error::TrainError;
+
+/// Stops the run on a non-finite loss.
+pub struct Watchdog;
+
+impl Hook for Watchdog {
+    fn after_loss(&mut self, step: u64, loss: f64, ctx: &mut Ctx<'_>) -> Result<(), TrainError> {
+        if loss.is_finite() {
+            return Ok(());
+        }
+        ctx.fx.record("train/loss", step, loss)?;
+        Err(TrainError::NonFiniteLoss { step, value: loss, checkpoint: ctx.fx.last_checkpoint() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::run::hooks::testing::{Recorder, schedule, state};
+
+    #[test]
+    fn a_non_finite_loss_is_logged_and_stops_with_the_last_checkpoint() {
+        let mut s = schedule(r#"{"kind": "constant"}"#);
+        let mut st = state(7, &s);
+        let mut fx = Recorder { last: Some(PathBuf::from("ckpt/step-5")), ..Recorder::default() };
+        let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
+        Watchdog.after_loss(6, 1.5, &mut ctx).unwrap();
+        let err = Watchdog.after_loss(7, f64::NAN, &mut ctx).unwrap_err();
+        match err {
+            TrainError::NonFiniteLoss { step: 7, value, checkpoint: Some(p) } => {
+                assert!(value.is_nan());
+                assert_eq!(p, PathBuf::from("ckpt/step-5"));
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(fx.recorded.len(), 1);
+        assert_eq!((fx.recorded[0].0.as_str(), fx.recorded[0].1), ("train/loss", 7));
+        assert!(
+            Watchdog.after_loss(8, f64::INFINITY, &mut Ctx { state: &mut st, schedule: &mut s, fx: &mut fx }).is_err()
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Typed metrics: what a task reports at each evaluation, each with the direction in which it
+//! improves. Config fields that name a metric (`train.best_monitor`, `early_stopping.monitor`,
+//! `hooks.on_plateau.monitor`, a schedule `plateau`'s `monitor`) are resolved against the task's
+//! list once, when the run is built; the loop then works with [`MetricId`]s, never names.
+
+use sched::{FieldIssue, PlateauMode};
+
+/// The direction in which a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Lower is better (losses, perplexity, errors).
+    Min,
+    /// Higher is better (accuracies).
+    Max,
+}
+
+impl Direction {
+    /// The same direction as a plateau/tracker mode.
+    pub fn mode(self) -> PlateauMode {
+        match self {
+            Direction::Min => PlateauMode::Min,
+            Direction::Max => PlateauMode::Max,
+        }
+    }
+}
+
+/// A metric a task reports at each evaluation, e.g. `val/loss` (min) or `val/accuracy` (max).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// Its tag in TensorBoard and `metrics.jsonl`.
+    pub name: &'static str,
+    /// The direction in which it improves.
+    pub direction: Direction,
+}
+
+impl Metric {
+    /// The validation loss (lower is better); every task reports it first.
+    pub const VAL_LOSS: Metric = Metric { name: "val/loss", direction: Direction::Min };
+    /// Validation accuracy (higher is better).
+    pub const VAL_ACCURACY: Metric = Metric { name: "val/accuracy", direction: Direction::Max };
+
+    /// Every metric some task reports (a new task's metrics are added here too), for readers
+    /// of finished runs that have no task at hand (`compare --target`).
+    pub const ALL: [Metric; 2] = [Metric::VAL_LOSS, Metric::VAL_ACCURACY];
+
+    /// The metric called `name`, among [`Metric::ALL`].
+    pub fn named(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name == name)
+    }
+}
+
+/// The position of a metric in its task's list (and in every [`Evaluation`]'s values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricId(pub usize);
+
+/// The metrics a task reports, in order; `val/loss` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics(Vec<Metric>);
+
+impl Metrics {
+    /// The list (its first entry should be [`Metric::VAL_LOSS`]).
+    pub fn new(list: Vec<Metric>) -> Self {
+        Self(list)
+    }
+
+    /// Every metric, in order.
+    pub fn all(&self) -> &[Metric] {
+        &self.0
+    }
+
+    /// The metric with id `id`.
+    pub fn get(&self, id: MetricId) -> Option<Metric> {
+        self.0.get(id.0).copied()
+    }
+
+    /// The id of the metric called `name`, or `None`.
+    pub fn find(&self, name: &str) -> Option<MetricId> {
+        self.0.iter().position(|m| m.name == name).map(MetricId)
+    }
+
+    /// Resolves the config field `path`, which names the metric `name`: an issue listing the
+    /// metrics the task produces when it produces no such metric.
+    pub fn resolve(&self, path: &str, name: &str) -> Result<MetricId, FieldIssue> {
+        self.find(name).ok_or_else(|| {
+            let names: Vec<&str> = self.0.iter().map(|m| m.name).collect();
+            FieldIssue::new(
+                path,
+                format!("monitor `{name}` is never produced; evaluation produces {}", names.join(", ")),
+            )
+        })
+    }
+}
+
+/// One evaluation: the value of each of the task's metrics, in the task's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The step after which it ran (0-based).
+    pub step: u64,
+    /// The metrics, as declared by the task.
+    pub metrics: Metrics,
+    /// `values[i]` is the value of `metrics.all()[i]`.
+    pub values: Vec<f64>,
+}
+
+impl Evaluation {
+    /// The value of metric `id`.
+    pub fn value(&self, id: MetricId) -> Option<f64> {
+        self.values.get(id.0).copied()
+    }
+
+    /// The value of the metric called `name` (for callers that only know names: reports, UIs).
+    pub fn named(&self, name: &str) -> Option<f64> {
+        self.metrics.find(name).and_then(|id| self.value(id))
+    }
+
+    /// The validation loss.
+    pub fn loss(&self) -> f64 {
+        self.named(Metric::VAL_LOSS.name).unwrap_or(f64::NAN)
+    }
+
+    /// The validation accuracy, when the task reports one.
+    pub fn accuracy(&self) -> Option<f64> {
+        self.named(Metric::VAL_ACCURACY.name)
+    }
+
+    /// `(metric, value)` pairs in the task's order.
+    pub fn iter(&self) -> impl Iterator<Item = (MetricId, Metric, f64)> + '_ {
+        self.metrics.all().iter().zip(&self.values).enumerate().map(|(i, (m, v))| (MetricId(i), *m, *v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classification() -> Metrics {
+        Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY])
+    }
+
+    #[test]
+    fn resolves_declared_metrics_with_their_direction() {
+        let m = classification();
+        let acc = m.resolve("train.best_monitor", "val/accuracy").unwrap();
+        assert_eq!(acc, MetricId(1));
+        assert_eq!(m.get(acc).map(|m| m.direction), Some(Direction::Max));
+        assert_eq!(m.get(m.resolve("x", "val/loss").unwrap()).map(|m| m.direction), Some(Direction::Min));
+    }
+
+    #[test]
+    fn an_unknown_metric_is_an_issue_listing_the_produced_ones() {
+        let regression = Metrics::new(vec![Metric::VAL_LOSS]);
+        let issue = regression.resolve("train.early_stopping.monitor", "val/accuracy").unwrap_err();
+        assert_eq!(issue.path, "train.early_stopping.monitor");
+        assert_eq!(issue.message, "monitor `val/accuracy` is never produced; evaluation produces val/loss");
+        assert!(classification().resolve("p", "val/acc").is_err());
+    }
+
+    #[test]
+    fn evaluation_values_are_read_by_id_and_name() {
+        let e = Evaluation { step: 3, metrics: classification(), values: vec![0.5, 0.9] };
+        assert_eq!(e.value(MetricId(1)), Some(0.9));
+        assert_eq!((e.loss(), e.accuracy()), (0.5, Some(0.9)));
+        let r = Evaluation { step: 3, metrics: Metrics::new(vec![Metric::VAL_LOSS]), values: vec![0.5] };
+        assert_eq!(r.accuracy(), None);
+        assert_eq!(
+            e.iter().map(|(_, m, v)| (m.name, v)).collect::<Vec<_>>(),
+            [("val/loss", 0.5), ("val/accuracy", 0.9)]
+        );
+    }
+}

@@ -1,0 +1,380 @@
+//! [`Session`]: a built [`Trainer`] attached to its run directory — a fresh start or a resume
+//! from the newest valid checkpoint — with its logs, checkpoints, loop state and hooks.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_nn::VarMap;
+
+use super::eval::evaluate;
+use super::hooks::{
+    BestCheckpoint, BestMetrics, Ctx, EarlyStopping, Effects, Hook, PlateauHook, SchedulePlateau, WarmRestart, Watchdog,
+};
+use super::loader::{DataPosition, Loader};
+use super::metric::Evaluation;
+use super::observer::{Event, Observer, StepReport, StopReason, Summary};
+use super::rundir::RunDir;
+use super::state::{Fingerprint, LoopState, STATE_FORMAT};
+use super::step::{accumulate, clip};
+use super::{Trainer, one_issue};
+use crate::checkpoint::{CheckpointError, Checkpointer, step_label};
+use crate::data::Split;
+use crate::error::TrainError;
+use crate::logging::{Scalars, jsonl};
+use crate::optim::{GroupStep, Optimizer};
+
+/// What a resume found.
+#[derive(Debug, Clone)]
+pub struct ResumeInfo {
+    /// The checkpoint it continues from.
+    pub checkpoint: PathBuf,
+    /// Steps already done.
+    pub step: u64,
+    /// Newer checkpoints that could not be loaded, with the reason.
+    pub skipped: Vec<String>,
+    /// Config changes accepted with `allow_config_change`.
+    pub accepted_changes: Vec<String>,
+}
+
+/// A run attached to its directory, ready to train.
+pub struct Session {
+    parts: Trainer,
+    dir: RunDir,
+    scalars: Scalars,
+    checkpoints: Checkpointer,
+    state: LoopState,
+    hooks: Vec<Box<dyn Hook>>,
+    /// The newest periodic checkpoint.
+    last_checkpoint: Option<PathBuf>,
+    /// The step of the newest checkpoint this session saved or resumed from.
+    last_saved: Option<u64>,
+}
+
+/// One optimizer step as applied, for logging.
+struct Applied {
+    step: u64,
+    loss: f64,
+    settings: Vec<GroupStep>,
+    grad_norm: Option<f64>,
+    samples: usize,
+}
+
+impl Trainer {
+    /// Starts the run in `dir` (created if missing): opens the logs.
+    pub fn start(self, dir: impl Into<PathBuf>) -> Result<Session, TrainError> {
+        let dir = RunDir::create(dir)?;
+        let scalars = dir.scalars(self.config.logging.tensorboard, self.config.logging.jsonl)?;
+        let checkpoints = dir.checkpoints(self.config.train.keep_checkpoints);
+        let state = LoopState {
+            format: STATE_FORMAT,
+            step: 0,
+            data: DataPosition::default(),
+            rng: self.rng.clone(),
+            schedule_origin: 0,
+            schedule: self.schedule.state(),
+            plateau_hook: self.monitors.plateau_hook.as_ref().map(|(_, p, _)| p.state().clone()),
+            early_stopping: Default::default(),
+            best_metrics: Default::default(),
+            fingerprint: Fingerprint::of(&self.config),
+        };
+        Session::new(self, dir, scalars, checkpoints, state)
+    }
+
+    /// Continues the run in `dir` from its newest checkpoint that loads completely (broken or
+    /// half-written ones are skipped). Refuses a schedule or optimizer config that differs from
+    /// the checkpoint's unless `allow_config_change`. Metrics logged after the checkpoint are
+    /// dropped from `metrics.jsonl`, and a new event file starts with a session START at the
+    /// resume step so TensorBoard drops its stale points.
+    pub fn resume(
+        mut self,
+        dir: impl Into<PathBuf>,
+        allow_config_change: bool,
+    ) -> Result<(Session, ResumeInfo), TrainError> {
+        let dir = RunDir::new(dir);
+        let checkpoints = dir.checkpoints(self.config.train.keep_checkpoints);
+        checkpoints.clean_temporaries();
+        let (path, state, skipped) = checkpoints.load_latest::<LoopState>(&mut self.varmap, &mut self.optimizer)?;
+        if state.format != STATE_FORMAT {
+            let reason = format!("{}: state format {} (this build reads {STATE_FORMAT})", path.display(), state.format);
+            return Err(CheckpointError::NoneValid { dir: checkpoints.dir().to_owned(), reasons: vec![reason] }.into());
+        }
+        let current = Fingerprint::of(&self.config);
+        let changes = state.fingerprint.changes(&current);
+        if !changes.is_empty() && !allow_config_change {
+            return Err(TrainError::ConfigChanged(changes));
+        }
+        self.schedule
+            .restore(&state.schedule)
+            .map_err(|e| one_issue("schedule", format!("cannot restore the checkpoint's schedule state: {e}")))?;
+        let step = state.step;
+        if self.config.logging.jsonl {
+            jsonl::truncate_from(dir.path(), step)?;
+        }
+        let mut scalars = dir.scalars(self.config.logging.tensorboard, self.config.logging.jsonl)?;
+        scalars.session_start(step)?;
+        let state = LoopState { fingerprint: current, ..state };
+        let session = Session::new(self, dir, scalars, checkpoints, state)?;
+        Ok((session, ResumeInfo { checkpoint: path, step, skipped, accepted_changes: changes }))
+    }
+}
+
+/// The hooks of a run, in the order they act.
+fn hooks(parts: &Trainer, state: &LoopState) -> Result<Vec<Box<dyn Hook>>, TrainError> {
+    let mut hooks: Vec<Box<dyn Hook>> = vec![
+        Box::new(WarmRestart::new(parts.config.hooks.on_restart.clone())),
+        Box::new(Watchdog),
+        Box::new(BestMetrics),
+    ];
+    if !parts.schedule.monitors().is_empty() {
+        hooks.push(Box::new(SchedulePlateau));
+    }
+    if let Some((id, detector, action)) = &parts.monitors.plateau_hook {
+        hooks.push(Box::new(PlateauHook::new(detector.clone(), *id, *action, state.plateau_hook.as_ref())?));
+    }
+    if let (Some(config), Some(id)) = (&parts.config.train.early_stopping, parts.monitors.early_stopping) {
+        hooks.push(Box::new(EarlyStopping::new(config.clone(), id)));
+    }
+    hooks.push(Box::new(BestCheckpoint::new(parts.monitors.best)));
+    Ok(hooks)
+}
+
+/// [`Effects`] on the real run.
+struct RunEffects<'a> {
+    scalars: &'a mut Scalars,
+    checkpoints: &'a Checkpointer,
+    varmap: &'a VarMap,
+    optimizer: &'a mut Optimizer,
+    observer: &'a mut dyn Observer,
+    last_checkpoint: Option<&'a PathBuf>,
+}
+
+impl Effects for RunEffects<'_> {
+    fn save(&mut self, label: &str, state: &LoopState) -> Result<PathBuf, TrainError> {
+        self.scalars.flush()?;
+        Ok(self.checkpoints.save(label, self.varmap, self.optimizer, state)?)
+    }
+    fn reset_optimizer(&mut self) -> Result<(), TrainError> {
+        Ok(self.optimizer.reset_state()?)
+    }
+    fn record(&mut self, tag: &str, step: u64, value: f64) -> Result<(), TrainError> {
+        self.scalars.scalar(tag, step, value)?;
+        Ok(self.scalars.flush()?)
+    }
+    fn last_checkpoint(&self) -> Option<PathBuf> {
+        self.last_checkpoint.cloned()
+    }
+    fn notify(&mut self, event: Event) {
+        self.observer.on_event(&event);
+    }
+}
+
+impl Session {
+    fn new(
+        parts: Trainer,
+        dir: RunDir,
+        scalars: Scalars,
+        checkpoints: Checkpointer,
+        state: LoopState,
+    ) -> Result<Self, TrainError> {
+        let hooks = hooks(&parts, &state)?;
+        let last_checkpoint = checkpoints.periodic().into_iter().next().map(|(_, path)| path);
+        let last_saved = (state.step > 0).then_some(state.step);
+        Ok(Self { parts, dir, scalars, checkpoints, state, hooks, last_checkpoint, last_saved })
+    }
+
+    /// The built parts (config, model, optimizer, schedule…).
+    pub fn trainer(&self) -> &Trainer {
+        &self.parts
+    }
+
+    /// The run directory.
+    pub fn run_dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// Steps done so far (after a resume: where it continues).
+    pub fn steps_done(&self) -> u64 {
+        self.state.step
+    }
+
+    /// Trains until the planned number of steps, an early stop, a plateau stop, or `stop`
+    /// (checked before every step; a checkpoint is saved). A NaN or infinite loss ends the run
+    /// with [`TrainError::NonFiniteLoss`], leaving the last checkpoint intact.
+    pub fn run(&mut self, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Summary, TrainError> {
+        let started = Instant::now();
+        let t = self.parts.config.train.clone();
+        let mut loader =
+            Loader::new(self.parts.config.seed, self.parts.data.len(Split::Train), t.batch_size, self.state.data);
+        let mut window = (0usize, Instant::now());
+        let mut last_eval = None;
+        if t.eval_on_start && self.state.step == 0 {
+            let e = self.evaluate(0)?;
+            observer.on_event(&Event::BeforeTraining(e));
+        }
+        let mut reason = StopReason::Completed;
+        while self.state.step < self.parts.total_steps {
+            if stop.load(Ordering::SeqCst) {
+                reason = StopReason::Interrupted;
+                break;
+            }
+            self.each_hook(observer, |h, ctx| h.before_step(ctx).map(|()| None))?;
+            let applied = self.step(&mut loader, observer)?;
+            window.0 += applied.samples;
+            self.log_step(&applied, &mut window, observer)?;
+            if self.state.step.is_multiple_of(t.eval_every) || self.state.step == self.parts.total_steps {
+                let e = self.evaluate(applied.step)?;
+                observer.on_eval(&e);
+                if let Some(r) = self.each_hook(observer, |h, ctx| h.after_eval(&e, ctx))? {
+                    reason = r;
+                }
+                last_eval = Some(e);
+            }
+            if t.checkpoint_every > 0 && self.state.step.is_multiple_of(t.checkpoint_every) {
+                self.checkpoint()?;
+            }
+            if reason != StopReason::Completed {
+                break;
+            }
+        }
+        self.finish(reason, last_eval, started, observer)
+    }
+
+    /// Runs `call` on every hook in order with a context on this run; returns the last reason
+    /// to stop any of them gave.
+    fn each_hook(
+        &mut self,
+        observer: &mut dyn Observer,
+        mut call: impl FnMut(&mut dyn Hook, &mut Ctx<'_>) -> Result<Option<StopReason>, TrainError>,
+    ) -> Result<Option<StopReason>, TrainError> {
+        let Session { parts, scalars, checkpoints, state, hooks, last_checkpoint, .. } = self;
+        let mut fx = RunEffects {
+            scalars,
+            checkpoints,
+            varmap: &parts.varmap,
+            optimizer: &mut parts.optimizer,
+            observer,
+            last_checkpoint: last_checkpoint.as_ref(),
+        };
+        let mut ctx = Ctx { state, schedule: &mut parts.schedule, fx: &mut fx };
+        let mut stop = None;
+        for hook in hooks.iter_mut() {
+            if let Some(r) = call(hook.as_mut(), &mut ctx)? {
+                stop = Some(r);
+            }
+        }
+        Ok(stop)
+    }
+
+    /// One optimizer step: the step's settings from the schedule, forward and backward over
+    /// the micro-batches, the loss hooks (the NaN watchdog), clipping, the update.
+    fn step(&mut self, loader: &mut Loader, observer: &mut dyn Observer) -> Result<Applied, TrainError> {
+        let step = self.state.step;
+        let tau = step.saturating_sub(self.state.schedule_origin);
+        let p = &mut self.parts;
+        let settings = p.optimizer.scheduled(&p.schedule, tau);
+        let accum = p.config.train.grad_accum_steps;
+        let mut g =
+            accumulate(p.task.as_ref(), p.data.as_ref(), loader, accum, &p.vars, &p.device, &mut self.state.rng)?;
+        self.each_hook(observer, |h, ctx| h.after_loss(step, g.loss, ctx).map(|()| None))?;
+        let p = &mut self.parts;
+        let logged = step.is_multiple_of(p.config.logging.every.max(1)) || step + 1 == p.total_steps;
+        let grad_norm = clip(&mut g.grads, &p.vars, p.config.train.max_grad_norm, logged)?;
+        p.optimizer.step(&g.grads, &settings)?;
+        self.state.step += 1;
+        self.state.data = loader.position();
+        Ok(Applied { step, loss: g.loss, settings, grad_norm, samples: g.samples })
+    }
+
+    /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
+    /// gradient norm, throughput since the last logged step.
+    fn log_step(
+        &mut self,
+        a: &Applied,
+        window: &mut (usize, Instant),
+        observer: &mut dyn Observer,
+    ) -> Result<(), TrainError> {
+        let p = &self.parts;
+        if !(a.step.is_multiple_of(p.config.logging.every.max(1)) || a.step + 1 == p.total_steps) {
+            return Ok(());
+        }
+        let secs = window.1.elapsed().as_secs_f64();
+        let samples_per_sec = if secs > 0.0 { window.0 as f64 / secs } else { 0.0 };
+        *window = (0, Instant::now());
+        let lr = a.settings.first().map_or(0.0, |s| s.lr);
+        let s = &mut self.scalars;
+        s.scalar("train/loss", a.step, a.loss)?;
+        s.scalar("train/lr", a.step, lr)?;
+        if p.optimizer.groups().len() > 1 {
+            for (group, setting) in p.optimizer.groups().iter().zip(&a.settings) {
+                s.scalar(&format!("train/lr/{}", group.name()), a.step, setting.lr)?;
+            }
+        }
+        if p.schedule.cycles_momentum() {
+            let m = a.settings.first().and_then(|s| s.momentum).unwrap_or(p.config.optimizer.base_momentum());
+            s.scalar("train/momentum", a.step, m)?;
+        }
+        if let Some(norm) = a.grad_norm {
+            s.scalar("train/grad_norm", a.step, norm)?;
+        }
+        s.scalar("perf/samples_per_sec", a.step, samples_per_sec)?;
+        let total = p.total_steps;
+        observer.on_step(&StepReport { step: a.step, total, loss: a.loss, lr, samples_per_sec });
+        Ok(())
+    }
+
+    /// Evaluates after step `step` and logs every metric.
+    fn evaluate(&mut self, step: u64) -> Result<Evaluation, TrainError> {
+        let p = &self.parts;
+        let e = evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step)?;
+        for (_, metric, value) in e.iter() {
+            self.scalars.scalar(metric.name, step, value)?;
+        }
+        Ok(e)
+    }
+
+    /// Saves the periodic checkpoint of the current step and rotates old ones. The logs are
+    /// flushed first: whatever a checkpoint holds, the metrics up to it are on disk.
+    fn checkpoint(&mut self) -> Result<(), TrainError> {
+        self.scalars.flush()?;
+        let label = step_label(self.state.step);
+        let path = self.checkpoints.save(&label, &self.parts.varmap, &self.parts.optimizer, &self.state)?;
+        self.checkpoints.rotate()?;
+        self.last_checkpoint = Some(path);
+        self.last_saved = Some(self.state.step);
+        Ok(())
+    }
+
+    /// The end hooks, the final checkpoint (unless the last step has one), flushed logs, the
+    /// summary.
+    fn finish(
+        &mut self,
+        reason: StopReason,
+        final_eval: Option<Evaluation>,
+        started: Instant,
+        observer: &mut dyn Observer,
+    ) -> Result<Summary, TrainError> {
+        self.each_hook(observer, |h, ctx| h.at_end(reason, ctx).map(|()| None))?;
+        if self.last_saved != Some(self.state.step) && self.state.step > 0 {
+            self.checkpoint()?;
+        }
+        self.scalars.flush()?;
+        let best = self
+            .parts
+            .metrics
+            .all()
+            .iter()
+            .map(|m| (*m, self.state.best_metrics.get(m.name).and_then(|t| t.best)))
+            .collect();
+        Ok(Summary {
+            run_dir: self.dir.path().to_owned(),
+            steps_done: self.state.step,
+            total_steps: self.parts.total_steps,
+            stop: reason,
+            final_eval,
+            best,
+            last_checkpoint: self.last_checkpoint.clone(),
+            elapsed: started.elapsed(),
+        })
+    }
+}

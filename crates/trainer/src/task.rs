@@ -1,0 +1,181 @@
+//! [`Task`]: what the loop trains and evaluates. A model family plugs in by implementing it: it
+//! takes a typed [`Batch`], returns the training loss, and tallies the metrics it declares. The
+//! loop never computes a loss itself, so a model with its own loss (a causal LM with masked
+//! labels, a LoRA-wrapped model) implements `Task` directly; networks that map inputs to logits
+//! or values ([`Model`]) are wrapped in [`Supervised`], which adds cross-entropy or MSE.
+
+use candle_core::{D, DType, Tensor};
+
+use crate::data::{Batch, Labels};
+use crate::model::Model;
+use crate::rng::Rng;
+use crate::run::metric::{Metric, Metrics};
+
+/// Sums over the batches of one evaluation, from which [`Task::finish`] computes the metrics:
+/// `count` examples (or tokens) and one running sum per quantity the task needs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tally {
+    /// Examples (or tokens) counted.
+    pub count: f64,
+    /// The task's sums (e.g. `[Σ loss · n, correct predictions]`).
+    pub sums: Vec<f64>,
+}
+
+impl Tally {
+    /// Adds another batch's tally (element by element, in batch order).
+    pub fn add(&mut self, other: &Tally) {
+        self.count += other.count;
+        if self.sums.len() < other.sums.len() {
+            self.sums.resize(other.sums.len(), 0.0);
+        }
+        for (s, o) in self.sums.iter_mut().zip(&other.sums) {
+            *s += o;
+        }
+    }
+}
+
+/// A trainable task: a model with its loss and its evaluation metrics.
+pub trait Task: Send {
+    /// The metrics [`Task::finish`] reports, in order; `val/loss` first.
+    fn metrics(&self) -> Metrics;
+
+    /// The mean training loss of `batch` (a scalar with its graph, for backward), in training
+    /// mode (dropout masks drawn from `rng`).
+    fn loss(&self, batch: &Batch, rng: &mut Rng) -> candle_core::Result<Tensor>;
+
+    /// What `batch` adds to an evaluation, in evaluation mode (no dropout).
+    fn tally(&self, batch: &Batch) -> candle_core::Result<Tally>;
+
+    /// The metric values (in [`Task::metrics`] order) of a whole evaluation's summed tally.
+    fn finish(&self, total: &Tally) -> Vec<f64>;
+
+    /// Whether parameter `name` trains; frozen parameters stay in checkpoints but get no
+    /// gradient and no optimizer state. Default: every parameter trains.
+    fn is_trainable(&self, _name: &str) -> bool {
+        true
+    }
+}
+
+/// A network trained on labelled examples: cross-entropy on class indices (reporting `val/loss`
+/// and `val/accuracy`), or the mean squared error on values (`val/loss`).
+pub struct Supervised {
+    net: Box<dyn Model>,
+    labels: Labels,
+}
+
+impl Supervised {
+    /// `net` trained on data labelled as `labels`.
+    pub fn new(net: Box<dyn Model>, labels: Labels) -> Self {
+        Self { net, labels }
+    }
+
+    fn loss_of(&self, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+        match self.labels {
+            Labels::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
+            Labels::Regression { .. } => candle_nn::loss::mse(outputs, targets),
+        }
+    }
+
+    fn classifies(&self) -> bool {
+        matches!(self.labels, Labels::Classification { .. })
+    }
+
+    /// The metrics of a network trained on `labels`: `val/loss`, and `val/accuracy` for classes.
+    pub fn metrics_for(labels: Labels) -> Metrics {
+        match labels {
+            Labels::Classification { .. } => Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY]),
+            Labels::Regression { .. } => Metrics::new(vec![Metric::VAL_LOSS]),
+        }
+    }
+}
+
+impl Task for Supervised {
+    fn metrics(&self) -> Metrics {
+        Self::metrics_for(self.labels)
+    }
+
+    fn loss(&self, batch: &Batch, rng: &mut Rng) -> candle_core::Result<Tensor> {
+        let outputs = self.net.forward(&batch.inputs, true, rng)?;
+        self.loss_of(&outputs, &batch.targets)
+    }
+
+    fn tally(&self, batch: &Batch) -> candle_core::Result<Tally> {
+        // Evaluation draws no random numbers (no dropout); the generator is a placeholder.
+        let outputs = self.net.forward(&batch.inputs, false, &mut Rng::new(0))?;
+        let n = batch.targets.dim(0)? as f64;
+        let loss = self.loss_of(&outputs, &batch.targets)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let mut sums = vec![loss * n];
+        if self.classifies() {
+            let predicted = outputs.argmax(D::Minus1)?;
+            sums.push(predicted.eq(&batch.targets)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?);
+        }
+        Ok(Tally { count: n, sums })
+    }
+
+    fn finish(&self, total: &Tally) -> Vec<f64> {
+        let n = total.count.max(1.0);
+        total.sums.iter().map(|s| s / n).collect()
+    }
+
+    fn is_trainable(&self, name: &str) -> bool {
+        self.net.is_trainable(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::data::Inputs;
+
+    /// Logits equal to the inputs.
+    struct Identity;
+    impl Model for Identity {
+        fn forward(&self, inputs: &Inputs, _train: bool, _rng: &mut Rng) -> candle_core::Result<Tensor> {
+            match inputs {
+                Inputs::Dense(x) => Ok(x.clone()),
+                Inputs::Tokens { .. } => Err(candle_core::Error::Msg("dense only".into())),
+            }
+        }
+    }
+
+    fn batch(logits: &[[f32; 2]], targets: &[u32]) -> Batch {
+        let dev = Device::Cpu;
+        let flat: Vec<f32> = logits.iter().flatten().copied().collect();
+        Batch {
+            inputs: Inputs::Dense(Tensor::from_vec(flat, (logits.len(), 2), &dev).unwrap()),
+            targets: Tensor::new(targets, &dev).unwrap(),
+        }
+    }
+
+    #[test]
+    fn classification_reports_loss_and_accuracy_over_all_batches() {
+        let task = Supervised::new(Box::new(Identity), Labels::Classification { num_classes: 2 });
+        assert_eq!(task.metrics().all(), [Metric::VAL_LOSS, Metric::VAL_ACCURACY]);
+        let (a, b) = (batch(&[[2.0, 0.0], [0.0, 2.0]], &[0, 0]), batch(&[[0.0, 0.0]], &[1]));
+        let mut total = Tally::default();
+        total.add(&task.tally(&a).unwrap());
+        total.add(&task.tally(&b).unwrap());
+        let values = task.finish(&total);
+        // Cross-entropies: ln(1 + e^-2) (right), ln(1 + e^2) (wrong), ln 2 (a tie: argmax picks 0).
+        let expected = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 2.0f64.exp()).ln() + 2.0f64.ln()) / 3.0;
+        assert!((values[0] - expected).abs() < 1e-6, "{values:?}");
+        assert!((values[1] - 1.0 / 3.0).abs() < 1e-12, "{values:?}");
+        let train = task.loss(&a, &mut Rng::new(0)).unwrap().to_scalar::<f32>().unwrap();
+        assert!((f64::from(train) - ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 2.0f64.exp()).ln()) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn regression_reports_the_mean_squared_error_only() {
+        let task = Supervised::new(Box::new(Identity), Labels::Regression { outputs: 2 });
+        assert_eq!(task.metrics().all(), [Metric::VAL_LOSS]);
+        let dev = Device::Cpu;
+        let b = Batch {
+            inputs: Inputs::Dense(Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &dev).unwrap()),
+            targets: Tensor::new(&[[1.0f32, 0.0], [3.0, 2.0]], &dev).unwrap(),
+        };
+        let values = task.finish(&task.tally(&b).unwrap());
+        assert_eq!(values, vec![2.0]);
+    }
+}
