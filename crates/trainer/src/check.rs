@@ -67,15 +67,15 @@ fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
             push(path, "must be >= 1".into());
         }
     }
-    if let Some(n) = t.max_grad_norm {
-        if !(n.is_finite() && n > 0.0) {
-            push("train.max_grad_norm", format!("must be a finite number > 0 (got {n})"));
-        }
+    if let Some(n) = t.max_grad_norm
+        && !(n.is_finite() && n > 0.0)
+    {
+        push("train.max_grad_norm", format!("must be a finite number > 0 (got {n})"));
     }
-    if let Some(es) = &t.early_stopping {
-        if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
-            push("train.early_stopping.min_delta", format!("must be a finite number >= 0 (got {})", es.min_delta));
-        }
+    if let Some(es) = &t.early_stopping
+        && !(es.min_delta.is_finite() && es.min_delta >= 0.0)
+    {
+        push("train.early_stopping.min_delta", format!("must be a finite number >= 0 (got {})", es.min_delta));
     }
     if let Some(h) = &c.hooks.on_plateau {
         if !(h.threshold.is_finite() && h.threshold >= 0.0) {
@@ -156,19 +156,20 @@ pub fn run_issues(c: &RunConfig, schedule: &Schedule, total_steps: u64, metrics:
     }
     monitor("train.best_monitor", &c.train.best_monitor);
 
-    if let Some(w) = &c.schedule.warmup {
-        if w.steps >= total_steps {
-            out.push(FieldIssue::new(
-                "schedule.warmup.steps",
-                format!("the warmup ({} steps) is not shorter than the run ({total_steps} steps)", w.steps),
-            ));
-        }
+    if let Some(w) = &c.schedule.warmup
+        && w.steps >= total_steps
+    {
+        out.push(FieldIssue::new(
+            "schedule.warmup.steps",
+            format!("the warmup ({} steps) is not shorter than the run ({total_steps} steps)", w.steps),
+        ));
     }
     if let Kind::OneCycle(o) = &c.schedule.kind {
         let warm = c.schedule.warmup.as_ref().map_or(0, |w| w.steps);
-        if let Some(cycle) = o.total_steps.or_else(|| Some(o.epochs? * o.steps_per_epoch?)) {
-            if cycle + warm < total_steps {
-                out.push(FieldIssue::new(
+        if let Some(cycle) = o.total_steps.or_else(|| Some(o.epochs? * o.steps_per_epoch?))
+            && cycle + warm < total_steps
+        {
+            out.push(FieldIssue::new(
                     "schedule.total_steps",
                     format!(
                         "the cycle ({cycle} steps{}) is shorter than the run ({total_steps} steps); PyTorch's OneCycleLR fails past total_steps: set it to {}",
@@ -176,7 +177,6 @@ pub fn run_issues(c: &RunConfig, schedule: &Schedule, total_steps: u64, metrics:
                         total_steps - warm
                     ),
                 ));
-            }
         }
     }
     out

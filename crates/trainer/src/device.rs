@@ -81,15 +81,15 @@ impl DeviceSpec {
             Self::Cuda(n) => Device::new_cuda(n).map_err(open_err),
             Self::Metal(n) => Device::new_metal(n).map_err(open_err),
             Self::Auto => {
-                if cfg!(feature = "cuda") {
-                    if let Ok(d) = Device::new_cuda(0) {
-                        return Ok(d);
-                    }
+                if cfg!(feature = "cuda")
+                    && let Ok(d) = Device::new_cuda(0)
+                {
+                    return Ok(d);
                 }
-                if cfg!(feature = "metal") {
-                    if let Ok(d) = Device::new_metal(0) {
-                        return Ok(d);
-                    }
+                if cfg!(feature = "metal")
+                    && let Ok(d) = Device::new_metal(0)
+                {
+                    return Ok(d);
                 }
                 Ok(Device::Cpu)
             }

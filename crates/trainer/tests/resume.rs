@@ -132,10 +132,10 @@ fn a_changed_schedule_is_refused_with_what_changed() {
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
 
     let mut changed = c.clone();
-    if let sched::Kind::Chained(ch) = &mut changed.schedule.kind {
-        if let sched::Kind::CosineRestarts(r) = &mut ch.schedules[0].kind {
-            r.t_0 = 25;
-        }
+    if let sched::Kind::Chained(ch) = &mut changed.schedule.kind
+        && let sched::Kind::CosineRestarts(r) = &mut ch.schedules[0].kind
+    {
+        r.t_0 = 25;
     }
     changed.optimizer =
         serde_saphyr::from_str("{kind: adamw, lr: 0.001, groups: [{name: head, prefix: head., lr_scale: 3.0}]}")

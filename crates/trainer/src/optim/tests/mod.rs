@@ -22,7 +22,7 @@ pub(super) struct Model {
 impl Model {
     /// Parameters `encoder.layer.0.weight` (3×2), `encoder.layer.0.bias` (3), `head.weight`
     /// (1×3), `head.bias` (1) in `dtype`.
-    pub fn new(dtype: DType) -> Self {
+    pub(super) fn new(dtype: DType) -> Self {
         let shapes: [(&str, &[usize]); 4] = [
             ("encoder.layer.0.weight", &[3, 2]),
             ("encoder.layer.0.bias", &[3]),
@@ -43,7 +43,7 @@ impl Model {
     }
 
     /// A deep copy (fresh variables with the same values).
-    pub fn copy(&self) -> Self {
+    pub(super) fn copy(&self) -> Self {
         let params = self
             .params
             .iter()
@@ -52,13 +52,13 @@ impl Model {
         Self { params }
     }
 
-    pub fn var(&self, name: &str) -> &Var {
+    pub(super) fn var(&self, name: &str) -> &Var {
         &self.params.iter().find(|(n, _)| n == name).unwrap().1
     }
 
     /// `sum((head(encoder(x)) − y)²)` on a fixed batch of 4 (varies with `t` so that the
     /// gradients change from step to step).
-    pub fn loss(&self, t: u64) -> Tensor {
+    pub(super) fn loss(&self, t: u64) -> Tensor {
         let dtype = self.var("head.bias").dtype();
         let x: Vec<f64> = (0..8).map(|i| ((i as u64 * 5 + t) % 7) as f64 / 7.0 - 0.5).collect();
         let x = Tensor::from_vec(x, (4, 2), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
@@ -71,7 +71,7 @@ impl Model {
     }
 
     /// All parameter values as f64 bit patterns, in parameter order.
-    pub fn bits(&self) -> Vec<u64> {
+    pub(super) fn bits(&self) -> Vec<u64> {
         self.params
             .iter()
             .flat_map(|(_, v)| {
@@ -81,7 +81,7 @@ impl Model {
             .collect()
     }
 
-    pub fn optimizer(&self, config: &OptimizerConfig) -> Optimizer {
+    pub(super) fn optimizer(&self, config: &OptimizerConfig) -> Optimizer {
         Optimizer::new(config, self.params.clone()).unwrap()
     }
 }

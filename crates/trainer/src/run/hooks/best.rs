@@ -66,7 +66,7 @@ mod tests {
             best.after_eval(&e, &mut ctx).unwrap();
         }
         // Accuracy improves (strictly) at steps 9, 19 and 49; a tie at 39 is no improvement.
-        let steps: Vec<u64> = fx.saved.iter().map(|(l, s)| (l == "best").then_some(*s)).flatten().collect();
+        let steps: Vec<u64> = fx.saved.iter().filter_map(|(l, s)| (l == "best").then_some(*s)).collect();
         assert_eq!(steps, [10, 20, 50]);
         assert_eq!(st.best_metrics["val/accuracy"].best, Some((0.8, 49)));
         assert_eq!(st.best_metrics["val/loss"].best, Some((0.6, 49)));

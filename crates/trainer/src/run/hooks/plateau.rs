@@ -52,21 +52,21 @@ impl PlateauHook {
 impl Hook for PlateauHook {
     fn after_eval(&mut self, eval: &Evaluation, ctx: &mut Ctx<'_>) -> Result<Option<StopReason>, TrainError> {
         let mut stop = None;
-        if let Some(value) = eval.value(self.metric) {
-            if self.detector.observe(value).plateau {
-                let metric = self.detector.config().monitor.clone();
-                let step = eval.step;
-                match self.action {
-                    PlateauAction::Restart => {
-                        ctx.state.schedule_origin = ctx.state.step;
-                        ctx.fx.notify(Event::PlateauRestart { step, metric });
-                    }
-                    PlateauAction::Stop => {
-                        ctx.fx.notify(Event::PlateauStop { step, metric });
-                        stop = Some(StopReason::Plateau);
-                    }
-                    PlateauAction::Reduce => {}
+        if let Some(value) = eval.value(self.metric)
+            && self.detector.observe(value).plateau
+        {
+            let metric = self.detector.config().monitor.clone();
+            let step = eval.step;
+            match self.action {
+                PlateauAction::Restart => {
+                    ctx.state.schedule_origin = ctx.state.step;
+                    ctx.fx.notify(Event::PlateauRestart { step, metric });
                 }
+                PlateauAction::Stop => {
+                    ctx.fx.notify(Event::PlateauStop { step, metric });
+                    stop = Some(StopReason::Plateau);
+                }
+                PlateauAction::Reduce => {}
             }
         }
         ctx.state.plateau_hook = Some(self.detector.state().clone());
