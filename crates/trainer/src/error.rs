@@ -61,7 +61,7 @@ impl From<ModelError> for TrainError {
     /// problems stay [`TrainError::Model`].
     fn from(e: ModelError) -> Self {
         match e {
-            ModelError::Config { path, message } => TrainError::Config(vec![FieldIssue::new(path, message)]),
+            ModelError::Config(issue) => TrainError::Config(vec![issue]),
             ModelError::Hub { path, source } => TrainError::Config(vec![FieldIssue::new(path, source.to_string())]),
             other => TrainError::Model(other),
         }

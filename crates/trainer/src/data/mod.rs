@@ -80,14 +80,10 @@ pub enum DataError {
     /// The data is malformed.
     #[error("{0}")]
     Invalid(String),
-    /// A problem to report at config field `path` (e.g. `data.path`: a bad row of that file).
-    #[error("{path}: {message}")]
-    Field {
-        /// Dotted field path of the config (`data.path`, `data.label_field`, `model.num_labels`).
-        path: String,
-        /// What is wrong (naming the file and row where there is one).
-        message: String,
-    },
+    /// A problem to report at a config field (e.g. `data.path`: a bad row of that file, named
+    /// in the message).
+    #[error("{0}")]
+    Field(crate::FieldIssue),
     /// A tensor operation failed.
     #[error("building a batch: {0}")]
     Tensor(String),
@@ -96,7 +92,7 @@ pub enum DataError {
 impl DataError {
     /// A [`DataError::Field`].
     pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
-        DataError::Field { path: path.into(), message: message.into() }
+        DataError::Field(crate::FieldIssue::new(path, message))
     }
 }
 

@@ -384,7 +384,7 @@ mod tests {
         let p = write(dir.path(), "s.json", r#"[{"text": "a", "label": 0}, {"text": "b", "label": 2}]"#);
         let c = config(&format!("{{path: '{p}'}}"));
         let e = TextData::load(&c, Arc::new(Chars), Some(2)).err().unwrap();
-        let DataError::Field { path, message } = e else { panic!("a field error") };
+        let DataError::Field(crate::FieldIssue { path, message }) = e else { panic!("a field error") };
         assert_eq!(path, "data.path");
         assert!(
             message.contains("s.json, element 2: label 2 is outside the 2 classes of model.num_labels = 2"),

@@ -7,14 +7,10 @@ use crate::hub::HubError;
 /// A model build failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A config value the model cannot use (reported at field `path`).
-    #[error("{path}: {message}")]
-    Config {
-        /// Dotted field path (`model.max_len`, `model.num_hidden_layers`, `model`).
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A config value the model cannot use (reported at its field: `model.max_len`,
+    /// `model.num_hidden_layers`, `model`).
+    #[error("{0}")]
+    Config(crate::FieldIssue),
     /// The model's files are not in a local folder or the Hugging Face cache and could not be
     /// downloaded (reported at field `path`: `model.hub` or `model.local_dir`).
     #[error("{path}: {source}")]
@@ -41,7 +37,7 @@ pub enum ModelError {
 impl ModelError {
     /// A [`ModelError::Config`].
     pub fn config(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ModelError::Config { path: path.into(), message: message.into() }
+        ModelError::Config(crate::FieldIssue::new(path, message))
     }
 }
 

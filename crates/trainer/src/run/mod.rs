@@ -83,7 +83,7 @@ impl Trainer {
             num_labels: config.model.num_labels(),
         };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
-            DataError::Field { path, message } => one_issue(path, message),
+            DataError::Field(issue) => TrainError::Config(vec![issue]),
             other => one_issue("data", other.to_string()),
         })?;
         let n_train = data.len(Split::Train);
