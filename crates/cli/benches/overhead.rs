@@ -39,7 +39,7 @@ train: {{max_steps: {steps}, batch_size: {BATCH}, eval_every: {steps}, checkpoin
 /// cross-entropy, backward, one optimizer step with a fixed LR. Returns seconds.
 fn bare(steps: u64) -> f64 {
     let dev = Device::Cpu;
-    let data = DataConfig::Digits(Default::default()).load(false).expect("digits");
+    let data = DataConfig::Digits(Default::default()).load().expect("digits");
     let n = data.len(Split::Train);
     let all = data.batch(Split::Train, &(0..n).collect::<Vec<_>>(), &dev).expect("batch");
     let Inputs::Dense(x_all) = all.inputs else { unreachable!("digits are dense") };

@@ -10,11 +10,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Batch, DataError, Dataset, Inputs, Labels, Split, check_fraction, split_indices};
+use super::dense::{DenseData, Features, Targets};
+use super::{DataError, Labels, check_fraction, split_indices};
 
 /// `kind: mnist`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -154,20 +154,12 @@ fn read_split(dir: &Path, stem: &str) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     Ok((images.data, labels.data))
 }
 
-/// MNIST in memory (pixels as bytes; batches scale them to `[0, 1]`).
-pub struct Mnist {
-    pixels: Vec<u8>,
-    labels: Vec<u8>,
-    train: Vec<usize>,
-    val: Vec<usize>,
-    shape: Vec<usize>,
-    held_out_from_train: bool,
-}
+/// MNIST: pixels kept as bytes (batches scale them to `[0, 1]`), as `[1, 28, 28]` images.
+pub struct Mnist;
 
 impl Mnist {
-    /// Reads the four files; `images` presents examples as `[1, 28, 28]` (convolutional models)
-    /// instead of flat vectors of 784.
-    pub fn load(c: &MnistConfig, images: bool) -> Result<Self, DataError> {
+    /// Reads the four files and splits them.
+    pub fn load(c: &MnistConfig) -> Result<DenseData, DataError> {
         let dir = Path::new(&c.dir);
         if !dir.is_dir() {
             return Err(DataError::field(
@@ -189,60 +181,29 @@ impl Mnist {
                 ((0..n_train).collect(), (n_train..labels.len()).collect())
             }
         };
-        let shape = if images { vec![1, 28, 28] } else { vec![PIXELS] };
-        Ok(Self { pixels, labels, train, val, shape, held_out_from_train: c.val_fraction.is_some() })
-    }
-}
-
-impl Dataset for Mnist {
-    fn labels(&self) -> Labels {
-        Labels::Classification { num_classes: 10 }
-    }
-
-    fn input_shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    fn len(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train.len(),
-            Split::Val => self.val.len(),
-        }
-    }
-
-    fn batch(&self, split: Split, indices: &[usize], device: &Device) -> Result<Batch, DataError> {
-        let rows = match split {
-            Split::Train => &self.train,
-            Split::Val => &self.val,
+        let held_out = match c.val_fraction {
+            Some(_) => "val images held out of the training set",
+            None => "test images as validation",
         };
-        let mut x = Vec::with_capacity(indices.len() * PIXELS);
-        let mut y = Vec::with_capacity(indices.len());
-        for &i in indices {
-            let r = *rows.get(i).ok_or_else(|| DataError::Invalid(format!("example {i} out of range")))?;
-            x.extend(self.pixels[r * PIXELS..(r + 1) * PIXELS].iter().map(|&p| f32::from(p) / 255.0));
-            y.push(u32::from(self.labels[r]));
-        }
-        let mut shape = vec![indices.len()];
-        shape.extend_from_slice(&self.shape);
-        Ok(Batch {
-            inputs: Inputs::Dense(Tensor::from_vec(x, shape, device)?),
-            targets: Tensor::from_vec(y, indices.len(), device)?,
-        })
-    }
-
-    fn describe(&self) -> String {
-        let val = if self.held_out_from_train {
-            "val images held out of the training set"
-        } else {
-            "test images as validation"
-        };
-        format!("MNIST 28×28: {} train / {} {val}, 10 classes", self.train.len(), self.val.len())
+        let description = format!("MNIST 28×28: {} train / {} {held_out}, 10 classes", train.len(), val.len());
+        DenseData::new(
+            Features::Bytes { data: pixels, divisor: 255.0 },
+            PIXELS,
+            Some([1, 28, 28]),
+            Targets::Classes(labels.into_iter().map(u32::from).collect()),
+            Labels::Classification { num_classes: 10 },
+            (train, val),
+            description,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
+
     use super::*;
+    use crate::data::{Dataset, Inputs, Split};
 
     fn idx(ndims: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
         let mut b = vec![0, 0, 8, ndims];
@@ -286,14 +247,15 @@ mod tests {
         write_set(dir.path(), "train", 20, false);
         write_set(dir.path(), "t10k", 5, true);
         let c = MnistConfig { dir: dir.path().to_string_lossy().into_owned(), val_fraction: None, split_seed: 0 };
-        let d = Mnist::load(&c, true).unwrap();
+        let d = Mnist::load(&c).unwrap();
         assert_eq!((d.len(Split::Train), d.len(Split::Val)), (20, 5));
         let b = d.batch(Split::Val, &[0, 4], &Device::Cpu).unwrap();
         let Inputs::Dense(x) = &b.inputs else { panic!("dense") };
-        assert_eq!(x.dims(), &[2, 1, 28, 28]);
+        assert_eq!(x.dims(), &[2, 784]);
+        assert_eq!(d.image_shape(), Some([1, 28, 28]));
         assert_eq!(x.max_all().unwrap().to_scalar::<f32>().unwrap(), 1.0);
         assert_eq!(b.targets.to_vec1::<u32>().unwrap(), [0, 4]);
-        let d = Mnist::load(&MnistConfig { val_fraction: Some(0.25), ..c.clone() }, false).unwrap();
+        let d = Mnist::load(&MnistConfig { val_fraction: Some(0.25), ..c.clone() }).unwrap();
         assert_eq!((d.len(Split::Train), d.len(Split::Val)), (15, 5));
         assert_eq!(d.input_shape(), &[784]);
     }
@@ -304,12 +266,12 @@ mod tests {
         write_set(dir.path(), "train", 3, false);
         std::fs::write(dir.path().join("train-labels-idx1-ubyte"), idx(1, &[2], &[1, 2])).unwrap();
         let c = MnistConfig { dir: dir.path().to_string_lossy().into_owned(), val_fraction: Some(0.5), split_seed: 0 };
-        let e = Mnist::load(&c, false).err().unwrap().to_string();
+        let e = Mnist::load(&c).err().unwrap().to_string();
         assert!(e.starts_with("data.dir: ") && e.contains("holds 3 images but") && e.contains("holds 2 labels"), "{e}");
         write_set(dir.path(), "train", 3, false);
-        let e = Mnist::load(&MnistConfig { val_fraction: None, ..c.clone() }, false).err().unwrap().to_string();
+        let e = Mnist::load(&MnistConfig { val_fraction: None, ..c.clone() }).err().unwrap().to_string();
         assert!(e.contains("no t10k-images-idx3-ubyte"), "{e}");
-        let e = Mnist::load(&MnistConfig { dir: "/nonexistent/mnist".into(), ..c }, false).err().unwrap().to_string();
+        let e = Mnist::load(&MnistConfig { dir: "/nonexistent/mnist".into(), ..c }).err().unwrap().to_string();
         assert!(e.contains("/nonexistent/mnist is not a folder"), "{e}");
     }
 }

@@ -1,6 +1,7 @@
 //! Datasets: in-memory examples split into train and validation, assembled into batches on the
 //! run's device. One unit of data time: an epoch of shuffled train batches.
 
+pub mod dense;
 pub mod digits;
 pub mod mnist;
 pub mod rows;
@@ -106,8 +107,13 @@ impl From<candle_core::Error> for DataError {
 pub trait Dataset: Send {
     /// The task the data poses.
     fn labels(&self) -> Labels;
-    /// Shape of one input example (e.g. `[64]`, or `[1, 8, 8]` as an image).
+    /// Shape of one input example as batched (e.g. `[64]`).
     fn input_shape(&self) -> &[usize];
+    /// The `[channels, height, width]` of an example, when examples are images (convolutional
+    /// models reshape their inputs to it). Default: not images.
+    fn image_shape(&self) -> Option<[usize; 3]> {
+        None
+    }
     /// Number of examples in `split`.
     fn len(&self, split: Split) -> usize;
     /// Assembles the examples `indices` of `split` into a batch on `device`.
@@ -142,8 +148,6 @@ pub trait TextEncoder: Send + Sync {
 /// What the model asks of the data when it is loaded.
 #[derive(Clone, Default)]
 pub struct LoadContext {
-    /// Present examples as images where the data has them (convolutional models).
-    pub images: bool,
     /// The model's tokenizer, for text data.
     pub encoder: Option<Arc<dyn TextEncoder>>,
     /// The number of classes the model predicts, when its config fixes it (`model.num_labels`):
@@ -152,17 +156,16 @@ pub struct LoadContext {
 }
 
 impl DataConfig {
-    /// Loads the data (reads files where the kind has any); `images` asks for image-shaped
-    /// examples where the data has them (convolutional models).
-    pub fn load(&self, images: bool) -> Result<Box<dyn Dataset>, DataError> {
-        self.load_with(&LoadContext { images, ..LoadContext::default() })
+    /// Loads data that needs nothing from the model (reads files where the kind has any).
+    pub fn load(&self) -> Result<Box<dyn Dataset>, DataError> {
+        self.load_with(&LoadContext::default())
     }
 
     /// Loads the data for a model that asks `ctx`.
     pub fn load_with(&self, ctx: &LoadContext) -> Result<Box<dyn Dataset>, DataError> {
         match self {
-            DataConfig::Digits(c) => Ok(Box::new(digits::Digits::load(c, ctx.images)?)),
-            DataConfig::Mnist(c) => Ok(Box::new(mnist::Mnist::load(c, ctx.images)?)),
+            DataConfig::Digits(c) => Ok(Box::new(digits::Digits::load(c)?)),
+            DataConfig::Mnist(c) => Ok(Box::new(mnist::Mnist::load(c)?)),
             DataConfig::TextClassification(c) => {
                 let encoder = ctx.encoder.clone().ok_or_else(|| {
                     DataError::field(

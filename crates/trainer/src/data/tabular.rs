@@ -5,12 +5,12 @@
 //! Rows with a missing (absent, null or empty) feature or target are skipped and counted;
 //! a value that is not a number is an error naming the file, the row and the column.
 
-use candle_core::{Device, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::dense::{DenseData, Features, Targets};
 use super::rows::{self, Format, PathList};
-use super::{Batch, DataError, Dataset, Holdout, Inputs, Labels, Split};
+use super::{DataError, Holdout, Labels};
 
 /// What the target column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -81,10 +81,9 @@ impl TabularConfig {
     }
 }
 
-/// The table in memory.
+/// The table as read: feature names, values, targets and split (see [`Tabular::into_dense`]).
 pub struct Tabular {
     features: Vec<String>,
-    shape: Vec<usize>,
     x: Vec<f32>,
     y: Vec<f32>,
     train: Vec<usize>,
@@ -102,8 +101,13 @@ struct Table {
 }
 
 impl Tabular {
+    /// Reads, checks, splits and (optionally) standardises the table, as a dataset.
+    pub fn load(c: &TabularConfig) -> Result<DenseData, DataError> {
+        Self::read(c)?.into_dense()
+    }
+
     /// Reads, checks, splits and (optionally) standardises the table.
-    pub fn load(c: &TabularConfig) -> Result<Self, DataError> {
+    pub fn read(c: &TabularConfig) -> Result<Self, DataError> {
         let features = match c.features.is_empty() {
             false => c.features.clone(),
             true => discover_features(c)?,
@@ -131,17 +135,7 @@ impl Tabular {
         if let Some(v) = &c.val_path {
             source = format!("{source}; validation: {}", v.describe());
         }
-        Ok(Self {
-            shape: vec![features.len()],
-            features,
-            x: table.x,
-            y: table.y,
-            train,
-            val,
-            labels: task,
-            skipped: table.skipped,
-            source,
-        })
+        Ok(Self { features, x: table.x, y: table.y, train, val, labels: task, skipped: table.skipped, source })
     }
 }
 
@@ -223,46 +217,9 @@ fn standardize(x: &mut [f32], width: usize, train: &[usize]) {
     }
 }
 
-impl Dataset for Tabular {
-    fn labels(&self) -> Labels {
-        self.labels
-    }
-
-    fn input_shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    fn len(&self, split: Split) -> usize {
-        match split {
-            Split::Train => self.train.len(),
-            Split::Val => self.val.len(),
-        }
-    }
-
-    fn batch(&self, split: Split, indices: &[usize], device: &Device) -> Result<Batch, DataError> {
-        let rows = match split {
-            Split::Train => &self.train,
-            Split::Val => &self.val,
-        };
-        let w = self.features.len();
-        let mut x = Vec::with_capacity(indices.len() * w);
-        let mut y = Vec::with_capacity(indices.len());
-        for &i in indices {
-            let r = *rows.get(i).ok_or_else(|| DataError::Invalid(format!("example {i} out of range")))?;
-            x.extend_from_slice(&self.x[r * w..(r + 1) * w]);
-            y.push(self.y[r]);
-        }
-        let n = indices.len();
-        let targets = match self.labels {
-            Labels::Classification { .. } => {
-                Tensor::from_vec(y.iter().map(|&v| v as u32).collect::<Vec<u32>>(), n, device)?
-            }
-            Labels::Regression { outputs } => Tensor::from_vec(y, (n, outputs), device)?,
-        };
-        Ok(Batch { inputs: Inputs::Dense(Tensor::from_vec(x, (n, w), device)?), targets })
-    }
-
-    fn describe(&self) -> String {
+impl Tabular {
+    /// The dataset: the values as features, the target column as class indices or values.
+    pub fn into_dense(self) -> Result<DenseData, DataError> {
         let what = match self.labels {
             Labels::Classification { num_classes } => format!("classification, {num_classes} classes"),
             Labels::Regression { .. } => "regression".to_owned(),
@@ -271,19 +228,28 @@ impl Dataset for Tabular {
             0 => String::new(),
             n => format!("; skipped {n} row{} with a missing value", if n == 1 { "" } else { "s" }),
         };
-        format!(
+        let description = format!(
             "tabular {what}: {} train / {} val rows × {} features ({}){skipped}",
             self.train.len(),
             self.val.len(),
             self.features.len(),
             self.source
-        )
+        );
+        let targets = match self.labels {
+            Labels::Classification { .. } => Targets::Classes(self.y.iter().map(|&v| v as u32).collect()),
+            Labels::Regression { .. } => Targets::Values(self.y),
+        };
+        let width = self.features.len();
+        DenseData::new(Features::F32(self.x), width, None, targets, self.labels, (self.train, self.val), description)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
+
     use super::*;
+    use crate::data::{Dataset, Inputs, Split};
 
     fn config(yaml: &str) -> TabularConfig {
         serde_saphyr::from_str(yaml).unwrap()
@@ -295,9 +261,11 @@ mod tests {
         let p = dir.path().join("t.csv");
         std::fs::write(&p, "a,b,y\n1,10,0.5\n2,20,1.5\n3,,2\n3,30,2.5\n4,40,3.5\n").unwrap();
         let c = config(&format!("{{path: '{}', target: y, task: regression, val_size: 1}}", p.display()));
-        let d = Tabular::load(&c).unwrap();
-        assert_eq!(d.features, ["a", "b"]);
-        assert_eq!((d.len(Split::Train), d.len(Split::Val), d.skipped), (3, 1, 1));
+        let t = Tabular::read(&c).unwrap();
+        assert_eq!(t.features, ["a", "b"]);
+        let skipped = t.skipped;
+        let d = t.into_dense().unwrap();
+        assert_eq!((d.len(Split::Train), d.len(Split::Val), skipped), (3, 1, 1));
         assert_eq!(d.labels(), Labels::Regression { outputs: 1 });
         let b = d.batch(Split::Train, &[0, 1, 2], &Device::Cpu).unwrap();
         assert_eq!(b.targets.dims(), &[3, 1]);

@@ -41,6 +41,8 @@ fn default_activation() -> Activation {
 
 /// The built CNN.
 pub struct Cnn {
+    /// `[c, h, w]` of an input example (batches arrive flat).
+    image: [usize; 3],
     convs: Vec<Conv2d>,
     fc: Linear,
     head: Linear,
@@ -57,7 +59,7 @@ impl Cnn {
         rng: &mut Rng,
         device: &Device,
     ) -> candle_core::Result<Self> {
-        let &[mut channels, mut h, mut w] = spec.input_shape.as_slice() else {
+        let Some(image @ [mut channels, mut h, mut w]) = spec.image else {
             return Err(candle_core::Error::Msg(format!(
                 "model.kind = cnn needs image inputs [channels, height, width], got {:?}",
                 spec.input_shape
@@ -78,12 +80,12 @@ impl Cnn {
             return Err(candle_core::Error::Msg(format!(
                 "model.channels: {} pooling stages shrink a {:?} image to nothing",
                 c.channels.len(),
-                spec.input_shape
+                image
             )));
         }
         let fc = init::linear(varmap, "fc", channels * h * w, c.hidden, rng, device)?;
         let head = init::linear(varmap, "head", c.hidden, spec.outputs, rng, device)?;
-        Ok(Self { convs, fc, head, activation: c.activation, dropout: c.dropout })
+        Ok(Self { image, convs, fc, head, activation: c.activation, dropout: c.dropout })
     }
 }
 
@@ -94,7 +96,8 @@ impl Model for Cnn {
                 "model.kind = cnn needs numeric features, not text (use bert_classifier for text)".into(),
             ));
         };
-        let mut x = x.clone();
+        let [c, h, w] = self.image;
+        let mut x = x.reshape((x.dim(0)?, c, h, w))?;
         for conv in &self.convs {
             x = self.activation.apply(&conv.forward(&x)?)?.max_pool2d(2)?;
         }

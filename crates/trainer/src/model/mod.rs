@@ -86,18 +86,15 @@ pub enum ModelConfig {
 /// What the model is built for.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
-    /// Shape of one input example.
+    /// Shape of one input example as batched.
     pub input_shape: Vec<usize>,
+    /// `[channels, height, width]` when the examples are images.
+    pub image: Option<[usize; 3]>,
     /// Number of outputs (classes).
     pub outputs: usize,
 }
 
 impl ModelConfig {
-    /// Whether the model wants image-shaped inputs.
-    pub fn wants_images(&self) -> bool {
-        matches!(self, ModelConfig::Cnn(_))
-    }
-
     /// Whether the model reads text (token ids) rather than dense features.
     pub fn wants_text(&self) -> bool {
         matches!(self, ModelConfig::BertClassifier(_))
@@ -141,7 +138,11 @@ impl ModelConfig {
         rng: &mut Rng,
         device: &Device,
     ) -> Result<Box<dyn Task>, ModelError> {
-        let spec = ModelSpec { input_shape: data.input_shape().to_vec(), outputs: data.labels().outputs() };
+        let spec = ModelSpec {
+            input_shape: data.input_shape().to_vec(),
+            image: data.image_shape(),
+            outputs: data.labels().outputs(),
+        };
         let net = self.network(&spec, prepared, varmap, rng, device)?;
         Ok(Box::new(Supervised::new(net, data.labels())))
     }
