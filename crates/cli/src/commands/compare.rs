@@ -113,7 +113,7 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
 /// Runs `compare`.
 pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let target = args.target.as_deref().map(Target::parse).transpose().map_err(CliError::Other)?;
-    let base: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let base: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let runs = entries(args, &base)?;
     let root = Path::new(&base.value.logging.dir).join(&base.value.name);
     let dir = crate::runs::create_numbered_dir(&root, "compare-")

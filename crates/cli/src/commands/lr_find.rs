@@ -80,7 +80,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     if args.steps < 3 {
         return Err(CliError::Other("--steps must be at least 3".into()));
     }
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
     let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;

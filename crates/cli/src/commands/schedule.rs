@@ -28,7 +28,7 @@ struct PreviewTrain {
 
 /// Runs `schedule`.
 pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
-    let loaded: Loaded<PreviewConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<PreviewConfig> = load(&args.config, &args.overrides.set)?;
     let c = &loaded.value;
     if let Err(e) = c.optimizer.validate() {
         return Err(loaded.error_at(&e.path, e.rule).into());

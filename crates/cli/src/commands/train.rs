@@ -16,7 +16,7 @@ pub const RUN_CONFIG: &str = "config.yaml";
 
 /// `train CONFIG`: checks everything, then creates the run directory and trains.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let root = Path::new(&loaded.value.logging.dir);
     let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
@@ -52,7 +52,7 @@ fn describe(trainer: &Trainer) {
 /// valid checkpoint.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let config_path = args.run_dir.join(RUN_CONFIG);
-    let loaded: Loaded<RunConfig> = load(&config_path, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&config_path, &args.overrides.set)?;
     let mut trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let info = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
     for s in &info.skipped {
@@ -61,7 +61,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     for c in &info.accepted_changes {
         println!("config changed (accepted with --allow-config-change): {c}");
     }
-    if !args.set.is_empty() {
+    if !args.overrides.set.is_empty() {
         write_config(&args.run_dir, &loaded.value)?;
     }
     println!(
