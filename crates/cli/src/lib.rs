@@ -5,6 +5,7 @@ pub mod args;
 pub mod commands;
 pub mod compare;
 pub mod error;
+pub mod interrupt;
 pub mod load;
 pub mod lr_find;
 pub mod plot;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde::Deserialize;
 use trainer::{Observer, RunConfig, Silent, Trainer};
@@ -120,13 +120,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
     println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let stop = crate::interrupt::stop_flag();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<f64, String>>>> = Mutex::new(runs.iter().map(|_| None).collect());
     std::thread::scope(|s| {

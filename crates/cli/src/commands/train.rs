@@ -1,8 +1,6 @@
 //! `train` and `resume`.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use trainer::{RunConfig, StopReason, Summary, Trainer};
 
@@ -87,14 +85,7 @@ pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), Cli
 }
 
 fn run_to_end(trainer: &mut Trainer, quiet: bool) -> Result<(), CliError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // A second Ctrl-C exits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let stop = crate::interrupt::stop_flag();
     let mut progress = Progress::new(trainer.total_steps(), trainer.steps_done(), quiet);
     let result = trainer.run(&mut progress, &stop);
     progress.finish();
