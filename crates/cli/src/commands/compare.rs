@@ -2,7 +2,7 @@
 //! schedule into `runs/<name>/compare-<n>/<label>/`, then a table (printed, and written as CSV and
 //! Markdown) and a PNG of the LR and validation curves.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -10,10 +10,9 @@ use serde::Deserialize;
 use trainer::{Observer, RunConfig, Silent, Trainer};
 
 use crate::args::CompareArgs;
-use crate::compare::{self, Row, Target};
+use crate::report::compare::{self as report, Target};
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
-use crate::plot::{Chart, Series};
 
 /// A file read for its `schedule:` section only.
 #[derive(Debug, Deserialize)]
@@ -142,26 +141,14 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     for (entry, result) in runs.iter().zip(results) {
         match result {
             Some(Ok(seconds)) => rows.push(
-                compare::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds)
+                report::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds)
                     .map_err(CliError::Other)?,
             ),
             Some(Err(e)) => eprintln!("[{}] failed: {e}", entry.label),
             None => eprintln!("[{}] did not run", entry.label),
         }
     }
-    let table = compare::text(&rows, target.as_ref());
-    println!("\n{table}");
-    write(&dir.join("summary.csv"), &compare::csv(&rows, target.as_ref()))?;
-    write(&dir.join("summary.md"), &compare::markdown(&rows, target.as_ref()))?;
-    let png = dir.join("compare.png");
-    crate::plot::render(&png, &charts(&dir, &rows)).map_err(CliError::Other)?;
-    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
-    println!("overlay the curves: tensorboard --logdir {}", dir.display());
-    Ok(())
-}
-
-fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+    report::write_all(&dir, &rows, target.as_ref())
 }
 
 /// Trains one schedule; returns its wall time in seconds.
@@ -176,35 +163,4 @@ fn run_one(entry: &Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<
             .map_err(|e| e.to_string())?;
     println!("[{}] done in {:.1} s", entry.label, summary.elapsed.as_secs_f64());
     Ok(summary.elapsed.as_secs_f64())
-}
-
-/// LR, validation loss and validation accuracy of every run, one panel each.
-fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
-    let series = |tag: &str| -> Vec<Series> {
-        rows.iter()
-            .map(|r| {
-                let points = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl"))
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .filter(|v| v["tag"] == tag)
-                    .filter_map(|v| Some((v["step"].as_u64()? as f64, v["value"].as_f64()?)))
-                    .collect();
-                Series { label: r.label.clone(), points }
-            })
-            .collect()
-    };
-    let chart = |title: &str, tag: &str, log_y: bool| Chart {
-        title: title.to_owned(),
-        x_label: "optimizer step".into(),
-        y_label: tag.to_owned(),
-        log_y,
-        series: series(tag),
-        ..Default::default()
-    };
-    vec![
-        chart("learning rate", "train/lr", false),
-        chart("validation loss", "val/loss", true),
-        chart("validation accuracy", "val/accuracy", false),
-    ]
 }

@@ -9,8 +9,8 @@ use trainer::{Observer, RunConfig, StepReport, TrainError, Trainer};
 use crate::args::LrFindArgs;
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load, set_path};
-use crate::lr_find::{RangeTest, lr_at, suggest};
-use crate::plot::{Chart, Marker, Series};
+use crate::lr_find::{RangeTest, suggest};
+use crate::report::lr_find::{self as report, Sweep};
 
 struct Recorder<'a> {
     test: RangeTest,
@@ -101,56 +101,12 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
         "lr-find-",
     )
     .map_err(|e| CliError::Other(format!("cannot create the output directory: {e}")))?;
-    let csv: String = std::iter::once("step,lr,loss,smoothed_loss\n".to_owned())
-        .chain(points.iter().map(|p| format!("{},{},{},{}\n", p.step, p.lr, p.loss, p.smoothed)))
-        .collect();
-    let csv_path = out_dir.join("lr_find.csv");
-    std::fs::write(&csv_path, csv).map_err(|e| CliError::Other(format!("{}: {e}", csv_path.display())))?;
-    let stopped = points.len() < args.steps as usize;
-    println!(
-        "{} steps{}",
-        points.len(),
-        if stopped {
-            format!(
-                " (stopped: the loss diverged at lr {:.2e})",
-                lr_at(args.min, args.max, args.steps, points.len() as u64)
-            )
-        } else {
-            String::new()
-        }
-    );
+    let sweep = Sweep { min: args.min, max: args.max, steps: args.steps };
+    report::write_csv(&out_dir, &points, sweep)?;
     let suggestion = suggest(&points).ok_or_else(|| {
         CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into())
     })?;
-    let png = out_dir.join("lr_find.png");
-    // Show the interesting part: from below the minimum to a little above the start.
-    let lowest = points.iter().map(|p| p.smoothed.min(p.loss)).fold(f64::INFINITY, f64::min);
-    let y_range = Some(((lowest * 0.8).max(1e-12), points[0].smoothed * 1.6));
-    let chart = Chart {
-        title: format!("LR range test: {}", loaded.value.name),
-        x_label: "learning rate".into(),
-        y_label: "training loss".into(),
-        log_x: true,
-        series: vec![
-            Series { label: "loss".into(), points: points.iter().map(|p| (p.lr, p.loss)).collect() },
-            Series { label: "smoothed".into(), points: points.iter().map(|p| (p.lr, p.smoothed)).collect() },
-        ],
-        markers: vec![
-            Marker { x: suggestion.steepest, label: format!("steepest {:.1e}", suggestion.steepest) },
-            Marker { x: suggestion.minimum_div_10, label: format!("min/10 {:.1e}", suggestion.minimum_div_10) },
-        ],
-        log_y: true,
-        y_range,
-        ..Default::default()
-    };
-    crate::plot::render(&png, &[chart]).map_err(CliError::Other)?;
-    println!("suggested learning rate:");
-    println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
-    println!(
-        "  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})",
-        suggestion.minimum_div_10, suggestion.minimum
-    );
-    println!("wrote {} and {}", csv_path.display(), png.display());
-    println!("try it: cargo run -p cli -- {} --set optimizer.lr={:.3e}", args.config.display(), suggestion.steepest);
+    report::write_png(&out_dir, &loaded.value.name, &points, &suggestion)?;
+    report::print_suggestion(&out_dir, &args.config, &suggestion);
     Ok(())
 }

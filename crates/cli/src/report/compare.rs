@@ -5,6 +5,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::plot::{Chart, Series};
+use crate::error::CliError;
+
 /// `METRIC=VALUE`: report the first step at which METRIC reaches VALUE (at least it for
 /// accuracies, at most it for losses).
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +173,50 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
         let _ = writeln!(s, ",{}", r.seconds);
     }
     s
+}
+
+/// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
+pub fn write_all(dir: &Path, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
+    let table = text(rows, target);
+    println!("\n{table}");
+    super::write_file(&dir.join("summary.csv"), &csv(rows, target))?;
+    super::write_file(&dir.join("summary.md"), &markdown(rows, target))?;
+    let png = dir.join("compare.png");
+    super::plot::render(&png, &charts(dir, rows)).map_err(CliError::Other)?;
+    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
+    println!("overlay the curves: tensorboard --logdir {}", dir.display());
+    Ok(())
+}
+
+/// LR, validation loss and validation accuracy of every run, one panel each.
+fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
+    let series = |tag: &str| -> Vec<Series> {
+        rows.iter()
+            .map(|r| {
+                let points = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter(|v| v["tag"] == tag)
+                    .filter_map(|v| Some((v["step"].as_u64()? as f64, v["value"].as_f64()?)))
+                    .collect();
+                Series { label: r.label.clone(), points }
+            })
+            .collect()
+    };
+    let chart = |title: &str, tag: &str, log_y: bool| Chart {
+        title: title.to_owned(),
+        x_label: "optimizer step".into(),
+        y_label: tag.to_owned(),
+        log_y,
+        series: series(tag),
+        ..Default::default()
+    };
+    vec![
+        chart("learning rate", "train/lr", false),
+        chart("validation loss", "val/loss", true),
+        chart("validation accuracy", "val/accuracy", false),
+    ]
 }
 
 #[cfg(test)]
