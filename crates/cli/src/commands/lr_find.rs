@@ -3,12 +3,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::Value;
+use sched::kinds::exponential::ExponentialConfig;
+use sched::{Kind, ScheduleConfig};
+use trainer::config::HooksConfig;
+use trainer::optim::OptimizerConfig;
 use trainer::{Observer, RunConfig, StepReport, TrainError, Trainer};
 
 use crate::args::LrFindArgs;
 use crate::error::{CliError, locate};
-use crate::load::{Loaded, load, set_path};
+use crate::load::{Loaded, load};
 use crate::lr_find::{RangeTest, suggest};
 use crate::report::lr_find::{self as report, Sweep};
 
@@ -27,43 +30,33 @@ impl Observer for Recorder<'_> {
 
 /// The config of the range test: exponential LR from `min` (groups keep their LR ratios), no
 /// warmup, hooks, early stopping or logs; one evaluation at the end.
-fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> Result<RunConfig, String> {
-    let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
+fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> RunConfig {
+    let mut config = c.clone();
     let base = c.optimizer.lr();
-    if let Some(groups) = v.pointer_mut("/optimizer/groups").and_then(Value::as_array_mut) {
-        for g in groups {
-            if let Some(lr) = g.get("lr").and_then(Value::as_f64) {
-                let map = g.as_object_mut().ok_or("optimizer.groups: not a map")?;
-                map.remove("lr");
-                map.insert("lr_scale".into(), Value::from(lr / base));
-            }
+    let (lr, groups) = match &mut config.optimizer {
+        OptimizerConfig::Sgd(o) => (&mut o.lr, &mut o.groups),
+        OptimizerConfig::Adam(o) => (&mut o.lr, &mut o.groups),
+        OptimizerConfig::AdamW(o) => (&mut o.lr, &mut o.groups),
+    };
+    *lr = min;
+    for g in groups.iter_mut() {
+        if let Some(group_lr) = g.lr.take() {
+            g.lr_scale = Some(group_lr / base);
         }
     }
     let gamma = (max / min).powf(1.0 / (steps.max(2) - 1) as f64);
-    set_path(&mut v, "optimizer.lr", Value::from(min))?;
-    set_path(&mut v, "schedule", serde_json::json!({"kind": "exponential", "gamma": gamma}))?;
-    for (k, val) in [
-        ("train.max_steps", Value::from(steps)),
-        ("train.epochs", Value::Null),
-        ("train.eval_every", Value::from(steps)),
-        ("train.checkpoint_every", Value::from(0)),
-        ("train.early_stopping", Value::Null),
-        ("hooks", serde_json::json!({})),
-        ("logging.tensorboard", Value::from(false)),
-        ("logging.jsonl", Value::from(false)),
-        ("logging.every", Value::from(1)),
-    ] {
-        set_path(&mut v, k, val)?;
-    }
-    strip_nulls(&mut v);
-    serde_json::from_value(v).map_err(|e| e.to_string())
-}
-
-fn strip_nulls(v: &mut Value) {
-    if let Value::Object(m) = v {
-        m.retain(|_, x| !x.is_null());
-        m.values_mut().for_each(strip_nulls);
-    }
+    config.schedule = ScheduleConfig { kind: Kind::Exponential(ExponentialConfig { gamma }), warmup: None };
+    let t = &mut config.train;
+    t.max_steps = Some(steps);
+    t.epochs = None;
+    t.eval_every = steps;
+    t.checkpoint_every = 0;
+    t.early_stopping = None;
+    config.hooks = HooksConfig::default();
+    config.logging.tensorboard = false;
+    config.logging.jsonl = false;
+    config.logging.every = 1;
+    config
 }
 
 /// Runs `lr-find`.
@@ -82,7 +75,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     }
     let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
-    let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
+    let config = range_config(&loaded.value, args.min, args.max, args.steps);
     let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
     let scratch =
         tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
@@ -109,4 +102,75 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     report::write_png(&out_dir, &loaded.value.name, &points, &suggestion)?;
     report::print_suggestion(&out_dir, &args.config, &suggestion);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::load::set_path;
+
+    /// The config of the range test: exponential LR from `min` (groups keep their LR ratios), no
+    /// warmup, hooks, early stopping or logs; one evaluation at the end.
+    fn range_config_json(c: &RunConfig, min: f64, max: f64, steps: u64) -> Result<RunConfig, String> {
+        let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
+        let base = c.optimizer.lr();
+        if let Some(groups) = v.pointer_mut("/optimizer/groups").and_then(Value::as_array_mut) {
+            for g in groups {
+                if let Some(lr) = g.get("lr").and_then(Value::as_f64) {
+                    let map = g.as_object_mut().ok_or("optimizer.groups: not a map")?;
+                    map.remove("lr");
+                    map.insert("lr_scale".into(), Value::from(lr / base));
+                }
+            }
+        }
+        let gamma = (max / min).powf(1.0 / (steps.max(2) - 1) as f64);
+        set_path(&mut v, "optimizer.lr", Value::from(min))?;
+        set_path(&mut v, "schedule", serde_json::json!({"kind": "exponential", "gamma": gamma}))?;
+        for (k, val) in [
+            ("train.max_steps", Value::from(steps)),
+            ("train.epochs", Value::Null),
+            ("train.eval_every", Value::from(steps)),
+            ("train.checkpoint_every", Value::from(0)),
+            ("train.early_stopping", Value::Null),
+            ("hooks", serde_json::json!({})),
+            ("logging.tensorboard", Value::from(false)),
+            ("logging.jsonl", Value::from(false)),
+            ("logging.every", Value::from(1)),
+        ] {
+            set_path(&mut v, k, val)?;
+        }
+        strip_nulls(&mut v);
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    fn strip_nulls(v: &mut Value) {
+        if let Value::Object(m) = v {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+    }
+
+    #[test]
+    fn typed_range_config_equals_the_json_edits() {
+        let yaml = "name: t
+model: {kind: mlp, hidden: [8]}
+data: {kind: digits}
+optimizer:
+  kind: adamw
+  lr: 0.01
+  groups:
+    - {name: a, prefix: \"layers.0.\", lr: 0.001, weight_decay: 0.0}
+    - {name: b, prefix: \"layers.1.\", lr_scale: 0.5}
+schedule: {kind: cosine, t_max: 100, warmup: {steps: 10}}
+train: {epochs: 3, eval_every: 7, checkpoint_every: 5, early_stopping: {patience: 2}}
+hooks: {on_plateau: {action: stop, patience: 3}}
+logging: {every: 10}
+";
+        let c: RunConfig = serde_saphyr::from_str(yaml).unwrap();
+        for (min, max, steps) in [(1e-7, 10.0, 100), (1e-5, 1.0, 3)] {
+            assert_eq!(range_config(&c, min, max, steps), range_config_json(&c, min, max, steps).unwrap());
+        }
+    }
 }
