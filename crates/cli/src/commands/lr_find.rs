@@ -12,7 +12,7 @@ use trainer::{Observer, RunConfig, StepReport, TrainError, Trainer};
 use crate::args::LrFindArgs;
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
-use crate::lr_find::{RangeTest, suggest};
+use crate::lr_find::{Point, RangeTest, suggest};
 use crate::report::lr_find::{self as report, Sweep};
 
 struct Recorder<'a> {
@@ -59,8 +59,8 @@ fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> RunConfig {
     config
 }
 
-/// Runs `lr-find`.
-pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
+/// Checks the sweep's arguments.
+fn check_args(args: &LrFindArgs) -> Result<(), CliError> {
     if !(args.min > 0.0 && args.max > args.min && args.min.is_finite() && args.max.is_finite()) {
         return Err(CliError::Other(format!(
             "--min and --max must satisfy 0 < min < max (got {} and {})",
@@ -73,10 +73,24 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     if args.steps < 3 {
         return Err(CliError::Other("--steps must be at least 3".into()));
     }
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
-    Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
+    Ok(())
+}
+
+/// The one build of the test: the user's config is checked section by section (no model or
+/// data loaded), then only the range config is built; both report in the user's file, whose
+/// model, data and device sections the range config keeps under the same paths.
+fn build(loaded: &Loaded<RunConfig>, args: &LrFindArgs) -> Result<Trainer, CliError> {
+    let issues = trainer::check::static_issues(&loaded.value);
+    if !issues.is_empty() {
+        return Err(locate(TrainError::Config(issues), loaded));
+    }
     let config = range_config(&loaded.value, args.min, args.max, args.steps);
-    let mut trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
+    Trainer::build(config).map_err(|e| locate(e, loaded))
+}
+
+/// Starts the built test in a scratch directory and runs it until the end or divergence;
+/// returns the recorded points.
+fn sweep(mut trainer: Trainer, args: &LrFindArgs) -> Result<Vec<Point>, CliError> {
     let scratch =
         tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
     trainer.start(scratch.path()).map_err(CliError::Train)?;
@@ -84,11 +98,16 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
     println!("LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)", args.steps, args.min, args.max);
     match trainer.run(&mut rec, &stop) {
-        Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => {}
-        Err(e) => return Err(CliError::Train(e)),
+        Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => Ok(rec.test.points),
+        Err(e) => Err(CliError::Train(e)),
     }
-    drop(trainer);
-    let points = rec.test.points;
+}
+
+/// Runs `lr-find`.
+pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
+    check_args(args)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
+    let points = sweep(build(&loaded, args)?, args)?;
     let out_dir = crate::runs::create_numbered_dir(
         &std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name),
         "lr-find-",
