@@ -162,10 +162,11 @@ pub const SUBCOMMANDS: &[&str] = &["train", "resume", "schedule", "validate", "s
 
 /// Inserts `train` when the first argument is not a subcommand or an option.
 pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {
-    if let Some(first) = args.get(1) {
-        if !first.starts_with('-') && !SUBCOMMANDS.contains(&first.as_str()) {
-            args.insert(1, "train".to_owned());
-        }
+    if let Some(first) = args.get(1)
+        && !first.starts_with('-')
+        && !SUBCOMMANDS.contains(&first.as_str())
+    {
+        args.insert(1, "train".to_owned());
     }
     args
 }

@@ -3,16 +3,16 @@
 //! Markdown) and a PNG of the LR and validation curves.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use serde::Deserialize;
 use trainer::{Observer, RunConfig, Silent, Trainer};
 
 use crate::args::CompareArgs;
-use crate::report::compare::{self as report, Target};
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
+use crate::report::compare::{self as report, Target};
 
 /// A file read for its `schedule:` section only.
 #[derive(Debug, Deserialize)]
@@ -101,7 +101,7 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
         let loaded: Loaded<ScheduleOnly> = match load(path, &[]) {
             Ok(l) => l,
             Err(e) => {
-                errors.push(e);
+                errors.push(*e);
                 continue;
             }
         };
@@ -129,9 +129,9 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let mut rows = Vec::new();
     for (label, result) in labels.iter().zip(results) {
         match result {
-            Some(Ok(seconds)) => rows.push(
-                report::row(label, &dir.join(label), target.as_ref(), seconds).map_err(CliError::Other)?,
-            ),
+            Some(Ok(seconds)) => {
+                rows.push(report::row(label, &dir.join(label), target.as_ref(), seconds).map_err(CliError::Other)?)
+            }
             Some(Err(e)) => eprintln!("[{label}] failed: {e}"),
             None => eprintln!("[{label}] did not run"),
         }
@@ -170,8 +170,9 @@ fn run_one(entry: Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f
     super::train::write_config(dir, &config).map_err(|e| e.to_string())?;
     trainer.start(dir).map_err(|e| e.to_string())?;
     println!("[{label}] training {} steps", trainer.total_steps());
-    let summary = if quiet { trainer.run(&mut Silent, stop) } else { trainer.run(&mut Labelled { label: &label }, stop) }
-        .map_err(|e| e.to_string())?;
+    let summary =
+        if quiet { trainer.run(&mut Silent, stop) } else { trainer.run(&mut Labelled { label: &label }, stop) }
+            .map_err(|e| e.to_string())?;
     println!("[{label}] done in {:.1} s", summary.elapsed.as_secs_f64());
     Ok(summary.elapsed.as_secs_f64())
 }

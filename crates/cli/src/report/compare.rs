@@ -79,10 +79,12 @@ pub fn row(label: &str, run_dir: &Path, target: Option<&Target>, seconds: f64) -
             "val/accuracy" if r.best_accuracy.is_none_or(|(b, _)| value > b) => r.best_accuracy = Some((value, step)),
             _ => {}
         }
-        if let Some(t) = target {
-            if r.target_step.is_none() && tag == t.metric && t.reached(value) {
-                r.target_step = Some(step);
-            }
+        if let Some(t) = target
+            && r.target_step.is_none()
+            && tag == t.metric
+            && t.reached(value)
+        {
+            r.target_step = Some(step);
         }
     }
     Ok(r)
@@ -248,7 +250,7 @@ mod tests {
         let l = Target::parse("val/loss=0.55").unwrap();
         assert_eq!(row("a", dir.path(), Some(&l), 1.5).unwrap().target_step, Some(19));
         assert!(Target::parse("val/loss").is_err());
-        let md = markdown(&[r.clone()], Some(&t));
+        let md = markdown(std::slice::from_ref(&r), Some(&t));
         assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 |"), "{md}");
         assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5\n"));
     }
