@@ -16,8 +16,22 @@ train: {max_steps: 100, batch_size: 32}
 ";
 
 /// (what, config text, words the error must contain)
-fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
-    let edit = |from: &str, to: &str| GOOD.replace(from, to);
+type Case = (&'static str, String, Vec<&'static str>);
+
+/// `GOOD` with `from` replaced by `to`.
+fn edit(from: &str, to: &str) -> String {
+    GOOD.replace(from, to)
+}
+
+/// Every case: the file's syntax and fields, then the checks of values and of the run.
+fn cases() -> Vec<Case> {
+    let mut all = syntax_cases();
+    all.extend(check_cases());
+    all
+}
+
+/// Typos, unknown names, wrong types and broken YAML.
+fn syntax_cases() -> Vec<Case> {
     vec![
         (
             "typo in a section name",
@@ -40,6 +54,14 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["c.yaml:5:", "unknown variant `cosin`", "did you mean `cosine`?"],
         ),
         ("wrong type", edit("max_steps: 100", "max_steps: ten"), vec!["c.yaml:6:", "train.max_steps", "invalid"]),
+        ("duplicate key", format!("{GOOD}seed: 1\nseed: 2\n"), vec!["c.yaml:8:1", "duplicate"]),
+        ("broken YAML", edit("data: {kind: digits}", "data: {kind: digits"), vec!["c.yaml:"]),
+    ]
+}
+
+/// Values out of range, contradictions, and checks that need the data or the run's length.
+fn check_cases() -> Vec<Case> {
+    vec![
         ("negative lr", edit("lr: 0.1", "lr: -0.1"), vec!["c.yaml:4:", "optimizer.lr", "> 0"]),
         ("out-of-range schedule value", edit("t_max: 100", "t_max: 0"), vec!["c.yaml:5:", "schedule.t_max", ">= 1"]),
         (
@@ -85,7 +107,6 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["c.yaml:5:", "schedule.milestones", "one milestone fewer"],
         ),
         ("cuda in a CPU build", format!("{GOOD}device: cuda:0\n"), vec!["c.yaml:7:1", "device", "--features cuda"]),
-        ("duplicate key", format!("{GOOD}seed: 1\nseed: 2\n"), vec!["c.yaml:8:1", "duplicate"]),
         (
             "reduce without a plateau",
             format!("{GOOD}hooks: {{on_plateau: {{action: reduce}}}}\n"),
@@ -96,7 +117,6 @@ fn cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             edit("batch_size: 32", "batch_size: 32, max_grad_norm: 0"),
             vec!["c.yaml:6:", "train.max_grad_norm", "> 0"],
         ),
-        ("broken YAML", edit("data: {kind: digits}", "data: {kind: digits"), vec!["c.yaml:"]),
         ("a name with a slash", edit("name: e", "name: a/b"), vec!["c.yaml:1:1", "name", "directory name"]),
     ]
 }

@@ -5,29 +5,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The workspace root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 /// A `cli` command run in `dir`, without a terminal and without backtraces in error texts.
-pub fn cli(dir: &Path) -> Command {
+pub(crate) fn cli(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cli"));
     c.current_dir(dir).env("RUST_BACKTRACE", "0").env_remove("RUST_LOG");
     c
 }
 
 /// Runs `cli args…` in `dir`.
-pub fn run(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
     cli(dir).args(args).output().expect("run the cli binary")
 }
 
 /// stdout and stderr as text.
-pub fn text(o: &Output) -> (String, String) {
+pub(crate) fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// `(step, tag, value)` of every line of a metrics.jsonl.
-pub fn metrics(run_dir: &Path) -> Vec<(u64, String, f64)> {
+pub(crate) fn metrics(run_dir: &Path) -> Vec<(u64, String, f64)> {
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .expect("metrics.jsonl")
         .lines()
@@ -43,12 +43,12 @@ pub fn metrics(run_dir: &Path) -> Vec<(u64, String, f64)> {
 }
 
 /// One tag's `(step, value bits)` series.
-pub fn series(run_dir: &Path, tag: &str) -> Vec<(u64, u64)> {
+pub(crate) fn series(run_dir: &Path, tag: &str) -> Vec<(u64, u64)> {
     metrics(run_dir).into_iter().filter(|(_, t, _)| t == tag).map(|(s, _, v)| (s, v.to_bits())).collect()
 }
 
 /// The run directories under `root/runs/<name>`.
-pub fn versions(dir: &Path, name: &str) -> Vec<PathBuf> {
+pub(crate) fn versions(dir: &Path, name: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("runs").join(name))
         .map(|e| e.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
@@ -57,7 +57,7 @@ pub fn versions(dir: &Path, name: &str) -> Vec<PathBuf> {
 }
 
 /// Asserts two series are equal, reporting only the first difference.
-pub fn assert_same(got: &[(u64, u64)], want: &[(u64, u64)], what: &str) {
+pub(crate) fn assert_same(got: &[(u64, u64)], want: &[(u64, u64)], what: &str) {
     if let Some(i) = (0..got.len().min(want.len())).find(|&i| got[i] != want[i]) {
         panic!("{what}: first difference at index {i}: got {:?}, want {:?}", got[i], want[i]);
     }
@@ -65,19 +65,19 @@ pub fn assert_same(got: &[(u64, u64)], want: &[(u64, u64)], what: &str) {
 }
 
 /// The pinned test assets (`scripts/fetch-assets.sh`): `ASSETS_DIR`, else `<workspace>/assets`.
-pub fn assets() -> PathBuf {
+pub(crate) fn assets() -> PathBuf {
     std::env::var_os("ASSETS_DIR").map_or_else(|| root().join("assets"), PathBuf::from)
 }
 
 /// A `cli` command that finds models only in the test assets' Hugging Face cache, offline.
-pub fn cli_offline(dir: &Path) -> Command {
+pub(crate) fn cli_offline(dir: &Path) -> Command {
     let mut c = cli(dir);
     c.env("HF_HUB_CACHE", assets().join("hf/hub")).env("HF_HUB_OFFLINE", "1").env("HF_HOME", dir.join("no-hf-home"));
     c
 }
 
 /// The last `val/accuracy: final X` of a run's summary.
-pub fn final_accuracy(stdout: &str) -> f64 {
+pub(crate) fn final_accuracy(stdout: &str) -> f64 {
     let line = stdout
         .lines()
         .find(|l| l.contains("val/accuracy: final"))
@@ -91,7 +91,7 @@ pub fn final_accuracy(stdout: &str) -> f64 {
 /// Copies `tests/data/tiny-bert` (config.json, tokenizer.json) into `dir` and writes its
 /// `model.safetensors`: seeded N(0, 0.02²) weights, LayerNorm weights 1 and biases 0, under the
 /// Hugging Face BERT names. Returns the tensors written.
-pub fn write_tiny_bert(dir: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+pub(crate) fn write_tiny_bert(dir: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
     use candle_core::{Device, Tensor};
     std::fs::create_dir_all(dir).unwrap();
     for f in ["config.json", "tokenizer.json"] {

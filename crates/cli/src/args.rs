@@ -36,14 +36,22 @@ pub enum Command {
     Compare(CompareArgs),
 }
 
+/// `--set KEY=VALUE`, declared once for every command that reads a config.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Override a config field, e.g. `--set train.max_steps=200` (repeatable; the value is YAML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
 /// `train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// The run config (YAML).
     pub config: PathBuf,
-    /// Override a config field, e.g. `--set train.max_steps=200` (repeatable; the value is YAML).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Plain line log instead of a progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -54,9 +62,9 @@ pub struct TrainArgs {
 pub struct ResumeArgs {
     /// The run directory (runs/<name>/<version>).
     pub run_dir: PathBuf,
-    /// Override a field of the run's config (e.g. `train.max_steps` to train longer).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Continue even if the schedule or optimizer config differs from the checkpoint's.
     #[arg(long)]
     pub allow_config_change: bool,
@@ -91,9 +99,9 @@ pub struct ScheduleArgs {
     /// Also draw the schedule (and momentum) into this PNG file.
     #[arg(long, value_name = "FILE")]
     pub png: Option<PathBuf>,
-    /// Override a config field (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// `validate`.
@@ -101,9 +109,9 @@ pub struct ScheduleArgs {
 pub struct ValidateArgs {
     /// The run config (YAML).
     pub config: PathBuf,
-    /// Override a config field (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// `lr-find`.
@@ -124,9 +132,9 @@ pub struct LrFindArgs {
     /// is about 1/(1 − beta) steps, so keep it well below the number of steps per decade × 10.
     #[arg(long, default_value_t = 0.9)]
     pub beta: f64,
-    /// Override a config field (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// `compare`.
@@ -144,9 +152,9 @@ pub struct CompareArgs {
     /// Runs at once (default 1: one after the other).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Override a config field of every run (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
@@ -154,10 +162,11 @@ pub const SUBCOMMANDS: &[&str] = &["train", "resume", "schedule", "validate", "s
 
 /// Inserts `train` when the first argument is not a subcommand or an option.
 pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {
-    if let Some(first) = args.get(1) {
-        if !first.starts_with('-') && !SUBCOMMANDS.contains(&first.as_str()) {
-            args.insert(1, "train".to_owned());
-        }
+    if let Some(first) = args.get(1)
+        && !first.starts_with('-')
+        && !SUBCOMMANDS.contains(&first.as_str())
+    {
+        args.insert(1, "train".to_owned());
     }
     args
 }

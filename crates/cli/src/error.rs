@@ -42,6 +42,12 @@ impl From<ConfigFileError> for CliError {
     }
 }
 
+impl From<Box<ConfigFileError>> for CliError {
+    fn from(e: Box<ConfigFileError>) -> Self {
+        CliError::Config(vec![*e])
+    }
+}
+
 /// Turns a training error into a CLI error, placing config issues in the file.
 pub fn locate<T>(e: TrainError, loaded: &Loaded<T>) -> CliError {
     match e {

@@ -3,12 +3,12 @@
 
 pub mod args;
 pub mod commands;
-pub mod compare;
 pub mod error;
+pub mod interrupt;
 pub mod load;
 pub mod lr_find;
-pub mod plot;
 pub mod preview;
 pub mod progress;
+pub mod report;
 pub mod runs;
 pub mod yaml;

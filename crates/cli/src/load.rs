@@ -21,8 +21,8 @@ pub struct Override {
 
 impl Override {
     /// Parses `KEY=VALUE` (VALUE is YAML: `0.1`, `cosine`, `[5, 10]`, `{steps: 5}`).
-    pub fn parse(arg: &str) -> Result<Self, ConfigFileError> {
-        let err = |m: String| ConfigFileError::plain(&format!("--set {arg}"), m);
+    pub fn parse(arg: &str) -> Result<Self, Box<ConfigFileError>> {
+        let err = |m: String| Box::new(ConfigFileError::plain(&format!("--set {arg}"), m));
         let (key, raw) =
             arg.split_once('=').ok_or_else(|| err("expected KEY=VALUE, e.g. train.max_steps=200".into()))?;
         let key = key.trim();
@@ -73,13 +73,13 @@ impl<T> Loaded<T> {
 }
 
 /// Reads `path`, applies `sets`, and deserializes `T`.
-pub fn load<T: DeserializeOwned>(path: &Path, sets: &[String]) -> Result<Loaded<T>, ConfigFileError> {
+pub fn load<T: DeserializeOwned>(path: &Path, sets: &[String]) -> Result<Loaded<T>, Box<ConfigFileError>> {
     let source = Source::read(path)?;
     load_source(source, sets)
 }
 
 /// As [`load`], for a source already read.
-pub fn load_source<T: DeserializeOwned>(source: Source, sets: &[String]) -> Result<Loaded<T>, ConfigFileError> {
+pub fn load_source<T: DeserializeOwned>(source: Source, sets: &[String]) -> Result<Loaded<T>, Box<ConfigFileError>> {
     let overrides = sets.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
     if overrides.is_empty() {
         let value = source.parse::<T>()?;
@@ -87,20 +87,21 @@ pub fn load_source<T: DeserializeOwned>(source: Source, sets: &[String]) -> Resu
     }
     let mut tree: Value = source.parse()?;
     for o in &overrides {
-        set_path(&mut tree, &o.key, o.value.clone())
-            .map_err(|m| ConfigFileError { field: Some(o.key.clone()), ..ConfigFileError::plain(&o.label(), m) })?;
+        set_path(&mut tree, &o.key, o.value.clone()).map_err(|m| {
+            Box::new(ConfigFileError { field: Some(o.key.clone()), ..ConfigFileError::plain(&o.label(), m) })
+        })?;
     }
     match serde_json::from_value::<T>(tree) {
         Ok(value) => Ok(Loaded { value, source, overrides }),
         Err(merged) => {
             // The file alone may already be wrong: then its located error is the useful one.
-            if let Err(e) = source.parse::<T>() {
-                if !e.field.as_deref().is_some_and(|f| overrides.iter().any(|o| o.touches(f))) {
-                    return Err(e);
-                }
+            if let Err(e) = source.parse::<T>()
+                && !e.field.as_deref().is_some_and(|f| overrides.iter().any(|o| o.touches(f)))
+            {
+                return Err(e);
             }
             let label = overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
-            Err(ConfigFileError::plain(&label, merged.to_string()))
+            Err(Box::new(ConfigFileError::plain(&label, merged.to_string())))
         }
     }
 }

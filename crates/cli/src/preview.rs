@@ -6,7 +6,7 @@ use std::io::Write;
 
 use sched::{KeyPoint, KeyPointKind, Schedule};
 
-use crate::plot::{Chart, Marker, Series};
+use crate::report::plot::{Chart, Marker, Series};
 
 /// One step of a preview.
 #[derive(Debug, Clone, Copy, PartialEq)]

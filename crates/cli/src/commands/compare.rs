@@ -2,18 +2,17 @@
 //! schedule into `runs/<name>/compare-<n>/<label>/`, then a table (printed, and written as CSV and
 //! Markdown) and a PNG of the LR and validation curves.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
 use serde::Deserialize;
 use trainer::{Observer, RunConfig, Silent, Trainer};
 
 use crate::args::CompareArgs;
-use crate::compare::{self, Row, Target};
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
-use crate::plot::{Chart, Series};
+use crate::report::compare::{self as report, Target};
 
 /// A file read for its `schedule:` section only.
 #[derive(Debug, Deserialize)]
@@ -21,10 +20,11 @@ struct ScheduleOnly {
     schedule: sched::ScheduleConfig,
 }
 
-/// One schedule to compare.
+/// One schedule to compare, built once when checked and kept until it runs.
 struct Entry {
     label: String,
     config: RunConfig,
+    trainer: Trainer,
 }
 
 /// Prints a run's events with its label.
@@ -50,15 +50,18 @@ fn unique(label: String, taken: &[Entry]) -> String {
     out
 }
 
-/// Builds `config` to check it. Problems go to `errors`, those in the schedule placed by
-/// `place(path, message)`; returns whether it is valid.
+/// Builds `config`, which checks it. Problems go to `errors`, those in the schedule placed by
+/// `place(path, message)`; returns the trainer when it is valid.
 fn check(
     config: &RunConfig,
     base: &Loaded<RunConfig>,
     place: impl Fn(&str, String) -> crate::yaml::ConfigFileError,
     errors: &mut Vec<crate::yaml::ConfigFileError>,
-) -> Result<bool, CliError> {
-    let Err(e) = Trainer::build(config.clone()) else { return Ok(true) };
+) -> Result<Option<Trainer>, CliError> {
+    let e = match Trainer::build(config.clone()) {
+        Ok(trainer) => return Ok(Some(trainer)),
+        Err(e) => e,
+    };
     match locate(e, base) {
         CliError::Config(list) => errors.extend(list.into_iter().map(|err| match err.field.clone() {
             Some(f) if f.starts_with("schedule") => place(&f, err.message),
@@ -66,7 +69,7 @@ fn check(
         })),
         other => return Err(other),
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// The runs: one per `--schedules` file, else one per entry of the config's `compare:` list.
@@ -87,9 +90,10 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
         }
         for (i, c) in base.value.compare.iter().enumerate() {
             let config = with_schedule(&c.schedule);
-            if check(&config, base, |f, m| base.error_at(&format!("compare[{i}].{f}"), m), &mut errors)? {
+            let place = |f: &str, m| base.error_at(&format!("compare[{i}].{f}"), m);
+            if let Some(trainer) = check(&config, base, place, &mut errors)? {
                 let label = unique(c.label.clone().unwrap_or_else(|| c.schedule.kind.name().to_owned()), &out);
-                out.push(Entry { label, config });
+                out.push(Entry { label, config, trainer });
             }
         }
     }
@@ -97,14 +101,14 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
         let loaded: Loaded<ScheduleOnly> = match load(path, &[]) {
             Ok(l) => l,
             Err(e) => {
-                errors.push(e);
+                errors.push(*e);
                 continue;
             }
         };
         let config = with_schedule(&loaded.value.schedule);
-        if check(&config, base, |f, m| loaded.error_at(f, m), &mut errors)? {
+        if let Some(trainer) = check(&config, base, |f, m| loaded.error_at(f, m), &mut errors)? {
             let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
-            out.push(Entry { label: unique(stem, &out), config });
+            out.push(Entry { label: unique(stem, &out), config, trainer });
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(CliError::Config(errors)) }
@@ -113,29 +117,42 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
 /// Runs `compare`.
 pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let target = args.target.as_deref().map(Target::parse).transpose().map_err(CliError::Other)?;
-    let base: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let base: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let runs = entries(args, &base)?;
     let root = Path::new(&base.value.logging.dir).join(&base.value.name);
     let dir = crate::runs::create_numbered_dir(&root, "compare-")
         .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
     println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+    let labels: Vec<String> = runs.iter().map(|e| e.label.clone()).collect();
+    let results = run_all(runs, &dir, args.jobs)?;
+    let mut rows = Vec::new();
+    for (label, result) in labels.iter().zip(results) {
+        match result {
+            Some(Ok(seconds)) => {
+                rows.push(report::row(label, &dir.join(label), target.as_ref(), seconds).map_err(CliError::Other)?)
+            }
+            Some(Err(e)) => eprintln!("[{label}] failed: {e}"),
+            None => eprintln!("[{label}] did not run"),
         }
-    });
-    let next = AtomicUsize::new(0);
+    }
+    report::write_all(&dir, &rows, target.as_ref())
+}
+
+/// Trains the runs, `jobs` at a time, each in `dir/<label>`; returns, in the runs' order, each
+/// one's wall time or failure (`None` if it did not run).
+fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize) -> Result<Vec<Option<Result<f64, String>>>, CliError> {
+    let stop = crate::interrupt::stop_flag();
+    let workers = jobs.clamp(1, runs.len().max(1));
     let results: Mutex<Vec<Option<Result<f64, String>>>> = Mutex::new(runs.iter().map(|_| None).collect());
+    let queue = Mutex::new(runs.into_iter().enumerate());
     std::thread::scope(|s| {
-        for _ in 0..args.jobs.clamp(1, runs.len().max(1)) {
+        for _ in 0..workers {
             s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(entry) = runs.get(i) else { break };
-                    let result = run_one(entry, &dir.join(&entry.label), &stop, args.jobs > 1);
+                // The guard is dropped at the end of the statement: the run holds no lock.
+                while let Some((i, entry)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                    let run_dir = dir.join(&entry.label);
+                    let result = run_one(entry, &run_dir, &stop, jobs > 1);
                     if let Ok(mut r) = results.lock() {
                         r[i] = Some(result);
                     }
@@ -143,74 +160,19 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
             });
         }
     });
-    let results = results.into_inner().map_err(|_| CliError::Other("a run panicked".into()))?;
-    let mut rows = Vec::new();
-    for (entry, result) in runs.iter().zip(results) {
-        match result {
-            Some(Ok(seconds)) => rows.push(
-                compare::row(&entry.label, &dir.join(&entry.label), target.as_ref(), seconds)
-                    .map_err(CliError::Other)?,
-            ),
-            Some(Err(e)) => eprintln!("[{}] failed: {e}", entry.label),
-            None => eprintln!("[{}] did not run", entry.label),
-        }
-    }
-    let table = compare::text(&rows, target.as_ref());
-    println!("\n{table}");
-    write(&dir.join("summary.csv"), &compare::csv(&rows, target.as_ref()))?;
-    write(&dir.join("summary.md"), &compare::markdown(&rows, target.as_ref()))?;
-    let png = dir.join("compare.png");
-    crate::plot::render(&png, &charts(&dir, &rows)).map_err(CliError::Other)?;
-    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
-    println!("overlay the curves: tensorboard --logdir {}", dir.display());
-    Ok(())
-}
-
-fn write(path: &PathBuf, text: &str) -> Result<(), CliError> {
-    std::fs::write(path, text).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))
+    results.into_inner().map_err(|_| CliError::Other("a run panicked".into()))
 }
 
 /// Trains one schedule; returns its wall time in seconds.
-fn run_one(entry: &Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f64, String> {
-    let trainer = Trainer::build(entry.config.clone()).map_err(|e| e.to_string())?;
+fn run_one(entry: Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f64, String> {
+    let Entry { label, config, trainer } = entry;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    super::train::write_config(dir, &entry.config).map_err(|e| e.to_string())?;
+    super::train::write_config(dir, &config).map_err(|e| e.to_string())?;
     let mut session = trainer.start(dir).map_err(|e| e.to_string())?;
-    println!("[{}] training {} steps", entry.label, session.trainer().total_steps());
+    println!("[{label}] training {} steps", session.trainer().total_steps());
     let summary =
-        if quiet { session.run(&mut Silent, stop) } else { session.run(&mut Labelled { label: &entry.label }, stop) }
+        if quiet { session.run(&mut Silent, stop) } else { session.run(&mut Labelled { label: &label }, stop) }
             .map_err(|e| e.to_string())?;
-    println!("[{}] done in {:.1} s", entry.label, summary.elapsed.as_secs_f64());
+    println!("[{label}] done in {:.1} s", summary.elapsed.as_secs_f64());
     Ok(summary.elapsed.as_secs_f64())
-}
-
-/// LR, validation loss and validation accuracy of every run, one panel each.
-fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
-    let series = |tag: &str| -> Vec<Series> {
-        rows.iter()
-            .map(|r| {
-                let points = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl"))
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .filter(|v| v["tag"] == tag)
-                    .filter_map(|v| Some((v["step"].as_u64()? as f64, v["value"].as_f64()?)))
-                    .collect();
-                Series { label: r.label.clone(), points }
-            })
-            .collect()
-    };
-    let chart = |title: &str, tag: &str, log_y: bool| Chart {
-        title: title.to_owned(),
-        x_label: "optimizer step".into(),
-        y_label: tag.to_owned(),
-        log_y,
-        series: series(tag),
-        ..Default::default()
-    };
-    vec![
-        chart("learning rate", "train/lr", false),
-        chart("validation loss", "val/loss", true),
-        chart("validation accuracy", "val/accuracy", false),
-    ]
 }

@@ -3,14 +3,17 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::Value;
+use sched::kinds::exponential::ExponentialConfig;
+use sched::{Kind, ScheduleConfig};
+use trainer::config::HooksConfig;
+use trainer::optim::OptimizerConfig;
 use trainer::{Observer, RunConfig, StepReport, TrainError, Trainer};
 
 use crate::args::LrFindArgs;
 use crate::error::{CliError, locate};
-use crate::load::{Loaded, load, set_path};
-use crate::lr_find::{RangeTest, lr_at, suggest};
-use crate::plot::{Chart, Marker, Series};
+use crate::load::{Loaded, load};
+use crate::lr_find::{Point, RangeTest, suggest};
+use crate::report::lr_find::{self as report, Sweep};
 
 struct Recorder<'a> {
     test: RangeTest,
@@ -27,47 +30,37 @@ impl Observer for Recorder<'_> {
 
 /// The config of the range test: exponential LR from `min` (groups keep their LR ratios), no
 /// warmup, hooks, early stopping or logs; one evaluation at the end.
-fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> Result<RunConfig, String> {
-    let mut v = serde_json::to_value(c).map_err(|e| e.to_string())?;
+fn range_config(c: &RunConfig, min: f64, max: f64, steps: u64) -> RunConfig {
+    let mut config = c.clone();
     let base = c.optimizer.lr();
-    if let Some(groups) = v.pointer_mut("/optimizer/groups").and_then(Value::as_array_mut) {
-        for g in groups {
-            if let Some(lr) = g.get("lr").and_then(Value::as_f64) {
-                let map = g.as_object_mut().ok_or("optimizer.groups: not a map")?;
-                map.remove("lr");
-                map.insert("lr_scale".into(), Value::from(lr / base));
-            }
+    let (lr, groups) = match &mut config.optimizer {
+        OptimizerConfig::Sgd(o) => (&mut o.lr, &mut o.groups),
+        OptimizerConfig::Adam(o) => (&mut o.lr, &mut o.groups),
+        OptimizerConfig::AdamW(o) => (&mut o.lr, &mut o.groups),
+    };
+    *lr = min;
+    for g in groups.iter_mut() {
+        if let Some(group_lr) = g.lr.take() {
+            g.lr_scale = Some(group_lr / base);
         }
     }
     let gamma = (max / min).powf(1.0 / (steps.max(2) - 1) as f64);
-    set_path(&mut v, "optimizer.lr", Value::from(min))?;
-    set_path(&mut v, "schedule", serde_json::json!({"kind": "exponential", "gamma": gamma}))?;
-    for (k, val) in [
-        ("train.max_steps", Value::from(steps)),
-        ("train.epochs", Value::Null),
-        ("train.eval_every", Value::from(steps)),
-        ("train.checkpoint_every", Value::from(0)),
-        ("train.early_stopping", Value::Null),
-        ("hooks", serde_json::json!({})),
-        ("logging.tensorboard", Value::from(false)),
-        ("logging.jsonl", Value::from(false)),
-        ("logging.every", Value::from(1)),
-    ] {
-        set_path(&mut v, k, val)?;
-    }
-    strip_nulls(&mut v);
-    serde_json::from_value(v).map_err(|e| e.to_string())
+    config.schedule = ScheduleConfig { kind: Kind::Exponential(ExponentialConfig { gamma }), warmup: None };
+    let t = &mut config.train;
+    t.max_steps = Some(steps);
+    t.epochs = None;
+    t.eval_every = steps;
+    t.checkpoint_every = 0;
+    t.early_stopping = None;
+    config.hooks = HooksConfig::default();
+    config.logging.tensorboard = false;
+    config.logging.jsonl = false;
+    config.logging.every = 1;
+    config
 }
 
-fn strip_nulls(v: &mut Value) {
-    if let Value::Object(m) = v {
-        m.retain(|_, x| !x.is_null());
-        m.values_mut().for_each(strip_nulls);
-    }
-}
-
-/// Runs `lr-find`.
-pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
+/// Checks the sweep's arguments.
+fn check_args(args: &LrFindArgs) -> Result<(), CliError> {
     if !(args.min > 0.0 && args.max > args.min && args.min.is_finite() && args.max.is_finite()) {
         return Err(CliError::Other(format!(
             "--min and --max must satisfy 0 < min < max (got {} and {})",
@@ -80,10 +73,21 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     if args.steps < 3 {
         return Err(CliError::Other("--steps must be at least 3".into()));
     }
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
-    Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
-    let config = range_config(&loaded.value, args.min, args.max, args.steps).map_err(CliError::Other)?;
-    let trainer = Trainer::build(config).map_err(|e| locate(e, &loaded))?;
+    Ok(())
+}
+
+/// The one build of the test: the user's config is checked section by section (no model or
+/// data loaded), then only the range config is built; both report in the user's file, whose
+/// model, data and device sections the range config keeps under the same paths.
+fn build(loaded: &Loaded<RunConfig>, args: &LrFindArgs) -> Result<Trainer, CliError> {
+    trainer::check::static_checks(&loaded.value).map_err(|issues| locate(TrainError::Config(issues), loaded))?;
+    let config = range_config(&loaded.value, args.min, args.max, args.steps);
+    Trainer::build(config).map_err(|e| locate(e, loaded))
+}
+
+/// Starts the built test in a scratch directory and runs it until the end or divergence;
+/// returns the recorded points.
+fn sweep(trainer: Trainer, args: &LrFindArgs) -> Result<Vec<Point>, CliError> {
     let scratch =
         tempfile::tempdir().map_err(|e| CliError::Other(format!("cannot create a scratch directory: {e}")))?;
     let mut session = trainer.start(scratch.path()).map_err(CliError::Train)?;
@@ -91,66 +95,65 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
     println!("LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)", args.steps, args.min, args.max);
     match session.run(&mut rec, &stop) {
-        Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => {}
-        Err(e) => return Err(CliError::Train(e)),
+        Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => Ok(rec.test.points),
+        Err(e) => Err(CliError::Train(e)),
     }
-    drop(session);
-    let points = rec.test.points;
+}
+
+/// Runs `lr-find`.
+pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
+    check_args(args)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
+    let points = sweep(build(&loaded, args)?, args)?;
     let out_dir = crate::runs::create_numbered_dir(
         &std::path::Path::new(&loaded.value.logging.dir).join(&loaded.value.name),
         "lr-find-",
     )
     .map_err(|e| CliError::Other(format!("cannot create the output directory: {e}")))?;
-    let csv: String = std::iter::once("step,lr,loss,smoothed_loss\n".to_owned())
-        .chain(points.iter().map(|p| format!("{},{},{},{}\n", p.step, p.lr, p.loss, p.smoothed)))
-        .collect();
-    let csv_path = out_dir.join("lr_find.csv");
-    std::fs::write(&csv_path, csv).map_err(|e| CliError::Other(format!("{}: {e}", csv_path.display())))?;
-    let stopped = points.len() < args.steps as usize;
-    println!(
-        "{} steps{}",
-        points.len(),
-        if stopped {
-            format!(
-                " (stopped: the loss diverged at lr {:.2e})",
-                lr_at(args.min, args.max, args.steps, points.len() as u64)
-            )
-        } else {
-            String::new()
-        }
-    );
+    let sweep = Sweep { min: args.min, max: args.max, steps: args.steps };
+    report::write_csv(&out_dir, &points, sweep)?;
     let suggestion = suggest(&points).ok_or_else(|| {
         CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into())
     })?;
-    let png = out_dir.join("lr_find.png");
-    // Show the interesting part: from below the minimum to a little above the start.
-    let lowest = points.iter().map(|p| p.smoothed.min(p.loss)).fold(f64::INFINITY, f64::min);
-    let y_range = Some(((lowest * 0.8).max(1e-12), points[0].smoothed * 1.6));
-    let chart = Chart {
-        title: format!("LR range test: {}", loaded.value.name),
-        x_label: "learning rate".into(),
-        y_label: "training loss".into(),
-        log_x: true,
-        series: vec![
-            Series { label: "loss".into(), points: points.iter().map(|p| (p.lr, p.loss)).collect() },
-            Series { label: "smoothed".into(), points: points.iter().map(|p| (p.lr, p.smoothed)).collect() },
-        ],
-        markers: vec![
-            Marker { x: suggestion.steepest, label: format!("steepest {:.1e}", suggestion.steepest) },
-            Marker { x: suggestion.minimum_div_10, label: format!("min/10 {:.1e}", suggestion.minimum_div_10) },
-        ],
-        log_y: true,
-        y_range,
-        ..Default::default()
-    };
-    crate::plot::render(&png, &[chart]).map_err(CliError::Other)?;
-    println!("suggested learning rate:");
-    println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
-    println!(
-        "  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})",
-        suggestion.minimum_div_10, suggestion.minimum
-    );
-    println!("wrote {} and {}", csv_path.display(), png.display());
-    println!("try it: cargo run -p cli -- {} --set optimizer.lr={:.3e}", args.config.display(), suggestion.steepest);
+    report::write_png(&out_dir, &loaded.value.name, &points, &suggestion)?;
+    report::print_suggestion(&out_dir, &args.config, &suggestion);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_config_sweeps_exponentially_and_keeps_group_ratios() {
+        let yaml = "name: t
+model: {kind: mlp, hidden: [8]}
+data: {kind: digits}
+optimizer:
+  kind: adamw
+  lr: 0.01
+  groups:
+    - {name: a, prefix: \"layers.0.\", lr: 0.001, weight_decay: 0.0}
+    - {name: b, prefix: \"layers.1.\", lr_scale: 0.5}
+schedule: {kind: cosine, t_max: 100, warmup: {steps: 10}}
+train: {epochs: 3, eval_every: 7, checkpoint_every: 5, early_stopping: {patience: 2}}
+hooks: {on_plateau: {action: stop, patience: 3}}
+logging: {every: 10}
+";
+        let c: RunConfig = serde_saphyr::from_str(yaml).unwrap();
+        let r = range_config(&c, 1e-6, 1.0, 7);
+        assert_eq!(r.optimizer.lr(), 1e-6);
+        let groups = r.optimizer.groups();
+        assert_eq!((groups[0].lr, groups[0].lr_scale), (None, Some(0.001 / 0.01)));
+        assert_eq!(groups[0].weight_decay, Some(0.0));
+        assert_eq!((groups[1].lr, groups[1].lr_scale), (None, Some(0.5)));
+        let gamma = (1.0_f64 / 1e-6).powf(1.0 / 6.0);
+        assert_eq!(r.schedule, ScheduleConfig { kind: Kind::Exponential(ExponentialConfig { gamma }), warmup: None });
+        let t = &r.train;
+        assert_eq!((t.max_steps, t.epochs, t.eval_every, t.checkpoint_every), (Some(7), None, 7, 0));
+        assert!(t.early_stopping.is_none());
+        assert_eq!(r.hooks, HooksConfig::default());
+        assert_eq!((r.logging.tensorboard, r.logging.jsonl, r.logging.every), (false, false, 1));
+        assert_eq!((r.model, r.data, r.name, r.seed), (c.model, c.data, c.name, c.seed));
+    }
 }

@@ -28,7 +28,7 @@ struct PreviewTrain {
 
 /// Runs `schedule`.
 pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
-    let loaded: Loaded<PreviewConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<PreviewConfig> = load(&args.config, &args.overrides.set)?;
     let c = &loaded.value;
     if let Err(e) = c.optimizer.validate() {
         return Err(loaded.error_at(&e.path, e.message).into());
@@ -52,7 +52,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
             sched::Schedule::new(&c.schedule, c.optimizer.lr()).map_err(|e| loaded.error_at(&e.path, e.message))?;
         let title =
             format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
-        crate::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title))
+        crate::report::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title))
             .map_err(CliError::Other)?;
         eprintln!("wrote {}", png.display());
     }

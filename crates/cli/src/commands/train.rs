@@ -1,8 +1,6 @@
 //! `train` and `resume`.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use trainer::{RunConfig, Session, StopReason, Summary, Trainer};
 
@@ -16,7 +14,7 @@ pub const RUN_CONFIG: &str = "config.yaml";
 
 /// `train CONFIG`: checks everything, then creates the run directory and trains.
 pub fn train(args: &TrainArgs) -> Result<(), CliError> {
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let root = Path::new(&loaded.value.logging.dir);
     let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
@@ -52,7 +50,7 @@ fn describe(trainer: &Trainer) {
 /// valid checkpoint.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let config_path = args.run_dir.join(RUN_CONFIG);
-    let loaded: Loaded<RunConfig> = load(&config_path, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&config_path, &args.overrides.set)?;
     let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let (mut session, info) = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
     for s in &info.skipped {
@@ -61,7 +59,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     for c in &info.accepted_changes {
         println!("config changed (accepted with --allow-config-change): {c}");
     }
-    if !args.set.is_empty() {
+    if !args.overrides.set.is_empty() {
         write_config(&args.run_dir, &loaded.value)?;
     }
     println!(
@@ -87,14 +85,7 @@ pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), Cli
 }
 
 fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    // A second Ctrl-C exits at once.
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
+    let stop = crate::interrupt::stop_flag();
     let mut progress = Progress::new(session.trainer().total_steps(), session.steps_done(), quiet);
     let result = session.run(&mut progress, &stop);
     progress.finish();

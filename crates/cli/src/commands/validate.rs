@@ -9,7 +9,7 @@ use crate::load::{Loaded, load};
 
 /// Runs `validate`.
 pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
-    let loaded: Loaded<RunConfig> = load(&args.config, &args.set)?;
+    let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let yaml = serde_saphyr::to_string(&loaded.value).map_err(|e| CliError::Other(e.to_string()))?;
     println!("# {}: valid. Resolved config (defaults filled in):", args.config.display());

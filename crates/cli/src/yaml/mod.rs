@@ -37,10 +37,10 @@ fn options() -> serde_saphyr::Options {
 
 impl Source {
     /// Reads `path`.
-    pub fn read(path: &Path) -> Result<Self, ConfigFileError> {
+    pub fn read(path: &Path) -> Result<Self, Box<ConfigFileError>> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigFileError::plain(&file, format!("cannot read the config file: {e}")))?;
+            .map_err(|e| Box::new(ConfigFileError::plain(&file, format!("cannot read the config file: {e}"))))?;
         Ok(Self::from_text(file, text))
     }
 
@@ -52,8 +52,8 @@ impl Source {
     }
 
     /// Deserializes the whole document as `T`.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigFileError> {
-        serde_saphyr::from_str_with_options(&self.text, options()).map_err(|e| self.yaml_error(&e))
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Box<ConfigFileError>> {
+        serde_saphyr::from_str_with_options(&self.text, options()).map_err(|e| Box::new(self.yaml_error(&e)))
     }
 
     /// An error about field `path` (e.g. from validation), placed at the field, or at its
@@ -90,10 +90,10 @@ impl Source {
 /// `"error: line 4 column 3: unknown field …"` → `"unknown field …"`.
 fn strip_location(text: &str) -> String {
     let t = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
-    if t.starts_with("line ") {
-        if let Some(i) = t.find(": ") {
-            return t[i + 2..].to_owned();
-        }
+    if t.starts_with("line ")
+        && let Some(i) = t.find(": ")
+    {
+        return t[i + 2..].to_owned();
     }
     t.to_owned()
 }

@@ -5,6 +5,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::plot::{Chart, Series};
+use crate::error::CliError;
+
 /// `METRIC=VALUE`: report the first step at which METRIC reaches VALUE (at least it for
 /// accuracies, at most it for losses).
 #[derive(Debug, Clone, PartialEq)]
@@ -82,10 +85,12 @@ pub fn row(label: &str, run_dir: &Path, target: Option<&Target>, seconds: f64) -
             "val/accuracy" if r.best_accuracy.is_none_or(|(b, _)| value > b) => r.best_accuracy = Some((value, step)),
             _ => {}
         }
-        if let Some(t) = target {
-            if r.target_step.is_none() && tag == t.metric && t.reached(value) {
-                r.target_step = Some(step);
-            }
+        if let Some(t) = target
+            && r.target_step.is_none()
+            && tag == t.metric
+            && t.reached(value)
+        {
+            r.target_step = Some(step);
         }
     }
     Ok(r)
@@ -173,6 +178,50 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
     s
 }
 
+/// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
+pub fn write_all(dir: &Path, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
+    let table = text(rows, target);
+    println!("\n{table}");
+    super::write_file(&dir.join("summary.csv"), &csv(rows, target))?;
+    super::write_file(&dir.join("summary.md"), &markdown(rows, target))?;
+    let png = dir.join("compare.png");
+    super::plot::render(&png, &charts(dir, rows)).map_err(CliError::Other)?;
+    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
+    println!("overlay the curves: tensorboard --logdir {}", dir.display());
+    Ok(())
+}
+
+/// LR, validation loss and validation accuracy of every run, one panel each.
+fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
+    let series = |tag: &str| -> Vec<Series> {
+        rows.iter()
+            .map(|r| {
+                let points = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter(|v| v["tag"] == tag)
+                    .filter_map(|v| Some((v["step"].as_u64()? as f64, v["value"].as_f64()?)))
+                    .collect();
+                Series { label: r.label.clone(), points }
+            })
+            .collect()
+    };
+    let chart = |title: &str, tag: &str, log_y: bool| Chart {
+        title: title.to_owned(),
+        x_label: "optimizer step".into(),
+        y_label: tag.to_owned(),
+        log_y,
+        series: series(tag),
+        ..Default::default()
+    };
+    vec![
+        chart("learning rate", "train/lr", false),
+        chart("validation loss", "val/loss", true),
+        chart("validation accuracy", "val/accuracy", false),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +251,7 @@ mod tests {
         let l = Target::parse("val/loss=0.55").unwrap();
         assert_eq!(row("a", dir.path(), Some(&l), 1.5).unwrap().target_step, Some(19));
         assert!(Target::parse("val/loss").is_err());
-        let md = markdown(&[r.clone()], Some(&t));
+        let md = markdown(std::slice::from_ref(&r), Some(&t));
         assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 |"), "{md}");
         assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5\n"));
     }
