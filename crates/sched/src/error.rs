@@ -1,20 +1,23 @@
 //! Errors of schedule construction and state restore.
 
-/// An impossible schedule parameter: names the field (as a dotted path from the `schedule:` section)
-/// and the rule it breaks.
+/// A field with an impossible value: the field's path and what is wrong with it. The one
+/// "field path + message" error of the workspace: schedule, optimizer and run-config
+/// validation all report it (the [`crate::check`] helpers build it).
+///
+/// Displayed as `{path}: {message}`, e.g. `schedule.schedules[1].gamma: must be a finite number > 0 (got -0.5)`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{path}: {rule}")]
-pub struct ConfigError {
-    /// Dotted field path, e.g. `schedule.schedules[1].gamma`.
+#[error("{path}: {message}")]
+pub struct FieldIssue {
+    /// Dotted field path from the top of the run config, e.g. `schedule.schedules[1].gamma`.
     pub path: String,
-    /// The rule the value breaks, e.g. `must be > 0 (got -0.5)`.
-    pub rule: String,
+    /// What is wrong with the value, e.g. `must be a finite number > 0 (got -0.5)`.
+    pub message: String,
 }
 
-impl ConfigError {
-    /// Builds an error for `path` breaking `rule`.
-    pub fn new(path: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self { path: path.into(), rule: rule.into() }
+impl FieldIssue {
+    /// An issue of the field at `path`, described by `message`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
     }
 }
 

@@ -16,7 +16,7 @@
 //! assert_eq!(s.lr(10), 0.1);
 //! ```
 
-mod check;
+pub mod check;
 pub mod config;
 mod error;
 mod keypoints;
@@ -25,7 +25,7 @@ mod node;
 mod schedule;
 
 pub use config::{ChainedConfig, Kind, ScheduleConfig, SequentialConfig, WarmupConfig};
-pub use error::{ConfigError, StateError};
+pub use error::{FieldIssue, StateError};
 pub use keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
 pub use kinds::cosine_restarts::CyclePosition;
 pub use kinds::plateau::{Observation, Plateau, PlateauConfig, PlateauMode, PlateauState, ThresholdMode};

@@ -9,7 +9,7 @@ use crate::kinds::{
     one_cycle::OneCycle, plateau::Observation, plateau::Plateau, polynomial::PolynomialConfig, step::StepConfig,
     wsd::WsdConfig,
 };
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// Deepest nesting of `sequential`/`chained`/`warmup` accepted (guards the stack).
 const MAX_DEPTH: usize = 32;
@@ -59,9 +59,9 @@ pub(crate) enum Node {
 
 impl Node {
     /// Validates `cfg` (at `path`) and builds its node. `primary` is the optimizer's base LR.
-    pub(crate) fn build(cfg: &ScheduleConfig, primary: f64, path: &str, depth: usize) -> Result<Node, ConfigError> {
+    pub(crate) fn build(cfg: &ScheduleConfig, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
         if depth > MAX_DEPTH {
-            return Err(ConfigError::new(path, format!("schedules nest deeper than {MAX_DEPTH} levels")));
+            return Err(FieldIssue::new(path, format!("schedules nest deeper than {MAX_DEPTH} levels")));
         }
         let inner = Self::build_kind(&cfg.kind, primary, path, depth)?;
         let Some(w) = &cfg.warmup else { return Ok(inner) };
@@ -72,7 +72,7 @@ impl Node {
         Ok(Node::Sequential { children: vec![Node::Linear(ramp), inner], milestones: vec![w.steps], warmup: true })
     }
 
-    fn build_kind(kind: &Kind, primary: f64, path: &str, depth: usize) -> Result<Node, ConfigError> {
+    fn build_kind(kind: &Kind, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
         macro_rules! simple {
             ($variant:ident, $c:expr) => {{
                 $c.validate(path)?;
@@ -105,7 +105,7 @@ impl Node {
             Kind::Sequential(c) => {
                 let children = Self::build_children(&c.schedules, primary, path, depth)?;
                 if c.milestones.len() + 1 != children.len() {
-                    return Err(ConfigError::new(
+                    return Err(FieldIssue::new(
                         check::field(path, "milestones"),
                         format!(
                             "needs exactly one milestone fewer than schedules ({} schedules, {} milestones)",
@@ -126,9 +126,9 @@ impl Node {
         primary: f64,
         path: &str,
         depth: usize,
-    ) -> Result<Vec<Node>, ConfigError> {
+    ) -> Result<Vec<Node>, FieldIssue> {
         if configs.is_empty() {
-            return Err(ConfigError::new(check::field(path, "schedules"), "needs at least one schedule"));
+            return Err(FieldIssue::new(check::field(path, "schedules"), "needs at least one schedule"));
         }
         configs
             .iter()

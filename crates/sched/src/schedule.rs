@@ -6,7 +6,7 @@ use crate::config::ScheduleConfig;
 use crate::keypoints::{KeyPoint, MAX_KEY_POINTS};
 use crate::kinds::plateau::{Observation, PlateauState};
 use crate::node::{Group, Node};
-use crate::{ConfigError, StateError};
+use crate::{FieldIssue, StateError};
 
 /// A validated learning-rate schedule.
 ///
@@ -29,10 +29,10 @@ pub struct ScheduleState {
 impl Schedule {
     /// Validates `config` and builds the schedule for base LR `base_lr` (`optimizer.lr`).
     ///
-    /// Every impossible parameter is an error naming its field path (from `schedule`) and rule.
-    pub fn new(config: &ScheduleConfig, base_lr: f64) -> Result<Self, ConfigError> {
+    /// Every impossible parameter is a [`FieldIssue`] naming its field path (from `schedule`).
+    pub fn new(config: &ScheduleConfig, base_lr: f64) -> Result<Self, FieldIssue> {
         if !(base_lr.is_finite() && base_lr > 0.0) {
-            return Err(ConfigError::new("optimizer.lr", format!("must be a finite number > 0 (got {base_lr})")));
+            return Err(FieldIssue::new("optimizer.lr", format!("must be a finite number > 0 (got {base_lr})")));
         }
         Ok(Self { root: Node::build(config, base_lr, "schedule", 0)?, base_lr })
     }

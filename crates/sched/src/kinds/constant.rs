@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `ConstantLR`: `lr(t) = base · (factor + [t ≥ total_iters] · (1 − factor))`, i.e. `base · factor`
 /// for `t < total_iters`, then `base`.
@@ -26,7 +26,7 @@ fn one() -> f64 {
 }
 
 impl ConstantConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::in_range(path, "factor", self.factor, (0.0, false), (1.0, false))
     }
 

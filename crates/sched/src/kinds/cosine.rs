@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::f;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `CosineAnnealingLR`: `lr(t) = eta_min + (base − eta_min) · (1 + cos(π · t / t_max)) / 2`.
 ///
@@ -22,7 +22,7 @@ pub struct CosineConfig {
 }
 
 impl CosineConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::at_least(path, "t_max", self.t_max, 1)?;
         check::non_negative(path, "eta_min", self.eta_min)
     }

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Geometric, cosine::cosine_between, f};
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `CosineAnnealingWarmRestarts` (SGDR):
 /// `lr(t) = eta_min + (base · cycle_decay^i − eta_min) · (1 + cos(π · t_cur / t_i)) / 2`,
@@ -55,7 +55,7 @@ pub struct CyclePosition {
 }
 
 impl CosineRestartsConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::at_least(path, "t_0", self.t_0, 1)?;
         check::at_least(path, "t_mult", self.t_mult, 1)?;
         check::non_negative(path, "eta_min", self.eta_min)?;
@@ -117,7 +117,7 @@ pub struct CosineRestarts {
 
 impl CosineRestarts {
     /// Validates `config` and precomputes its cycles (for `t_mult > 1`).
-    pub(crate) fn new(config: &CosineRestartsConfig, path: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &CosineRestartsConfig, path: &str) -> Result<Self, FieldIssue> {
         config.validate(path)?;
         let (mut starts, mut lengths) = (Vec::new(), Vec::new());
         if config.t_mult > 1 {

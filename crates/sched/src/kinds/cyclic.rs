@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Geometric, f, inv_pow2};
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// Shape of the cycles' amplitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -77,11 +77,11 @@ fn point_nine() -> f64 {
 }
 
 impl CyclicConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::non_negative(path, "base_lr", self.base_lr)?;
         check::non_negative(path, "max_lr", self.max_lr)?;
         if self.max_lr < self.base_lr {
-            return Err(ConfigError::new(
+            return Err(FieldIssue::new(
                 check::field(path, "max_lr"),
                 format!("must be >= base_lr ({} < {})", self.max_lr, self.base_lr),
             ));
@@ -107,7 +107,7 @@ pub struct Cyclic {
 
 impl Cyclic {
     /// Validates `config`.
-    pub(crate) fn new(config: &CyclicConfig, path: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &CyclicConfig, path: &str) -> Result<Self, FieldIssue> {
         config.validate(path)?;
         let up = f(config.step_size_up);
         let total = up + f(config.step_size_down.unwrap_or(config.step_size_up));

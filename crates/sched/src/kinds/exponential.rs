@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Geometric;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `ExponentialLR`: `lr(t) = base · gamma^t`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -15,7 +15,7 @@ pub struct ExponentialConfig {
 }
 
 impl ExponentialConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::positive(path, "gamma", self.gamma)
     }
 

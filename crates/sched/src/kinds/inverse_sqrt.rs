@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::f;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// Hugging Face `inverse_sqrt`: `lr(t) = base · t / max(1, num_warmup_steps)` while
 /// `t < num_warmup_steps`, then `base / sqrt((t + timescale − num_warmup_steps) / timescale)`.
@@ -20,7 +20,7 @@ pub struct InverseSqrtConfig {
 }
 
 impl InverseSqrtConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         if let Some(ts) = self.timescale {
             check::at_least(path, "timescale", ts, 1)?;
         }

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::f;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `LinearLR`: `lr(t) = base · (start_factor + (end_factor − start_factor) · min(t, total_iters) / total_iters)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,7 +32,7 @@ fn five() -> u64 {
 }
 
 impl LinearConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::in_range(path, "start_factor", self.start_factor, (0.0, true), (1.0, false))?;
         check::in_range(path, "end_factor", self.end_factor, (0.0, false), (1.0, false))?;
         check::at_least(path, "total_iters", self.total_iters, 1)

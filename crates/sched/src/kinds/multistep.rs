@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::step::tenth;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `MultiStepLR`: `lr(t) = base · gamma^(number of milestones m with m ≤ t)`.
 ///
@@ -21,7 +21,7 @@ pub struct MultiStepConfig {
 }
 
 impl MultiStepConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::sorted(path, "milestones", &self.milestones)?;
         check::positive(path, "gamma", self.gamma)
     }

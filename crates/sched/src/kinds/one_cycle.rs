@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{cyclic::yes, f};
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// Interpolation inside a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -107,16 +107,16 @@ pub struct OneCycle {
 
 impl OneCycle {
     /// Validates `config` and precomputes its phases.
-    pub(crate) fn new(config: &OneCycleConfig, path: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &OneCycleConfig, path: &str) -> Result<Self, FieldIssue> {
         let c = config;
         check::positive(path, "max_lr", c.max_lr)?;
         let total_steps = match (c.total_steps, c.epochs, c.steps_per_epoch) {
             (Some(total), _, _) => total,
             (None, Some(e), Some(s)) => e
                 .checked_mul(s)
-                .ok_or_else(|| ConfigError::new(check::field(path, "epochs"), "epochs × steps_per_epoch overflows"))?,
+                .ok_or_else(|| FieldIssue::new(check::field(path, "epochs"), "epochs × steps_per_epoch overflows"))?,
             _ => {
-                return Err(ConfigError::new(
+                return Err(FieldIssue::new(
                     check::field(path, "total_steps"),
                     "is required (or both epochs and steps_per_epoch)",
                 ));
@@ -157,7 +157,7 @@ impl OneCycle {
         for (i, bad) in [(0, phases[0].end_step == 0.0), (len - 1, last.end_step <= before_last)] {
             if bad {
                 let start = if i == 0 { 0.0 } else { before_last };
-                return Err(ConfigError::new(
+                return Err(FieldIssue::new(
                     check::field(path, "pct_start"),
                     format!(
                         "gives an empty or backwards phase {} (from step {start} to {}) for total_steps = {total_steps}",

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConfigError, StateError, check};
+use crate::{FieldIssue, StateError, check};
 
 /// Whether lower or higher values of the monitored metric are better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -88,13 +88,13 @@ fn monitor() -> String {
 }
 
 impl PlateauConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::in_range(path, "factor", self.factor, (0.0, true), (1.0, true))?;
         check::non_negative(path, "threshold", self.threshold)?;
         check::non_negative(path, "min_lr", self.min_lr)?;
         check::non_negative(path, "eps", self.eps)?;
         if self.monitor.trim().is_empty() {
-            return Err(ConfigError::new(check::field(path, "monitor"), "must name a metric"));
+            return Err(FieldIssue::new(check::field(path, "monitor"), "must name a metric"));
         }
         Ok(())
     }
@@ -158,14 +158,14 @@ pub struct Plateau {
 
 impl Plateau {
     /// A fresh detector. `primary_lr` is the base LR whose reductions `eps` is checked against.
-    pub(crate) fn new(config: &PlateauConfig, primary_lr: f64, path: &str) -> Result<Self, ConfigError> {
+    pub(crate) fn new(config: &PlateauConfig, primary_lr: f64, path: &str) -> Result<Self, FieldIssue> {
         config.validate(path)?;
         Ok(Self { config: config.clone(), primary_lr, state: PlateauState::default() })
     }
 
     /// A standalone detector (for `on_plateau` hooks without a `plateau` schedule): it never
     /// reduces an LR, it only reports plateaus.
-    pub fn detector(config: &PlateauConfig) -> Result<Self, ConfigError> {
+    pub fn detector(config: &PlateauConfig) -> Result<Self, FieldIssue> {
         Self::new(config, 0.0, "plateau")
     }
 

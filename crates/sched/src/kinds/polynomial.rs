@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::f;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `PolynomialLR`: `lr(t) = base · (1 − min(t, total_iters) / total_iters)^power` (0 from
 /// `total_iters` on).
@@ -27,7 +27,7 @@ fn one() -> f64 {
 }
 
 impl PolynomialConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::at_least(path, "total_iters", self.total_iters, 1)?;
         check::non_negative(path, "power", self.power)
     }

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Geometric;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// `StepLR`: `lr(t) = base · gamma^⌊t / step_size⌋`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,7 +22,7 @@ pub(crate) fn tenth() -> f64 {
 }
 
 impl StepConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::at_least(path, "step_size", self.step_size, 1)?;
         check::positive(path, "gamma", self.gamma)
     }

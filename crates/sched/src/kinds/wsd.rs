@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::f;
-use crate::{ConfigError, check};
+use crate::{FieldIssue, check};
 
 /// Shape of the warmup or decay phase of `warmup_stable_decay`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -70,7 +70,7 @@ fn half() -> f64 {
 }
 
 impl WsdConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::in_range(path, "min_lr_ratio", self.min_lr_ratio, (0.0, false), (1.0, false))?;
         check::positive(path, "num_cycles", self.num_cycles)?;
         match (self.num_stable_steps, self.num_training_steps) {
@@ -78,7 +78,7 @@ impl WsdConfig {
             (None, Some(total)) => {
                 let needed = self.num_warmup_steps.saturating_add(self.num_decay_steps);
                 if total < needed {
-                    Err(ConfigError::new(
+                    Err(FieldIssue::new(
                         check::field(path, "num_training_steps"),
                         format!("must be >= num_warmup_steps + num_decay_steps = {needed} (got {total})"),
                     ))
@@ -86,7 +86,7 @@ impl WsdConfig {
                     Ok(())
                 }
             }
-            (None, None) => Err(ConfigError::new(
+            (None, None) => Err(FieldIssue::new(
                 check::field(path, "num_stable_steps"),
                 "either num_stable_steps or num_training_steps is required",
             )),
