@@ -34,7 +34,7 @@ impl Schedule {
         if !(base_lr.is_finite() && base_lr > 0.0) {
             return Err(FieldIssue::new("optimizer.lr", format!("must be a finite number > 0 (got {base_lr})")));
         }
-        Ok(Self { root: Node::build(config, base_lr, "schedule", 0)?, base_lr })
+        Ok(Self { root: config.build(base_lr, "schedule", 0)?, base_lr })
     }
 
     /// The base LR the schedule was built for (`optimizer.lr`).
