@@ -5,8 +5,8 @@ use crate::config::{ChainedConfig, Kind, ScheduleConfig, SequentialConfig};
 use crate::keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
 use crate::kinds::{
     constant::Constant, cosine::Cosine, cosine_restarts::CosineRestarts, cyclic::Cyclic, exponential::Exponential,
-    inverse_sqrt::InverseSqrt, linear::Linear, multistep::MultiStep, one_cycle::OneCycle, plateau::Observation,
-    plateau::Plateau, polynomial::Polynomial, step::Step, wsd::Wsd,
+    inverse_sqrt::InverseSqrt, linear::Linear, multistep::MultiStep, one_cycle::OneCycle, plateau::Plateau,
+    polynomial::Polynomial, step::Step, wsd::Wsd,
 };
 use crate::{FieldIssue, check};
 
@@ -26,6 +26,26 @@ impl Group {
     #[inline]
     pub(crate) fn new(base: f64, primary: f64) -> Self {
         Self { base, scale: base / primary }
+    }
+}
+
+/// The leaves a traversal ([`Node::for_each_leaf`]) visits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Leaves {
+    /// Every leaf of the tree.
+    All,
+    /// The leaves that make the LR at step `t`: the active child of each `sequential`, every
+    /// child of each `chained`.
+    ActiveAt(u64),
+}
+
+impl Leaves {
+    /// The step passed to the visited leaves (0 for `All`).
+    fn step(self) -> u64 {
+        match self {
+            Leaves::All => 0,
+            Leaves::ActiveAt(t) => t,
+        }
     }
 }
 
@@ -202,64 +222,37 @@ impl Node {
         }
     }
 
-    /// Whether any node can set the momentum.
-    pub(crate) fn cycles_momentum(&self) -> bool {
-        match self {
-            Node::Cyclic(c) => c.config().cycle_momentum,
-            Node::OneCycle(c) => c.config().cycle_momentum,
-            Node::Sequential { children, .. } | Node::Chained(children) => children.iter().any(Node::cycles_momentum),
-            _ => false,
-        }
-    }
-
-    /// Passes a metric observed right after step `t` to the plateaus that monitor `monitor` and
-    /// are active at `t`.
-    pub(crate) fn observe(&mut self, t: u64, monitor: &str, value: f64) -> Observation {
-        match self {
-            Node::Plateau(p) if p.config().monitor == monitor => p.observe(value),
-            Node::Sequential { children, milestones, .. } => {
+    /// Calls `f(leaf, t)` on the leaves (kinds) that `which` selects, depth-first: every leaf
+    /// (with `t = 0`), or those active at a step (with `t` in the leaf's own time). The one
+    /// traversal of the tree behind plateaus, monitors, observations and restarts.
+    pub(crate) fn for_each_leaf<'a>(&'a self, which: Leaves, f: &mut impl FnMut(&'a Node, u64)) {
+        match (self, which) {
+            (Node::Sequential { children, milestones, .. }, Leaves::ActiveAt(t)) => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].observe(local, monitor, value)
+                children[k].for_each_leaf(Leaves::ActiveAt(local), f);
             }
-            Node::Chained(children) => {
-                children.iter_mut().fold(Observation::default(), |acc, c| acc.merge(c.observe(t, monitor, value)))
+            (Node::Sequential { children, .. } | Node::Chained(children), _) => {
+                for c in children {
+                    c.for_each_leaf(which, f);
+                }
             }
-            _ => Observation::default(),
+            (leaf, _) => f(leaf, which.step()),
         }
     }
 
-    /// All plateaus, depth-first.
-    pub(crate) fn plateaus<'a>(&'a self, out: &mut Vec<&'a Plateau>) {
-        match self {
-            Node::Plateau(p) => out.push(p),
-            Node::Sequential { children, .. } | Node::Chained(children) => {
-                children.iter().for_each(|c| c.plateaus(out))
-            }
-            _ => {}
-        }
-    }
-
-    /// All plateaus, depth-first, mutably.
-    pub(crate) fn plateaus_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Plateau>) {
-        match self {
-            Node::Plateau(p) => out.push(p),
-            Node::Sequential { children, .. } | Node::Chained(children) => {
-                children.iter_mut().for_each(|c| c.plateaus_mut(out))
-            }
-            _ => {}
-        }
-    }
-
-    /// `Some(cycle)` when a warm restart begins at step `t`.
-    pub(crate) fn restart_at(&self, t: u64) -> Option<u64> {
-        match self {
-            Node::CosineRestarts(c) => c.restart_at(t),
-            Node::Sequential { children, milestones, .. } => {
+    /// [`Node::for_each_leaf`], mutably.
+    pub(crate) fn for_each_leaf_mut<'a>(&'a mut self, which: Leaves, f: &mut impl FnMut(&'a mut Node, u64)) {
+        match (self, which) {
+            (Node::Sequential { children, milestones, .. }, Leaves::ActiveAt(t)) => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].restart_at(local)
+                children[k].for_each_leaf_mut(Leaves::ActiveAt(local), f);
             }
-            Node::Chained(children) => children.iter().find_map(|c| c.restart_at(t)),
-            _ => None,
+            (Node::Sequential { children, .. } | Node::Chained(children), _) => {
+                for c in children {
+                    c.for_each_leaf_mut(which, f);
+                }
+            }
+            (leaf, _) => f(leaf, which.step()),
         }
     }
 
