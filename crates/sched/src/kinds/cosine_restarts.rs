@@ -210,4 +210,19 @@ mod tests {
             }
         }
     }
+
+    /// The cycle starts the key points list (the precomputed table, or `i · t_0`) equal the
+    /// closed form, up to the end of `u64`.
+    #[test]
+    fn cycle_starts_equal_the_closed_form() {
+        for t_mult in 1u64..=10 {
+            for t_0 in [1u64, 7, 1_000_003] {
+                let config = CosineRestartsConfig { t_0, t_mult, ..serde_json::from_str("{\"t_0\": 1}").unwrap() };
+                let s = config.build("schedule").unwrap();
+                for i in 0..70 {
+                    assert_eq!(s.cycle_start(i), cycle_start(t_0, t_mult, i), "t_mult {t_mult} t_0 {t_0} i {i}");
+                }
+            }
+        }
+    }
 }
