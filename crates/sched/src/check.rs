@@ -1,14 +1,33 @@
-//! Small validation helpers shared by every kind: each returns a [`FieldIssue`] naming the field.
+//! Range and order checks for config fields, each returning a [`FieldIssue`] that names the field
+//! `{path}.{name}` (see [`field`]). Shared by every schedule kind and by the other crates'
+//! validation, so that the same rule reads the same everywhere.
+//!
+//! The messages are part of the interface (users and tests match them):
+//!
+//! | check | message |
+//! |---|---|
+//! | [`positive`] | `must be a finite number > 0 (got {value})` |
+//! | [`non_negative`] | `must be a finite number >= 0 (got {value})` |
+//! | [`in_range`] | `must be in [lo, hi] (got {value})`, `(`/`)` for open ends |
+//! | [`at_least`] | `must be >= {min} (got {value})` |
+//! | [`sorted`] | `milestones must be sorted in non-decreasing order ({b} follows {a})`, at `{path}.{name}[i]` |
+//!
+//! ```
+//! use sched::check;
+//! let e = check::positive("optimizer", "lr", -0.5).unwrap_err();
+//! assert_eq!(e.to_string(), "optimizer.lr: must be a finite number > 0 (got -0.5)");
+//! assert!(check::in_range("schedule", "factor", 1.0, (0.0, true), (1.0, false)).is_ok());
+//! ```
 
 use crate::FieldIssue;
 
-/// Joins a parent path and a field name.
-pub(crate) fn field(path: &str, name: &str) -> String {
+/// Joins a parent path and a field name: `field("schedule", "gamma")` is `schedule.gamma`.
+pub fn field(path: &str, name: &str) -> String {
     format!("{path}.{name}")
 }
 
 /// `value` must be finite and `> 0`.
-pub(crate) fn positive(path: &str, name: &str, value: f64) -> Result<(), FieldIssue> {
+pub fn positive(path: &str, name: &str, value: f64) -> Result<(), FieldIssue> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
@@ -17,7 +36,7 @@ pub(crate) fn positive(path: &str, name: &str, value: f64) -> Result<(), FieldIs
 }
 
 /// `value` must be finite and `>= 0`.
-pub(crate) fn non_negative(path: &str, name: &str, value: f64) -> Result<(), FieldIssue> {
+pub fn non_negative(path: &str, name: &str, value: f64) -> Result<(), FieldIssue> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
@@ -25,8 +44,8 @@ pub(crate) fn non_negative(path: &str, name: &str, value: f64) -> Result<(), Fie
     }
 }
 
-/// `value` must lie in `[lo, hi]` (with `lo_open`/`hi_open` excluding the ends).
-pub(crate) fn in_range(
+/// `value` must be finite and lie in `[lo, hi]`, with `lo_open`/`hi_open` excluding the ends.
+pub fn in_range(
     path: &str,
     name: &str,
     value: f64,
@@ -44,7 +63,7 @@ pub(crate) fn in_range(
 }
 
 /// Integer `value` must be `>= min`.
-pub(crate) fn at_least(path: &str, name: &str, value: u64, min: u64) -> Result<(), FieldIssue> {
+pub fn at_least(path: &str, name: &str, value: u64, min: u64) -> Result<(), FieldIssue> {
     if value >= min {
         Ok(())
     } else {
@@ -52,8 +71,9 @@ pub(crate) fn at_least(path: &str, name: &str, value: u64, min: u64) -> Result<(
     }
 }
 
-/// `values` must be sorted in non-decreasing order.
-pub(crate) fn sorted(path: &str, name: &str, values: &[u64]) -> Result<(), FieldIssue> {
+/// `values` must be sorted in non-decreasing order; the issue names the first out-of-order
+/// element, `{path}.{name}[i]`.
+pub fn sorted(path: &str, name: &str, values: &[u64]) -> Result<(), FieldIssue> {
     match values.windows(2).position(|w| w[0] > w[1]) {
         None => Ok(()),
         Some(i) => Err(FieldIssue::new(

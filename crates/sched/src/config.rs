@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::kinds::{
     constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestartsConfig, cyclic::CyclicConfig,
-    exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::LinearConfig, multistep::MultiStepConfig,
-    one_cycle::OneCycleConfig, plateau::PlateauConfig, polynomial::PolynomialConfig, step::StepConfig, wsd::WsdConfig,
+    exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::Linear, linear::LinearConfig,
+    multistep::MultiStepConfig, one_cycle::OneCycleConfig, plateau::PlateauConfig, polynomial::PolynomialConfig,
+    step::StepConfig, wsd::WsdConfig,
 };
+use crate::{FieldIssue, check};
 
 /// A schedule: one `kind` with its parameters, optionally preceded by a linear warmup.
 ///
@@ -91,6 +93,16 @@ pub struct SequentialConfig {
 pub struct ChainedConfig {
     /// The children (at least one).
     pub schedules: Vec<ScheduleConfig>,
+}
+
+impl WarmupConfig {
+    /// Validates the config (its fields at `path.<name>`, `path` being the `warmup:` section's)
+    /// into the ramp it stands for: `LinearLR(start_factor, 1, steps)`.
+    pub fn build(&self, path: &str) -> Result<Linear, FieldIssue> {
+        check::at_least(path, "steps", self.steps, 1)?;
+        check::in_range(path, "start_factor", self.start_factor, (0.0, true), (1.0, false))?;
+        LinearConfig { start_factor: self.start_factor, end_factor: 1.0, total_iters: self.steps }.build(path)
+    }
 }
 
 impl Kind {

@@ -1,18 +1,21 @@
 //! Errors of schedule construction and state restore.
 
-/// A problem with one field of a config: the field's dotted path and what is wrong. The one
-/// "field path + message" type of the workspace (the trainer and the cli use it too).
+/// A field with an impossible value: the field's path and what is wrong with it. The one
+/// "field path + message" error of the workspace: schedule, optimizer and run-config
+/// validation all report it (the [`crate::check`] helpers build it).
+///
+/// Displayed as `{path}: {message}`, e.g. `schedule.schedules[1].gamma: must be a finite number > 0 (got -0.5)`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct FieldIssue {
-    /// Dotted field path, e.g. `schedule.schedules[1].gamma`.
+    /// Dotted field path from the top of the run config, e.g. `schedule.schedules[1].gamma`.
     pub path: String,
-    /// What is wrong, e.g. `must be > 0 (got -0.5)`.
+    /// What is wrong with the value, e.g. `must be a finite number > 0 (got -0.5)`.
     pub message: String,
 }
 
 impl FieldIssue {
-    /// An issue with field `path`.
+    /// An issue of the field at `path`, described by `message`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self { path: path.into(), message: message.into() }
     }

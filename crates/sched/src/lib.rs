@@ -16,7 +16,7 @@
 //! assert_eq!(s.lr(10), 0.1);
 //! ```
 
-mod check;
+pub mod check;
 pub mod config;
 mod error;
 mod keypoints;

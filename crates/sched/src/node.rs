@@ -1,13 +1,12 @@
 //! The validated schedule tree and its evaluation. Every evaluation is a closed form of the step:
 //! no recursion over past steps, no allocation.
 
-use crate::config::{Kind, ScheduleConfig};
+use crate::config::{ChainedConfig, Kind, ScheduleConfig, SequentialConfig};
 use crate::keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
 use crate::kinds::{
-    Geometric, constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestarts, cyclic::Cyclic,
-    exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::LinearConfig, multistep::MultiStepConfig,
-    one_cycle::OneCycle, plateau::Observation, plateau::Plateau, polynomial::PolynomialConfig, step::StepConfig,
-    wsd::WsdConfig,
+    constant::Constant, cosine::Cosine, cosine_restarts::CosineRestarts, cyclic::Cyclic, exponential::Exponential,
+    inverse_sqrt::InverseSqrt, linear::Linear, multistep::MultiStep, one_cycle::OneCycle, plateau::Plateau,
+    polynomial::Polynomial, step::Step, wsd::Wsd,
 };
 use crate::{FieldIssue, check};
 
@@ -18,8 +17,8 @@ const MAX_DEPTH: usize = 32;
 /// LR (`base / optimizer.lr`), which multiplies the absolute kinds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Group {
-    pub base: f64,
-    pub scale: f64,
+    pub(crate) base: f64,
+    pub(crate) scale: f64,
 }
 
 impl Group {
@@ -30,23 +29,42 @@ impl Group {
     }
 }
 
-/// One validated node of the schedule tree.
+/// The leaves a traversal ([`Node::for_each_leaf`]) visits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Leaves {
+    /// Every leaf of the tree.
+    All,
+    /// The leaves that make the LR at step `t`: the active child of each `sequential`, every
+    /// child of each `chained`.
+    ActiveAt(u64),
+}
+
+impl Leaves {
+    /// The step passed to the visited leaves (0 for `All`).
+    fn step(self) -> u64 {
+        match self {
+            Leaves::All => 0,
+            Leaves::ActiveAt(t) => t,
+        }
+    }
+}
+
+/// One validated node of the schedule tree: a kind's validated schedule, or a composition.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
-    Constant(ConstantConfig),
-    Step(StepConfig, Geometric),
-    /// With `gamma^k` for each number of passed milestones.
-    Multistep(MultiStepConfig, Vec<f64>),
-    Exponential(ExponentialConfig, Geometric),
-    Linear(LinearConfig),
-    Polynomial(PolynomialConfig),
-    Cosine(CosineConfig),
+    Constant(Constant),
+    Step(Step),
+    Multistep(MultiStep),
+    Exponential(Exponential),
+    Linear(Linear),
+    Polynomial(Polynomial),
+    Cosine(Cosine),
     CosineRestarts(CosineRestarts),
     Cyclic(Cyclic),
     OneCycle(OneCycle),
     Plateau(Plateau),
-    InverseSqrt(InverseSqrtConfig),
-    Wsd(WsdConfig),
+    InverseSqrt(InverseSqrt),
+    Wsd(Wsd),
     /// Children switched at milestones; `warmup` marks the `warmup:` wrapper.
     Sequential {
         children: Vec<Node>,
@@ -57,86 +75,78 @@ pub(crate) enum Node {
     Chained(Vec<Node>),
 }
 
-impl Node {
-    /// Validates `cfg` (at `path`) and builds its node. `primary` is the optimizer's base LR.
-    pub(crate) fn build(cfg: &ScheduleConfig, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
+impl ScheduleConfig {
+    /// Validates the schedule at `path` (nested `depth` levels deep) into its node. `primary` is
+    /// the optimizer's base LR (what plateaus check `eps` against).
+    pub(crate) fn build(&self, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
         if depth > MAX_DEPTH {
             return Err(FieldIssue::new(path, format!("schedules nest deeper than {MAX_DEPTH} levels")));
         }
-        let inner = Self::build_kind(&cfg.kind, primary, path, depth)?;
-        let Some(w) = &cfg.warmup else { return Ok(inner) };
-        let wpath = check::field(path, "warmup");
-        check::at_least(&wpath, "steps", w.steps, 1)?;
-        check::in_range(&wpath, "start_factor", w.start_factor, (0.0, true), (1.0, false))?;
-        let ramp = LinearConfig { start_factor: w.start_factor, end_factor: 1.0, total_iters: w.steps };
+        let inner = self.kind.build(primary, path, depth)?;
+        let Some(w) = &self.warmup else { return Ok(inner) };
+        let ramp = w.build(&check::field(path, "warmup"))?;
         Ok(Node::Sequential { children: vec![Node::Linear(ramp), inner], milestones: vec![w.steps], warmup: true })
     }
+}
 
-    fn build_kind(kind: &Kind, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
-        macro_rules! simple {
-            ($variant:ident, $c:expr) => {{
-                $c.validate(path)?;
-                Node::$variant($c.clone())
-            }};
-        }
-        Ok(match kind {
-            Kind::Constant(c) => simple!(Constant, c),
-            Kind::Step(c) => {
-                c.validate(path)?;
-                Node::Step(c.clone(), Geometric::new(c.gamma))
-            }
-            Kind::Multistep(c) => {
-                c.validate(path)?;
-                Node::Multistep(c.clone(), c.powers())
-            }
-            Kind::Exponential(c) => {
-                c.validate(path)?;
-                Node::Exponential(c.clone(), Geometric::new(c.gamma))
-            }
-            Kind::Linear(c) => simple!(Linear, c),
-            Kind::Polynomial(c) => simple!(Polynomial, c),
-            Kind::Cosine(c) => simple!(Cosine, c),
-            Kind::Cyclic(c) => Node::Cyclic(Cyclic::new(c, path)?),
-            Kind::InverseSqrt(c) => simple!(InverseSqrt, c),
-            Kind::WarmupStableDecay(c) => simple!(Wsd, c),
-            Kind::CosineRestarts(c) => Node::CosineRestarts(CosineRestarts::new(c, path)?),
-            Kind::OneCycle(c) => Node::OneCycle(OneCycle::new(c, path)?),
-            Kind::Plateau(c) => Node::Plateau(Plateau::new(c, primary, path)?),
-            Kind::Sequential(c) => {
-                let children = Self::build_children(&c.schedules, primary, path, depth)?;
-                if c.milestones.len() + 1 != children.len() {
-                    return Err(FieldIssue::new(
-                        check::field(path, "milestones"),
-                        format!(
-                            "needs exactly one milestone fewer than schedules ({} schedules, {} milestones)",
-                            children.len(),
-                            c.milestones.len()
-                        ),
-                    ));
-                }
-                check::sorted(path, "milestones", &c.milestones)?;
-                Node::Sequential { children, milestones: c.milestones.clone(), warmup: false }
-            }
-            Kind::Chained(c) => Node::Chained(Self::build_children(&c.schedules, primary, path, depth)?),
+impl Kind {
+    /// Validates the kind's parameters (at `path`) with its config's `build`.
+    fn build(&self, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
+        Ok(match self {
+            Kind::Constant(c) => Node::Constant(c.build(path)?),
+            Kind::Step(c) => Node::Step(c.build(path)?),
+            Kind::Multistep(c) => Node::Multistep(c.build(path)?),
+            Kind::Exponential(c) => Node::Exponential(c.build(path)?),
+            Kind::Linear(c) => Node::Linear(c.build(path)?),
+            Kind::Polynomial(c) => Node::Polynomial(c.build(path)?),
+            Kind::Cosine(c) => Node::Cosine(c.build(path)?),
+            Kind::CosineRestarts(c) => Node::CosineRestarts(c.build(path)?),
+            Kind::Cyclic(c) => Node::Cyclic(c.build(path)?),
+            Kind::OneCycle(c) => Node::OneCycle(c.build(path)?),
+            Kind::Plateau(c) => Node::Plateau(c.build(path)?.with_primary_lr(primary)),
+            Kind::InverseSqrt(c) => Node::InverseSqrt(c.build(path)?),
+            Kind::WarmupStableDecay(c) => Node::Wsd(c.build(path)?),
+            Kind::Sequential(c) => c.build(primary, path, depth)?,
+            Kind::Chained(c) => c.build(primary, path, depth)?,
         })
     }
+}
 
-    fn build_children(
-        configs: &[ScheduleConfig],
-        primary: f64,
-        path: &str,
-        depth: usize,
-    ) -> Result<Vec<Node>, FieldIssue> {
-        if configs.is_empty() {
-            return Err(FieldIssue::new(check::field(path, "schedules"), "needs at least one schedule"));
+impl SequentialConfig {
+    /// Validates the children and the milestones into a sequential node.
+    fn build(&self, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
+        let children = build_children(&self.schedules, primary, path, depth)?;
+        if self.milestones.len() + 1 != children.len() {
+            return Err(FieldIssue::new(
+                check::field(path, "milestones"),
+                format!(
+                    "needs exactly one milestone fewer than schedules ({} schedules, {} milestones)",
+                    children.len(),
+                    self.milestones.len()
+                ),
+            ));
         }
-        configs
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Self::build(c, primary, &format!("{path}.schedules[{i}]"), depth + 1))
-            .collect()
+        check::sorted(path, "milestones", &self.milestones)?;
+        Ok(Node::Sequential { children, milestones: self.milestones.clone(), warmup: false })
     }
+}
 
+impl ChainedConfig {
+    /// Validates the children into a chained node.
+    fn build(&self, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
+        Ok(Node::Chained(build_children(&self.schedules, primary, path, depth)?))
+    }
+}
+
+/// Validates the `schedules` of a composition at `path` (at least one).
+fn build_children(configs: &[ScheduleConfig], primary: f64, path: &str, depth: usize) -> Result<Vec<Node>, FieldIssue> {
+    if configs.is_empty() {
+        return Err(FieldIssue::new(check::field(path, "schedules"), "needs at least one schedule"));
+    }
+    configs.iter().enumerate().map(|(i, c)| c.build(primary, &format!("{path}.schedules[{i}]"), depth + 1)).collect()
+}
+
+impl Node {
     /// Index of the child of a sequential node active at `t`, and `t` in that child's time.
     #[inline]
     fn active(milestones: &[u64], t: u64) -> (usize, u64) {
@@ -149,9 +159,9 @@ impl Node {
     pub(crate) fn lr(&self, t: u64, g: Group) -> f64 {
         match self {
             Node::Constant(c) => c.lr(t, g.base),
-            Node::Step(c, gamma) => c.lr(gamma, t, g.base),
-            Node::Multistep(c, powers) => c.lr(powers, t, g.base),
-            Node::Exponential(c, gamma) => c.lr(gamma, t, g.base),
+            Node::Step(c) => c.lr(t, g.base),
+            Node::Multistep(c) => c.lr(t, g.base),
+            Node::Exponential(c) => c.lr(t, g.base),
             Node::Linear(c) => c.lr(t, g.base),
             Node::Polynomial(c) => c.lr(t, g.base),
             Node::Cosine(c) => c.lr(t, g.base),
@@ -212,64 +222,37 @@ impl Node {
         }
     }
 
-    /// Whether any node can set the momentum.
-    pub(crate) fn cycles_momentum(&self) -> bool {
-        match self {
-            Node::Cyclic(c) => c.config().cycle_momentum,
-            Node::OneCycle(c) => c.config().cycle_momentum,
-            Node::Sequential { children, .. } | Node::Chained(children) => children.iter().any(Node::cycles_momentum),
-            _ => false,
-        }
-    }
-
-    /// Passes a metric observed right after step `t` to the plateaus that monitor `monitor` and
-    /// are active at `t`.
-    pub(crate) fn observe(&mut self, t: u64, monitor: &str, value: f64) -> Observation {
-        match self {
-            Node::Plateau(p) if p.config().monitor == monitor => p.observe(value),
-            Node::Sequential { children, milestones, .. } => {
+    /// Calls `f(leaf, t)` on the leaves (kinds) that `which` selects, depth-first: every leaf
+    /// (with `t = 0`), or those active at a step (with `t` in the leaf's own time). The one
+    /// traversal of the tree behind plateaus, monitors, observations and restarts.
+    pub(crate) fn for_each_leaf<'a>(&'a self, which: Leaves, f: &mut impl FnMut(&'a Node, u64)) {
+        match (self, which) {
+            (Node::Sequential { children, milestones, .. }, Leaves::ActiveAt(t)) => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].observe(local, monitor, value)
+                children[k].for_each_leaf(Leaves::ActiveAt(local), f);
             }
-            Node::Chained(children) => {
-                children.iter_mut().fold(Observation::default(), |acc, c| acc.merge(c.observe(t, monitor, value)))
+            (Node::Sequential { children, .. } | Node::Chained(children), _) => {
+                for c in children {
+                    c.for_each_leaf(which, f);
+                }
             }
-            _ => Observation::default(),
+            (leaf, _) => f(leaf, which.step()),
         }
     }
 
-    /// All plateaus, depth-first.
-    pub(crate) fn plateaus<'a>(&'a self, out: &mut Vec<&'a Plateau>) {
-        match self {
-            Node::Plateau(p) => out.push(p),
-            Node::Sequential { children, .. } | Node::Chained(children) => {
-                children.iter().for_each(|c| c.plateaus(out))
-            }
-            _ => {}
-        }
-    }
-
-    /// All plateaus, depth-first, mutably.
-    pub(crate) fn plateaus_mut<'a>(&'a mut self, out: &mut Vec<&'a mut Plateau>) {
-        match self {
-            Node::Plateau(p) => out.push(p),
-            Node::Sequential { children, .. } | Node::Chained(children) => {
-                children.iter_mut().for_each(|c| c.plateaus_mut(out))
-            }
-            _ => {}
-        }
-    }
-
-    /// `Some(cycle)` when a warm restart begins at step `t`.
-    pub(crate) fn restart_at(&self, t: u64) -> Option<u64> {
-        match self {
-            Node::CosineRestarts(c) => c.restart_at(t),
-            Node::Sequential { children, milestones, .. } => {
+    /// [`Node::for_each_leaf`], mutably.
+    pub(crate) fn for_each_leaf_mut<'a>(&'a mut self, which: Leaves, f: &mut impl FnMut(&'a mut Node, u64)) {
+        match (self, which) {
+            (Node::Sequential { children, milestones, .. }, Leaves::ActiveAt(t)) => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].restart_at(local)
+                children[k].for_each_leaf_mut(Leaves::ActiveAt(local), f);
             }
-            Node::Chained(children) => children.iter().find_map(|c| c.restart_at(t)),
-            _ => None,
+            (Node::Sequential { children, .. } | Node::Chained(children), _) => {
+                for c in children {
+                    c.for_each_leaf_mut(which, f);
+                }
+            }
+            (leaf, _) => f(leaf, which.step()),
         }
     }
 
@@ -281,7 +264,7 @@ impl Node {
                     if out.len() >= MAX_KEY_POINTS {
                         break;
                     }
-                    match c.config().cycle_start(cycle) {
+                    match c.cycle_start(cycle) {
                         Some(s) if s < span && c.restart_at(s).is_some() => {
                             out.push(KeyPoint { step: offset + s, kind: KeyPointKind::Restart { cycle } })
                         }

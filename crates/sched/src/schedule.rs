@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ScheduleConfig;
 use crate::keypoints::{KeyPoint, MAX_KEY_POINTS};
-use crate::kinds::plateau::{Observation, PlateauState};
-use crate::node::{Group, Node};
+use crate::kinds::plateau::{Observation, Plateau, PlateauState};
+use crate::node::{Group, Leaves, Node};
 use crate::{FieldIssue, StateError};
 
 /// A validated learning-rate schedule.
@@ -29,12 +29,12 @@ pub struct ScheduleState {
 impl Schedule {
     /// Validates `config` and builds the schedule for base LR `base_lr` (`optimizer.lr`).
     ///
-    /// Every impossible parameter is an error naming its field path (from `schedule`) and rule.
+    /// Every impossible parameter is a [`FieldIssue`] naming its field path (from `schedule`).
     pub fn new(config: &ScheduleConfig, base_lr: f64) -> Result<Self, FieldIssue> {
         if !(base_lr.is_finite() && base_lr > 0.0) {
             return Err(FieldIssue::new("optimizer.lr", format!("must be a finite number > 0 (got {base_lr})")));
         }
-        Ok(Self { root: Node::build(config, base_lr, "schedule", 0)?, base_lr })
+        Ok(Self { root: config.build(base_lr, "schedule", 0)?, base_lr })
     }
 
     /// The base LR the schedule was built for (`optimizer.lr`).
@@ -72,21 +72,32 @@ impl Schedule {
 
     /// Whether the schedule can set the momentum at some step.
     pub fn cycles_momentum(&self) -> bool {
-        self.root.cycles_momentum()
+        let mut cycles = false;
+        self.root.for_each_leaf(Leaves::All, &mut |node, _| {
+            cycles |= match node {
+                Node::Cyclic(c) => c.config().cycle_momentum,
+                Node::OneCycle(c) => c.config().cycle_momentum,
+                _ => false,
+            }
+        });
+        cycles
     }
 
     /// Observes `value` of metric `monitor`, measured right after step `t`; plateaus monitoring
     /// that metric and active at `t` react (from step `t + 1` on).
     pub fn observe(&mut self, t: u64, monitor: &str, value: f64) -> Observation {
-        self.root.observe(t, monitor, value)
+        let mut out = Observation::default();
+        self.root.for_each_leaf_mut(Leaves::ActiveAt(t), &mut |node, _| match node {
+            Node::Plateau(p) if p.config().monitor == monitor => out = out.merge(p.observe(value)),
+            _ => {}
+        });
+        out
     }
 
     /// Names of the metrics monitored by the schedule's plateaus (deduplicated, in order).
     pub fn monitors(&self) -> Vec<&str> {
-        let mut plateaus = Vec::new();
-        self.root.plateaus(&mut plateaus);
         let mut names: Vec<&str> = Vec::new();
-        for p in plateaus {
+        for p in self.plateaus() {
             let name = p.config().monitor.as_str();
             if !names.contains(&name) {
                 names.push(name);
@@ -98,7 +109,13 @@ impl Schedule {
     /// `Some(cycle)` when step `t` begins a warm restart (cycle ≥ 1 of a `cosine_restarts`).
     #[inline]
     pub fn restart_at(&self, t: u64) -> Option<u64> {
-        self.root.restart_at(t)
+        let mut restart = None;
+        self.root.for_each_leaf(Leaves::ActiveAt(t), &mut |node, local| {
+            if let (None, Node::CosineRestarts(c)) = (restart, node) {
+                restart = c.restart_at(local);
+            }
+        });
+        restart
     }
 
     /// Notable steps before `steps`: warmup end, restarts, sequential milestones (sorted; at most
@@ -113,15 +130,17 @@ impl Schedule {
 
     /// The state to save with a checkpoint.
     pub fn state(&self) -> ScheduleState {
-        let mut plateaus = Vec::new();
-        self.root.plateaus(&mut plateaus);
-        ScheduleState { plateaus: plateaus.into_iter().map(|p| p.state().clone()).collect() }
+        ScheduleState { plateaus: self.plateaus().into_iter().map(|p| p.state().clone()).collect() }
     }
 
     /// Restores a state saved by [`Schedule::state`] from a schedule with the same config.
     pub fn restore(&mut self, state: &ScheduleState) -> Result<(), StateError> {
         let mut plateaus = Vec::new();
-        self.root.plateaus_mut(&mut plateaus);
+        self.root.for_each_leaf_mut(Leaves::All, &mut |node, _| {
+            if let Node::Plateau(p) = node {
+                plateaus.push(p);
+            }
+        });
         if plateaus.len() != state.plateaus.len() {
             return Err(StateError::PlateauCount { saved: state.plateaus.len(), expected: plateaus.len() });
         }
@@ -129,5 +148,16 @@ impl Schedule {
             p.set_state(s.clone(), i)?;
         }
         Ok(())
+    }
+
+    /// Every plateau of the tree, depth-first.
+    fn plateaus(&self) -> Vec<&Plateau> {
+        let mut plateaus = Vec::new();
+        self.root.for_each_leaf(Leaves::All, &mut |node, _| {
+            if let Node::Plateau(p) = node {
+                plateaus.push(p);
+            }
+        });
+        plateaus
     }
 }

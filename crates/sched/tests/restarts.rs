@@ -1,16 +1,38 @@
 //! Warm restarts: integer cycle arithmetic puts every restart exactly where PyTorch's
 //! step-by-step recursion does, at any step.
 
-use sched::kinds::cosine_restarts::CosineRestartsConfig;
-use sched::{Kind, Schedule, ScheduleConfig};
+use sched::kinds::cosine_restarts::{CosineRestarts, CosineRestartsConfig};
+use sched::{CyclePosition, Kind, Schedule, ScheduleConfig};
 
 fn config(t_0: u64, t_mult: u64) -> CosineRestartsConfig {
     CosineRestartsConfig { t_0, t_mult, eta_min: 0.001, cycle_decay: 1.0, cycle_limit: None }
 }
 
+/// The validated schedule, whose `position` is the fast path under test.
+fn built(c: &CosineRestartsConfig) -> CosineRestarts {
+    c.build("schedule").unwrap()
+}
+
+/// The oracle: first step of cycle `i`, `t_0 · (t_mult^i − 1) / (t_mult − 1)` in exact integer
+/// arithmetic (`i · t_0` when `t_mult = 1`), or `None` beyond `u64`.
+fn cycle_start(c: &CosineRestartsConfig, i: u64) -> Option<u64> {
+    let (t0, m) = (u128::from(c.t_0), u128::from(c.t_mult));
+    let start = if m == 1 {
+        t0.checked_mul(u128::from(i))?
+    } else {
+        t0.checked_mul(m.checked_pow(u32::try_from(i).ok()?)? - 1)? / (m - 1)
+    };
+    u64::try_from(start).ok()
+}
+
 fn schedule(c: &CosineRestartsConfig) -> Schedule {
     let cfg = ScheduleConfig { kind: Kind::CosineRestarts(c.clone()), warmup: None };
     Schedule::new(&cfg, 0.1).unwrap()
+}
+
+/// The oracle: length of cycle `i`, `t_0 · t_mult^i`.
+fn length(c: &CosineRestartsConfig, i: u64) -> u128 {
+    u128::from(c.t_0) * u128::from(c.t_mult).pow(i as u32)
 }
 
 /// PyTorch's `CosineAnnealingWarmRestarts.step()` without an epoch argument: integer counters.
@@ -33,10 +55,10 @@ fn matches_pytorch_step_recursion_over_many_cycles() {
     for t_0 in [1, 2, 3, 7, 10] {
         for t_mult in [1, 2, 3, 5] {
             let c = config(t_0, t_mult);
-            let s = schedule(&c);
+            let (s, r) = (schedule(&c), built(&c));
             for (t, (t_cur, t_i)) in pytorch_recursion(t_0, t_mult, 5_000).into_iter().enumerate() {
                 let t = t as u64;
-                let p = c.position(t);
+                let p = r.position(t);
                 assert_eq!((t - p.start, p.length), (t_cur, u128::from(t_i)), "t_0={t_0} t_mult={t_mult} t={t}");
                 let want =
                     0.001 + (0.1 - 0.001) * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos()) / 2.0;
@@ -57,7 +79,7 @@ fn t_mult_3_at_121_t0_is_a_restart_where_the_float_log_formula_is_not() {
     assert_eq!(float_n, 4, "the float formula misplaces this boundary (the bug this guards against)");
     let c = config(t_0, t_mult);
     let s = schedule(&c);
-    assert_eq!(c.position(t).cycle, 5);
+    assert_eq!(built(&c).position(t).cycle, 5);
     assert_eq!(s.restart_at(t), Some(5));
     assert_eq!(s.lr(t), 0.1, "a restart starts at the peak");
     assert!(s.lr(t - 1) < 0.0011, "the step before is the end of cycle 4: {}", s.lr(t - 1));
@@ -68,13 +90,15 @@ fn every_boundary_is_exact_up_to_u64_limits() {
     for t_0 in [1u64, 3, 10, 1000, 123_456_789] {
         for t_mult in 1u64..=10 {
             let c = config(t_0, t_mult);
-            let s = schedule(&c);
+            let (s, r) = (schedule(&c), built(&c));
             let mut n = 1;
-            while let Some(start) = c.cycle_start(n) {
-                assert_eq!(c.position(start).cycle, n, "t_0={t_0} t_mult={t_mult} start of {n}");
-                assert_eq!(c.position(start - 1).cycle, n - 1, "t_0={t_0} t_mult={t_mult} end of {}", n - 1);
+            while let Some(start) = cycle_start(&c, n) {
+                let want = CyclePosition { cycle: n, start, length: length(&c, n) };
+                assert_eq!(r.position(start), want, "t_0={t_0} t_mult={t_mult} start of {n}");
+                let before = r.position(start - 1);
+                assert_eq!(before.cycle, n - 1, "t_0={t_0} t_mult={t_mult} end of {}", n - 1);
                 assert_eq!(s.restart_at(start), Some(n));
-                if c.position(start - 1).length > 1 {
+                if before.length > 1 {
                     assert_eq!(s.restart_at(start - 1), None);
                 }
                 assert_eq!(s.lr(start), 0.1);

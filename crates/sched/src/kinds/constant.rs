@@ -26,14 +26,30 @@ fn one() -> f64 {
 }
 
 impl ConstantConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
-        check::in_range(path, "factor", self.factor, (0.0, false), (1.0, false))
+    /// Validates the config (its fields at `path.<name>`) into a [`Constant`].
+    pub fn build(&self, path: &str) -> Result<Constant, FieldIssue> {
+        check::in_range(path, "factor", self.factor, (0.0, false), (1.0, false))?;
+        Ok(Constant { config: self.clone() })
+    }
+}
+
+/// A validated `constant` schedule (nothing to precompute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    config: ConstantConfig,
+}
+
+impl Constant {
+    /// The validated config.
+    pub fn config(&self) -> &ConstantConfig {
+        &self.config
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let done = if t >= self.total_iters { 1.0 } else { 0.0 };
-        base * (self.factor + done * (1.0 - self.factor))
+        let c = &self.config;
+        let done = if t >= c.total_iters { 1.0 } else { 0.0 };
+        base * (c.factor + done * (1.0 - c.factor))
     }
 }

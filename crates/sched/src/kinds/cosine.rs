@@ -22,15 +22,30 @@ pub struct CosineConfig {
 }
 
 impl CosineConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Cosine`].
+    pub fn build(&self, path: &str) -> Result<Cosine, FieldIssue> {
         check::at_least(path, "t_max", self.t_max, 1)?;
-        check::non_negative(path, "eta_min", self.eta_min)
+        check::non_negative(path, "eta_min", self.eta_min)?;
+        Ok(Cosine { config: self.clone() })
+    }
+}
+
+/// A validated `cosine` schedule (nothing to precompute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cosine {
+    config: CosineConfig,
+}
+
+impl Cosine {
+    /// The validated config.
+    pub fn config(&self) -> &CosineConfig {
+        &self.config
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        cosine_between(self.eta_min, base, f(t), f(self.t_max))
+        cosine_between(self.config.eta_min, base, f(t), f(self.config.t_max))
     }
 }
 

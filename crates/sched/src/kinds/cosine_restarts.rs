@@ -55,7 +55,9 @@ pub struct CyclePosition {
 }
 
 impl CosineRestartsConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`CosineRestarts`], precomputing
+    /// its cycles (for `t_mult > 1`).
+    pub fn build(&self, path: &str) -> Result<CosineRestarts, FieldIssue> {
         check::at_least(path, "t_0", self.t_0, 1)?;
         check::at_least(path, "t_mult", self.t_mult, 1)?;
         check::non_negative(path, "eta_min", self.eta_min)?;
@@ -63,47 +65,35 @@ impl CosineRestartsConfig {
         if let Some(limit) = self.cycle_limit {
             check::at_least(path, "cycle_limit", limit, 1)?;
         }
-        Ok(())
-    }
-
-    /// First step of cycle `i`, or `None` when it lies beyond `u64` (or `t_0`/`t_mult` are 0).
-    pub fn cycle_start(&self, i: u64) -> Option<u64> {
-        let (t0, m) = (u128::from(self.t_0), u128::from(self.t_mult));
-        let start = if m == 1 {
-            t0.checked_mul(u128::from(i))?
-        } else {
-            let pow = m.checked_pow(u32::try_from(i).ok()?)?;
-            t0.checked_mul(pow - 1)? / (m - 1)
-        };
-        u64::try_from(start).ok()
-    }
-
-    /// The cycle containing step `t`. Exact integer arithmetic; O(1), no allocation.
-    pub fn position(&self, t: u64) -> CyclePosition {
-        let t0 = self.t_0.max(1);
-        let m = self.t_mult.max(1);
-        if m == 1 {
-            let cycle = t / t0;
-            return CyclePosition { cycle, start: cycle * t0, length: u128::from(t0) };
+        let (mut starts, mut lengths) = (Vec::new(), Vec::new());
+        if self.t_mult > 1 {
+            let mut i = 0;
+            while let Some(s) = cycle_start(self.t_0, self.t_mult, i) {
+                starts.push(s);
+                lengths.push((u128::from(self.t_0) * u128::from(self.t_mult).pow(i as u32)) as f64);
+                i += 1;
+            }
         }
-        // Float estimate of the largest i with start(i) <= t, then exact correction. Since
-        // start(i) >= 2^i - 1 for t_mult >= 2, i <= 64 and the loops run at most a few times.
-        let estimate = ((f(t) * (f(m) - 1.0) / f(t0) + 1.0).ln() / f(m).ln()).floor();
-        let mut cycle = if estimate.is_finite() { estimate.clamp(0.0, 64.0) as u64 } else { 0 };
-        while cycle > 0 && self.cycle_start(cycle).is_none_or(|s| s > t) {
-            cycle -= 1;
-        }
-        while self.cycle_start(cycle + 1).is_some_and(|s| s <= t) {
-            cycle += 1;
-        }
-        let start = self.cycle_start(cycle).unwrap_or(0);
-        let length = u128::from(t0) * u128::from(m).pow(cycle as u32);
-        CyclePosition { cycle, start, length }
+        Ok(CosineRestarts { config: self.clone(), starts, lengths, decay: Geometric::new(self.cycle_decay) })
     }
 }
 
+/// First step of cycle `i`, `t_0 · (t_mult^i − 1) / (t_mult − 1)` (`i · t_0` when `t_mult = 1`),
+/// or `None` when it lies beyond `u64`.
+fn cycle_start(t_0: u64, t_mult: u64, i: u64) -> Option<u64> {
+    let (t0, m) = (u128::from(t_0), u128::from(t_mult));
+    let start = if m == 1 {
+        t0.checked_mul(u128::from(i))?
+    } else {
+        let pow = m.checked_pow(u32::try_from(i).ok()?)?;
+        t0.checked_mul(pow - 1)? / (m - 1)
+    };
+    u64::try_from(start).ok()
+}
+
 /// A validated `cosine_restarts` schedule with its cycle starts and lengths precomputed, so a
-/// step's cycle is a binary search over at most 65 starts: O(1), no allocation.
+/// step's cycle is a binary search over at most 65 starts (a leading-zero count when `t_mult` is
+/// a power of two): O(1), no allocation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CosineRestarts {
     config: CosineRestartsConfig,
@@ -116,24 +106,25 @@ pub struct CosineRestarts {
 }
 
 impl CosineRestarts {
-    /// Validates `config` and precomputes its cycles (for `t_mult > 1`).
-    pub(crate) fn new(config: &CosineRestartsConfig, path: &str) -> Result<Self, FieldIssue> {
-        config.validate(path)?;
-        let (mut starts, mut lengths) = (Vec::new(), Vec::new());
-        if config.t_mult > 1 {
-            let mut i = 0;
-            while let Some(s) = config.cycle_start(i) {
-                starts.push(s);
-                lengths.push((u128::from(config.t_0) * u128::from(config.t_mult).pow(i as u32)) as f64);
-                i += 1;
-            }
-        }
-        Ok(Self { config: config.clone(), starts, lengths, decay: Geometric::new(config.cycle_decay) })
-    }
-
     /// The validated config.
     pub fn config(&self) -> &CosineRestartsConfig {
         &self.config
+    }
+
+    /// First step of cycle `i`, or `None` when it lies beyond `u64`.
+    pub(crate) fn cycle_start(&self, i: u64) -> Option<u64> {
+        if self.config.t_mult == 1 {
+            self.config.t_0.checked_mul(i)
+        } else {
+            usize::try_from(i).ok().and_then(|i| self.starts.get(i).copied())
+        }
+    }
+
+    /// The cycle containing step `t`. Exact integer arithmetic; O(1), no allocation.
+    pub fn position(&self, t: u64) -> CyclePosition {
+        let (cycle, start, _) = self.locate(t);
+        let length = u128::from(self.config.t_0) * u128::from(self.config.t_mult).pow(cycle as u32);
+        CyclePosition { cycle, start, length }
     }
 
     /// `(cycle, first step of the cycle, cycle length)` at step `t`.
@@ -205,7 +196,7 @@ mod tests {
         for t_mult in [2u64, 4, 8, 1 << 20] {
             for t_0 in [1u64, 3, 10, 1_000_003] {
                 let config = CosineRestartsConfig { t_0, t_mult, ..serde_json::from_str("{\"t_0\": 1}").unwrap() };
-                let s = CosineRestarts::new(&config, "schedule").unwrap();
+                let s = config.build("schedule").unwrap();
                 let search = |t: u64| s.starts.partition_point(|&x| x <= t) - 1;
                 let mut probes = vec![0, 1, 2, u64::MAX - 1, u64::MAX];
                 for &start in &s.starts {
@@ -215,6 +206,21 @@ mod tests {
                     let fast = s.power_of_two_cycle(t).unwrap();
                     assert_eq!(fast, search(t), "t_mult {t_mult} t_0 {t_0} t {t}");
                     assert_eq!(s.locate(t).0 as usize, search(t));
+                }
+            }
+        }
+    }
+
+    /// The cycle starts the key points list (the precomputed table, or `i · t_0`) equal the
+    /// closed form, up to the end of `u64`.
+    #[test]
+    fn cycle_starts_equal_the_closed_form() {
+        for t_mult in 1u64..=10 {
+            for t_0 in [1u64, 7, 1_000_003] {
+                let config = CosineRestartsConfig { t_0, t_mult, ..serde_json::from_str("{\"t_0\": 1}").unwrap() };
+                let s = config.build("schedule").unwrap();
+                for i in 0..70 {
+                    assert_eq!(s.cycle_start(i), cycle_start(t_0, t_mult, i), "t_mult {t_mult} t_0 {t_0} i {i}");
                 }
             }
         }

@@ -77,7 +77,16 @@ fn point_nine() -> f64 {
 }
 
 impl CyclicConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Cyclic`], precomputing the
+    /// cycle's constants.
+    pub fn build(&self, path: &str) -> Result<Cyclic, FieldIssue> {
+        self.validate(path)?;
+        let up = f(self.step_size_up);
+        let total = up + f(self.step_size_down.unwrap_or(self.step_size_up));
+        Ok(Cyclic { config: self.clone(), total, ratio: up / total, gamma: Geometric::new(self.gamma) })
+    }
+
+    fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::non_negative(path, "base_lr", self.base_lr)?;
         check::non_negative(path, "max_lr", self.max_lr)?;
         if self.max_lr < self.base_lr {
@@ -100,20 +109,15 @@ impl CyclicConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cyclic {
     config: CyclicConfig,
+    /// Cycle length in steps.
     total: f64,
+    /// Fraction of the cycle spent going up.
     ratio: f64,
+    /// Powers of `gamma` (`exp_range`).
     gamma: Geometric,
 }
 
 impl Cyclic {
-    /// Validates `config`.
-    pub(crate) fn new(config: &CyclicConfig, path: &str) -> Result<Self, FieldIssue> {
-        config.validate(path)?;
-        let up = f(config.step_size_up);
-        let total = up + f(config.step_size_down.unwrap_or(config.step_size_up));
-        Ok(Self { config: config.clone(), total, ratio: up / total, gamma: Geometric::new(config.gamma) })
-    }
-
     /// The validated config.
     pub fn config(&self) -> &CyclicConfig {
         &self.config

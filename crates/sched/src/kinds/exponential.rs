@@ -15,13 +15,29 @@ pub struct ExponentialConfig {
 }
 
 impl ExponentialConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
-        check::positive(path, "gamma", self.gamma)
+    /// Validates the config (its fields at `path.<name>`) into an [`Exponential`].
+    pub fn build(&self, path: &str) -> Result<Exponential, FieldIssue> {
+        check::positive(path, "gamma", self.gamma)?;
+        Ok(Exponential { config: self.clone(), gamma: Geometric::new(self.gamma) })
+    }
+}
+
+/// A validated `exponential` schedule, with `gamma`'s powers precomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exponential {
+    config: ExponentialConfig,
+    gamma: Geometric,
+}
+
+impl Exponential {
+    /// The validated config.
+    pub fn config(&self) -> &ExponentialConfig {
+        &self.config
     }
 
-    /// LR at step `t` for base LR `base` (with `gamma`'s powers precomputed in `g`).
+    /// LR at step `t` for base LR `base`.
     #[inline]
-    pub(crate) fn lr(&self, g: &Geometric, t: u64, base: f64) -> f64 {
-        base * g.pow(t)
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        base * self.gamma.pow(t)
     }
 }

@@ -20,29 +20,42 @@ pub struct InverseSqrtConfig {
 }
 
 impl InverseSqrtConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into an [`InverseSqrt`].
+    pub fn build(&self, path: &str) -> Result<InverseSqrt, FieldIssue> {
         if let Some(ts) = self.timescale {
             check::at_least(path, "timescale", ts, 1)?;
         }
-        Ok(())
-    }
-
-    fn timescale(&self) -> u64 {
-        match self.timescale {
+        let timescale = match self.timescale {
             Some(ts) => ts,
             None if self.num_warmup_steps > 0 => self.num_warmup_steps,
             None => 10_000,
-        }
+        };
+        Ok(InverseSqrt { config: self.clone(), timescale })
+    }
+}
+
+/// A validated `inverse_sqrt` schedule, with its time scale resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InverseSqrt {
+    config: InverseSqrtConfig,
+    /// `timescale`, or its default.
+    timescale: u64,
+}
+
+impl InverseSqrt {
+    /// The validated config.
+    pub fn config(&self) -> &InverseSqrtConfig {
+        &self.config
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let w = self.num_warmup_steps;
+        let w = self.config.num_warmup_steps;
         if t < w {
             return base * (f(t) / f(w.max(1)));
         }
-        let ts = self.timescale();
+        let ts = self.timescale;
         base * (1.0 / (f((t - w).saturating_add(ts)) / f(ts)).sqrt())
     }
 }

@@ -32,16 +32,32 @@ fn five() -> u64 {
 }
 
 impl LinearConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Linear`].
+    pub fn build(&self, path: &str) -> Result<Linear, FieldIssue> {
         check::in_range(path, "start_factor", self.start_factor, (0.0, true), (1.0, false))?;
         check::in_range(path, "end_factor", self.end_factor, (0.0, false), (1.0, false))?;
-        check::at_least(path, "total_iters", self.total_iters, 1)
+        check::at_least(path, "total_iters", self.total_iters, 1)?;
+        Ok(Linear { config: self.clone() })
+    }
+}
+
+/// A validated `linear` schedule (nothing to precompute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linear {
+    config: LinearConfig,
+}
+
+impl Linear {
+    /// The validated config.
+    pub fn config(&self) -> &LinearConfig {
+        &self.config
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let done = f(t.min(self.total_iters));
-        base * (self.start_factor + (self.end_factor - self.start_factor) * done / f(self.total_iters))
+        let c = &self.config;
+        let done = f(t.min(c.total_iters));
+        base * (c.start_factor + (c.end_factor - c.start_factor) * done / f(c.total_iters))
     }
 }

@@ -1,9 +1,20 @@
-//! One file per schedule kind: its config (serde, with PyTorch's parameter names and defaults),
-//! its validation, and its closed form.
+//! One file per schedule kind, each built the same way:
 //!
-//! Relative kinds map a group's base LR to the LR at step `t`; absolute kinds (`cyclic`,
+//! 1. `XConfig`: the serde config, with PyTorch's parameter names and defaults;
+//! 2. `XConfig::build(&self, path) -> Result<X, FieldIssue>`: validates every field (reported at
+//!    `path.<field>`) and precomputes what the closed form needs;
+//! 3. `X`: the validated schedule, with `config()` and the closed form `lr`.
+//!
+//! Relative kinds scale a group's base LR: `X::lr(t, base)`. Absolute kinds (`cyclic`,
 //! `one_cycle`) produce an LR from their own parameters, multiplied by the group's `scale`
-//! (`group base LR / optimizer.lr`, so 1 for the primary group).
+//! (`group base LR / optimizer.lr`, so 1 for the primary group): `X::lr(t, scale)`; they also
+//! cycle the momentum (`momentum(t)`, and `values(t, scale)` for both at once). `plateau` is
+//! relative but a function of the metrics it observed, not of the step: `Plateau::lr(base)`.
+//!
+//! The compositions (`sequential`, `chained`) and the `warmup:` wrapper are built by
+//! [`crate::Schedule::new`] from these.
+//!
+//! [`FieldIssue`]: crate::FieldIssue
 
 pub mod constant;
 pub mod cosine;

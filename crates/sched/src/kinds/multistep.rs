@@ -21,20 +21,34 @@ pub struct MultiStepConfig {
 }
 
 impl MultiStepConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`MultiStep`].
+    pub fn build(&self, path: &str) -> Result<MultiStep, FieldIssue> {
         check::sorted(path, "milestones", &self.milestones)?;
-        check::positive(path, "gamma", self.gamma)
+        check::positive(path, "gamma", self.gamma)?;
+        let powers = (0..=self.milestones.len()).map(|k| self.gamma.powi(k as i32)).collect();
+        Ok(MultiStep { config: self.clone(), powers })
+    }
+}
+
+/// A validated `multistep` schedule, with `gamma^k` precomputed for every number `k` of passed
+/// milestones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultiStep {
+    config: MultiStepConfig,
+    /// `powers[k] = gamma^k`, `k` in `0..=milestones.len()`.
+    powers: Vec<f64>,
+}
+
+impl MultiStep {
+    /// The validated config.
+    pub fn config(&self) -> &MultiStepConfig {
+        &self.config
     }
 
-    /// `gamma^k` for every number `k` of milestones passed (0..=len).
-    pub(crate) fn powers(&self) -> Vec<f64> {
-        (0..=self.milestones.len()).map(|k| self.gamma.powi(k as i32)).collect()
-    }
-
-    /// LR at step `t` for base LR `base`, with `powers` from [`MultiStepConfig::powers`].
+    /// LR at step `t` for base LR `base`.
     #[inline]
-    pub(crate) fn lr(&self, powers: &[f64], t: u64, base: f64) -> f64 {
-        let passed = self.milestones.partition_point(|&m| m <= t);
-        base * powers[passed]
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        let passed = self.config.milestones.partition_point(|&m| m <= t);
+        base * self.powers[passed]
     }
 }

@@ -105,10 +105,11 @@ pub struct OneCycle {
     len: usize,
 }
 
-impl OneCycle {
-    /// Validates `config` and precomputes its phases.
-    pub(crate) fn new(config: &OneCycleConfig, path: &str) -> Result<Self, FieldIssue> {
-        let c = config;
+impl OneCycleConfig {
+    /// Validates the config (its fields at `path.<name>`) into a [`OneCycle`], precomputing its
+    /// phases.
+    pub fn build(&self, path: &str) -> Result<OneCycle, FieldIssue> {
+        let c = self;
         check::positive(path, "max_lr", c.max_lr)?;
         let total_steps = match (c.total_steps, c.epochs, c.steps_per_epoch) {
             (Some(total), _, _) => total,
@@ -167,9 +168,11 @@ impl OneCycle {
                 ));
             }
         }
-        Ok(Self { config: c.clone(), total_steps, phases, len })
+        Ok(OneCycle { config: c.clone(), total_steps, phases, len })
     }
+}
 
+impl OneCycle {
     /// The cycle length in steps.
     pub fn total_steps(&self) -> u64 {
         self.total_steps

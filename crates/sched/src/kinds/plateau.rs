@@ -88,7 +88,12 @@ fn monitor() -> String {
 }
 
 impl PlateauConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a fresh [`Plateau`].
+    ///
+    /// Built alone, it is a detector (see [`Plateau::detector`]): its `eps` rule is checked
+    /// against an LR of 0, so it reports plateaus but never counts a reduction. Inside a
+    /// [`crate::Schedule`] it is checked against the optimizer's LR and reduces the LR.
+    pub fn build(&self, path: &str) -> Result<Plateau, FieldIssue> {
         check::in_range(path, "factor", self.factor, (0.0, true), (1.0, true))?;
         check::non_negative(path, "threshold", self.threshold)?;
         check::non_negative(path, "min_lr", self.min_lr)?;
@@ -96,7 +101,7 @@ impl PlateauConfig {
         if self.monitor.trim().is_empty() {
             return Err(FieldIssue::new(check::field(path, "monitor"), "must name a metric"));
         }
-        Ok(())
+        Ok(Plateau { config: self.clone(), primary_lr: 0.0, state: PlateauState::default() })
     }
 
     /// Whether `value` is a significant improvement on `best` (PyTorch's `is_better`).
@@ -157,16 +162,16 @@ pub struct Plateau {
 }
 
 impl Plateau {
-    /// A fresh detector. `primary_lr` is the base LR whose reductions `eps` is checked against.
-    pub(crate) fn new(config: &PlateauConfig, primary_lr: f64, path: &str) -> Result<Self, FieldIssue> {
-        config.validate(path)?;
-        Ok(Self { config: config.clone(), primary_lr, state: PlateauState::default() })
+    /// The plateau of a schedule built for the optimizer LR `primary_lr`, the base LR whose
+    /// reductions `eps` is checked against.
+    pub(crate) fn with_primary_lr(self, primary_lr: f64) -> Self {
+        Self { primary_lr, ..self }
     }
 
     /// A standalone detector (for `on_plateau` hooks without a `plateau` schedule): it never
-    /// reduces an LR, it only reports plateaus.
+    /// reduces an LR, it only reports plateaus. Fields are reported at `plateau.<name>`.
     pub fn detector(config: &PlateauConfig) -> Result<Self, FieldIssue> {
-        Self::new(config, 0.0, "plateau")
+        config.build("plateau")
     }
 
     /// The validated config.
@@ -192,7 +197,8 @@ impl Plateau {
         (base * self.config.factor.powi(n as i32)).max(self.config.min_lr)
     }
 
-    /// LR for base LR `base` given the reductions so far.
+    /// LR for base LR `base` given the reductions so far. Unlike the other kinds it takes no
+    /// step: it is a function of the observed metrics (the state), not of `t`.
     #[inline]
     pub fn lr(&self, base: f64) -> f64 {
         self.lr_after(base, self.state.reductions)

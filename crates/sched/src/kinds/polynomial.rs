@@ -27,22 +27,34 @@ fn one() -> f64 {
 }
 
 impl PolynomialConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Polynomial`].
+    pub fn build(&self, path: &str) -> Result<Polynomial, FieldIssue> {
         check::at_least(path, "total_iters", self.total_iters, 1)?;
-        check::non_negative(path, "power", self.power)
+        check::non_negative(path, "power", self.power)?;
+        Ok(Polynomial { config: self.clone() })
+    }
+}
+
+/// A validated `polynomial` schedule (nothing to precompute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polynomial {
+    config: PolynomialConfig,
+}
+
+impl Polynomial {
+    /// The validated config.
+    pub fn config(&self) -> &PolynomialConfig {
+        &self.config
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let x = 1.0 - f(t.min(self.total_iters)) / f(self.total_iters);
+        let c = &self.config;
+        let x = 1.0 - f(t.min(c.total_iters)) / f(c.total_iters);
         // Small whole powers (the usual 1, 2, 3) by multiplication: ~2x cheaper than powf,
         // within an ulp or two of it.
-        let y = if self.power.fract() == 0.0 && self.power <= 16.0 {
-            x.powi(self.power as i32)
-        } else {
-            x.powf(self.power)
-        };
+        let y = if c.power.fract() == 0.0 && c.power <= 16.0 { x.powi(c.power as i32) } else { x.powf(c.power) };
         base * y
     }
 }

@@ -22,14 +22,30 @@ pub(crate) fn tenth() -> f64 {
 }
 
 impl StepConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Step`].
+    pub fn build(&self, path: &str) -> Result<Step, FieldIssue> {
         check::at_least(path, "step_size", self.step_size, 1)?;
-        check::positive(path, "gamma", self.gamma)
+        check::positive(path, "gamma", self.gamma)?;
+        Ok(Step { config: self.clone(), gamma: Geometric::new(self.gamma) })
+    }
+}
+
+/// A validated `step` schedule, with `gamma`'s powers precomputed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    config: StepConfig,
+    gamma: Geometric,
+}
+
+impl Step {
+    /// The validated config.
+    pub fn config(&self) -> &StepConfig {
+        &self.config
     }
 
-    /// LR at step `t` for base LR `base` (with `gamma`'s powers precomputed in `g`).
+    /// LR at step `t` for base LR `base`.
     #[inline]
-    pub(crate) fn lr(&self, g: &Geometric, t: u64, base: f64) -> f64 {
-        base * g.pow(t / self.step_size)
+    pub fn lr(&self, t: u64, base: f64) -> f64 {
+        base * self.gamma.pow(t / self.config.step_size)
     }
 }

@@ -70,7 +70,13 @@ fn half() -> f64 {
 }
 
 impl WsdConfig {
-    pub(crate) fn validate(&self, path: &str) -> Result<(), FieldIssue> {
+    /// Validates the config (its fields at `path.<name>`) into a [`Wsd`].
+    pub fn build(&self, path: &str) -> Result<Wsd, FieldIssue> {
+        self.validate(path)?;
+        Ok(Wsd { config: self.clone(), stable_steps: self.stable_steps() })
+    }
+
+    fn validate(&self, path: &str) -> Result<(), FieldIssue> {
         check::in_range(path, "min_lr_ratio", self.min_lr_ratio, (0.0, false), (1.0, false))?;
         check::positive(path, "num_cycles", self.num_cycles)?;
         match (self.num_stable_steps, self.num_training_steps) {
@@ -101,20 +107,36 @@ impl WsdConfig {
                 .saturating_sub(self.num_warmup_steps.saturating_add(self.num_decay_steps))
         })
     }
+}
+
+/// A validated `warmup_stable_decay` schedule, with its stable length resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wsd {
+    config: WsdConfig,
+    /// [`WsdConfig::stable_steps`].
+    stable_steps: u64,
+}
+
+impl Wsd {
+    /// The validated config.
+    pub fn config(&self) -> &WsdConfig {
+        &self.config
+    }
 
     fn floor(&self, g: f64) -> f64 {
-        (g * (1.0 - self.min_lr_ratio) + self.min_lr_ratio).max(0.0)
+        (g * (1.0 - self.config.min_lr_ratio) + self.config.min_lr_ratio).max(0.0)
     }
 
     /// LR at step `t` for base LR `base`.
     #[inline]
     pub fn lr(&self, t: u64, base: f64) -> f64 {
-        let w = self.num_warmup_steps;
-        let s = self.stable_steps();
-        let d = self.num_decay_steps;
+        let c = &self.config;
+        let w = c.num_warmup_steps;
+        let s = self.stable_steps;
+        let d = c.num_decay_steps;
         let factor = if t < w {
             let p = f(t) / f(w.max(1));
-            self.floor(match self.warmup_type {
+            self.floor(match c.warmup_type {
                 WsdShape::Linear => p,
                 WsdShape::Cosine => 0.5 * (1.0 - (PI * p).cos()),
                 WsdShape::OneMinusSqrt => 1.0 - (1.0 - p).sqrt(),
@@ -123,13 +145,13 @@ impl WsdConfig {
             1.0
         } else if t - w - s < d {
             let p = f(t - w - s) / f(d.max(1));
-            self.floor(match self.decay_type {
+            self.floor(match c.decay_type {
                 WsdShape::Linear => 1.0 - p,
-                WsdShape::Cosine => 0.5 * (1.0 + (PI * self.num_cycles * 2.0 * p).cos()),
+                WsdShape::Cosine => 0.5 * (1.0 + (PI * c.num_cycles * 2.0 * p).cos()),
                 WsdShape::OneMinusSqrt => 1.0 - p.sqrt(),
             })
         } else {
-            self.min_lr_ratio
+            c.min_lr_ratio
         };
         base * factor
     }
