@@ -19,7 +19,7 @@ pub const FILE_NAME: &str = "metrics.jsonl";
 
 /// Appends scalar lines to `<run_dir>/metrics.jsonl`.
 pub struct JsonlWriter {
-    file: BufferedFile,
+    pub(super) file: BufferedFile,
 }
 
 /// One line, in key order.

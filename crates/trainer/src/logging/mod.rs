@@ -73,6 +73,18 @@ impl Scalars {
         Ok(Self { tensorboard, jsonl })
     }
 
+    /// Flushes by itself whenever `interval` has passed since the last flush, instead of
+    /// [`AUTO_FLUSH_INTERVAL`].
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        if let Some(w) = &mut self.tensorboard {
+            w.file.interval = interval;
+        }
+        if let Some(w) = &mut self.jsonl {
+            w.file.interval = interval;
+        }
+        self
+    }
+
     /// The TensorBoard event file, if that sink is enabled.
     pub fn event_file(&self) -> Option<&Path> {
         self.tensorboard.as_ref().map(EventWriter::path)
@@ -134,17 +146,18 @@ struct BufferedFile {
     path: PathBuf,
     out: BufWriter<File>,
     last_flush: Instant,
+    interval: Duration,
 }
 
 impl BufferedFile {
     fn new(path: PathBuf, file: File) -> Self {
-        Self { path, out: BufWriter::new(file), last_flush: Instant::now() }
+        Self { path, out: BufWriter::new(file), last_flush: Instant::now(), interval: AUTO_FLUSH_INTERVAL }
     }
 
-    /// Appends `bytes`, flushing if [`AUTO_FLUSH_INTERVAL`] has passed since the last flush.
+    /// Appends `bytes`, flushing if the flush interval has passed since the last flush.
     fn write(&mut self, bytes: &[u8]) -> Result<(), LogError> {
         self.out.write_all(bytes).map_err(|source| self.write_error(source))?;
-        if self.last_flush.elapsed() > AUTO_FLUSH_INTERVAL {
+        if self.last_flush.elapsed() > self.interval {
             self.flush()?;
         }
         Ok(())
@@ -188,13 +201,14 @@ mod tests {
     #[test]
     fn logging_flushes_by_itself_after_the_interval() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Scalars::open(dir.path(), true, true).unwrap();
+        let interval = Duration::from_millis(50);
+        let mut s = Scalars::open(dir.path(), true, true).unwrap().with_flush_interval(interval);
         let jsonl = dir.path().join(jsonl::FILE_NAME);
         let event_file = s.event_file().unwrap().to_path_buf();
         let header_len = std::fs::metadata(&event_file).unwrap().len();
         s.scalar("x", 1, 1.0).unwrap();
         assert_eq!(std::fs::metadata(&jsonl).unwrap().len(), 0, "buffered");
-        std::thread::sleep(AUTO_FLUSH_INTERVAL + Duration::from_millis(100));
+        std::thread::sleep(interval + Duration::from_millis(20));
         s.scalar("x", 2, 2.0).unwrap();
         assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 2);
         assert!(std::fs::metadata(&event_file).unwrap().len() > header_len);

@@ -27,7 +27,7 @@ const MAX_NAME_ATTEMPTS: u32 = 1000;
 
 /// Writes one TensorBoard event file (`events.out.tfevents.*`) in a run directory.
 pub struct EventWriter {
-    file: BufferedFile,
+    pub(super) file: BufferedFile,
 }
 
 impl EventWriter {
