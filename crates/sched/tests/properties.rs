@@ -1,6 +1,8 @@
 //! Property tests over random valid parameters: finite, ≥ 0, within each kind's bounds, exact
 //! restart boundaries, save/restore identity.
 
+mod common;
+use common::cycle_start;
 use proptest::prelude::*;
 use sched::kinds::{
     cosine::CosineConfig,
@@ -33,18 +35,6 @@ fn restarts() -> impl Strategy<Value = CosineRestartsConfig> {
             cycle_limit,
         },
     )
-}
-
-/// The oracle: first step of cycle `i`, `t_0 · (t_mult^i − 1) / (t_mult − 1)` in exact integer
-/// arithmetic (`i · t_0` when `t_mult = 1`), or `None` beyond `u64`.
-fn cycle_start(c: &CosineRestartsConfig, i: u64) -> Option<u64> {
-    let (t0, m) = (u128::from(c.t_0), u128::from(c.t_mult));
-    let start = if m == 1 {
-        t0.checked_mul(u128::from(i))?
-    } else {
-        t0.checked_mul(m.checked_pow(u32::try_from(i).ok()?)? - 1)? / (m - 1)
-    };
-    u64::try_from(start).ok()
 }
 
 fn cyclic() -> impl Strategy<Value = CyclicConfig> {

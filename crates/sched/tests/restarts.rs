@@ -1,6 +1,8 @@
 //! Warm restarts: integer cycle arithmetic puts every restart exactly where PyTorch's
 //! step-by-step recursion does, at any step.
 
+mod common;
+use common::cycle_start;
 use sched::kinds::cosine_restarts::{CosineRestarts, CosineRestartsConfig};
 use sched::{CyclePosition, Kind, Schedule, ScheduleConfig};
 
@@ -11,18 +13,6 @@ fn config(t_0: u64, t_mult: u64) -> CosineRestartsConfig {
 /// The validated schedule, whose `position` is the fast path under test.
 fn built(c: &CosineRestartsConfig) -> CosineRestarts {
     c.build("schedule").unwrap()
-}
-
-/// The oracle: first step of cycle `i`, `t_0 · (t_mult^i − 1) / (t_mult − 1)` in exact integer
-/// arithmetic (`i · t_0` when `t_mult = 1`), or `None` beyond `u64`.
-fn cycle_start(c: &CosineRestartsConfig, i: u64) -> Option<u64> {
-    let (t0, m) = (u128::from(c.t_0), u128::from(c.t_mult));
-    let start = if m == 1 {
-        t0.checked_mul(u128::from(i))?
-    } else {
-        t0.checked_mul(m.checked_pow(u32::try_from(i).ok()?)? - 1)? / (m - 1)
-    };
-    u64::try_from(start).ok()
 }
 
 fn schedule(c: &CosineRestartsConfig) -> Schedule {

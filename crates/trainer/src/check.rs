@@ -24,8 +24,8 @@ pub fn static_checks(c: &RunConfig) -> Result<Checked, Vec<FieldIssue>> {
     if c.name.trim().is_empty() || c.name.contains(['/', '\\']) || c.name == "." || c.name == ".." {
         out.push(FieldIssue::new("name", format!("must be a non-empty directory name without `/` (got {:?})", c.name)));
     }
-    let device = DeviceSpec::parse(&c.device).and_then(|d| d.check_built(&c.device).map(|()| d));
-    let device = device.map_err(|e| out.push(FieldIssue::new("device", e.to_string()))).ok();
+    let device =
+        c.device.check_built().map(|()| c.device).map_err(|e| out.push(FieldIssue::new("device", e.to_string()))).ok();
     if let Err(e) = c.optimizer.validate() {
         out.push(e);
     }

@@ -1,10 +1,13 @@
 //! The run config: one YAML schema whose types are the single source of truth for names,
 //! defaults and docs (the JSON schema is generated from them).
 
+use std::path::PathBuf;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataConfig;
+use crate::device::DeviceSpec;
 use crate::model::ModelConfig;
 use crate::optim::OptimizerConfig;
 use sched::{PlateauMode, ScheduleConfig, ThresholdMode};
@@ -19,8 +22,8 @@ pub struct RunConfig {
     #[serde(default)]
     pub seed: u64,
     /// `cpu` (default), `cuda`, `cuda:N`, `metal`, `metal:N` or `auto`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    #[serde(default)]
+    pub device: DeviceSpec,
     /// The model.
     pub model: ModelConfig,
     /// The data.
@@ -52,10 +55,6 @@ pub struct CompareEntry {
     pub label: Option<String>,
     /// The schedule.
     pub schedule: ScheduleConfig,
-}
-
-fn default_device() -> String {
-    "cpu".to_owned()
 }
 
 /// `train:`: length, batches, evaluation and checkpoints. Every count is in optimizer steps
@@ -244,7 +243,7 @@ impl PlateauHookConfig {
 pub struct LoggingConfig {
     /// Root of the runs directory (default `runs`).
     #[serde(default = "default_dir")]
-    pub dir: String,
+    pub dir: PathBuf,
     /// Log training scalars every this many steps (default 1: every step).
     #[serde(default = "one")]
     pub every: u64,
@@ -256,8 +255,8 @@ pub struct LoggingConfig {
     pub jsonl: bool,
 }
 
-fn default_dir() -> String {
-    "runs".to_owned()
+fn default_dir() -> PathBuf {
+    PathBuf::from("runs")
 }
 fn yes() -> bool {
     true

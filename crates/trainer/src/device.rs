@@ -27,10 +27,13 @@ pub enum DeviceError {
     },
 }
 
-/// A parsed device spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A parsed device spec: the `device:` field of a run config, written as a string (`cpu`,
+/// `cuda`, `cuda:N`, `metal`, `metal:N`, `auto`) and parsed once, when the config is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceSpec {
     /// The CPU.
+    #[default]
     Cpu,
     /// CUDA device `N`.
     Cuda(usize),
@@ -38,6 +41,42 @@ pub enum DeviceSpec {
     Metal(usize),
     /// CUDA if built and present, else Metal if built and present, else CPU.
     Auto,
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = DeviceError;
+    fn try_from(spec: String) -> Result<Self, DeviceError> {
+        Self::parse(&spec)
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.to_string()
+    }
+}
+
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+            Self::Metal(n) => write!(f, "metal:{n}"),
+            Self::Auto => write!(f, "auto"),
+        }
+    }
+}
+
+impl schemars::JsonSchema for DeviceSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DeviceSpec".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        true
+    }
 }
 
 impl DeviceSpec {
@@ -60,22 +99,22 @@ impl DeviceSpec {
     }
 
     /// Checks that this build can serve the spec (without opening the device).
-    pub fn check_built(self, spec: &str) -> Result<(), DeviceError> {
+    pub fn check_built(self) -> Result<(), DeviceError> {
         match self {
             Self::Cuda(_) if !cfg!(feature = "cuda") => {
-                Err(DeviceError::NotBuilt { spec: spec.to_owned(), feature: "cuda" })
+                Err(DeviceError::NotBuilt { spec: self.to_string(), feature: "cuda" })
             }
             Self::Metal(_) if !cfg!(feature = "metal") => {
-                Err(DeviceError::NotBuilt { spec: spec.to_owned(), feature: "metal" })
+                Err(DeviceError::NotBuilt { spec: self.to_string(), feature: "metal" })
             }
             _ => Ok(()),
         }
     }
 
     /// Opens the device.
-    pub fn open(self, spec: &str) -> Result<Device, DeviceError> {
-        self.check_built(spec)?;
-        let open_err = |e: candle_core::Error| DeviceError::Open { spec: spec.to_owned(), message: first_line(&e) };
+    pub fn open(self) -> Result<Device, DeviceError> {
+        self.check_built()?;
+        let open_err = |e: candle_core::Error| DeviceError::Open { spec: self.to_string(), message: first_line(&e) };
         match self {
             Self::Cpu => Ok(Device::Cpu),
             Self::Cuda(n) => Device::new_cuda(n).map_err(open_err),
@@ -137,8 +176,8 @@ mod tests {
     #[test]
     #[cfg(not(feature = "cuda"))]
     fn cuda_without_the_feature_is_a_clear_error() {
-        let e = DeviceSpec::parse("cuda:0").unwrap().open("cuda:0").unwrap_err();
+        let e = DeviceSpec::parse("cuda:0").unwrap().open().unwrap_err();
         assert!(e.to_string().contains("--features cuda"), "{e}");
-        assert!(matches!(DeviceSpec::Auto.open("auto"), Ok(Device::Cpu)));
+        assert!(matches!(DeviceSpec::Auto.open(), Ok(Device::Cpu)));
     }
 }

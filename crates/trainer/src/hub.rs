@@ -106,7 +106,7 @@ pub enum HubError {
     #[error(
         "model `{repo}` (revision `{revision}`) is not in the Hugging Face cache, and downloads are off ({why}).\n  cache: {} (from {})\n  looked for: {} (missing)\n  to fix: run once with network access{} so it is downloaded into the cache; or fetch it with `huggingface-cli download {repo} --revision {revision}`; or point HF_HUB_CACHE (or HF_HOME) at a cache that holds it; or set model.local_dir to a folder with config.json, model.safetensors and tokenizer.json",
         cache.path.display(), cache.from, looked.display(),
-        if why.starts_with("HF_HUB_OFFLINE") { " (unset HF_HUB_OFFLINE)" } else { " (model.offline: false)" }
+        why.fix()
     )]
     NotCached {
         /// `org/name`.
@@ -118,7 +118,7 @@ pub enum HubError {
         /// The first missing path.
         looked: PathBuf,
         /// Which setting turned downloads off.
-        why: String,
+        why: Offline,
     },
     /// Not in the cache, and the download failed.
     #[error(
@@ -154,17 +154,45 @@ pub enum HubError {
 pub enum Downloads {
     /// Download what the cache lacks.
     Allowed,
-    /// Use only the cache; the reason, for messages (`HF_HUB_OFFLINE is set`).
-    Off(&'static str),
+    /// Use only the cache, for this reason.
+    Off(Offline),
+}
+
+/// Which setting turned downloads off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offline {
+    /// The `HF_HUB_OFFLINE` environment variable.
+    Env,
+    /// `model.offline: true` in the config.
+    Config,
+}
+
+impl Offline {
+    /// How to turn downloads back on, for messages.
+    fn fix(self) -> &'static str {
+        match self {
+            Offline::Env => " (unset HF_HUB_OFFLINE)",
+            Offline::Config => " (model.offline: false)",
+        }
+    }
+}
+
+impl std::fmt::Display for Offline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Offline::Env => "HF_HUB_OFFLINE is set",
+            Offline::Config => "model.offline is true",
+        })
+    }
 }
 
 impl Downloads {
     /// Off when `HF_HUB_OFFLINE` says so or the config's `offline` is true.
     pub fn from_settings(config_offline: bool) -> Self {
         if offline_env() {
-            Downloads::Off("HF_HUB_OFFLINE is set")
+            Downloads::Off(Offline::Env)
         } else if config_offline {
-            Downloads::Off("model.offline is true")
+            Downloads::Off(Offline::Config)
         } else {
             Downloads::Allowed
         }
@@ -208,7 +236,7 @@ pub fn resolve(
                                 revision: revision.clone(),
                                 cache: cache.clone(),
                                 looked,
-                                why: why.to_owned(),
+                                why,
                             }));
                         }
                         None => {
@@ -349,7 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), "{}").unwrap();
         let src = ModelSource::Local(dir.path().to_owned());
-        let off = Downloads::Off("test");
+        let off = Downloads::Off(Offline::Config);
         let files = resolve(&src, &["config.json"], off, &cache(dir.path())).unwrap();
         assert_eq!(files.get("config.json").unwrap(), dir.path().join("config.json"));
         let e = resolve(&src, &["config.json", "tokenizer.json"], off, &cache(dir.path())).unwrap_err().to_string();
@@ -360,9 +388,8 @@ mod tests {
     fn a_miss_offline_says_where_it_looked_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let src = ModelSource::Hub { repo: "org/none".into(), revision: "v2".into() };
-        let e = resolve(&src, &["config.json"], Downloads::Off("HF_HUB_OFFLINE is set"), &cache(dir.path()))
-            .unwrap_err()
-            .to_string();
+        let e =
+            resolve(&src, &["config.json"], Downloads::Off(Offline::Env), &cache(dir.path())).unwrap_err().to_string();
         assert!(e.starts_with("model `org/none` (revision `v2`) is not in the Hugging Face cache, and downloads are off (HF_HUB_OFFLINE is set)"), "{e}");
         assert!(e.contains(&format!("cache: {} (from HF_HUB_CACHE)", dir.path().display())), "{e}");
         assert!(

@@ -8,7 +8,7 @@ use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use trainer::data::Inputs;
 use trainer::data::text::{Encoded, pad_batch};
-use trainer::hub::{CacheDir, Downloads};
+use trainer::hub::{CacheDir, Downloads, Offline};
 use trainer::model::bert::{self, BertClassifier, BertClassifierConfig};
 use trainer::rng::Rng;
 
@@ -28,7 +28,7 @@ fn config(extra: &str) -> BertClassifierConfig {
 /// Mean-pooled, L2-normalised embeddings of `texts`, batched together (so padded).
 fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
     let c = config("");
-    let prepared = bert::prepare_in(&c, &cache(), Downloads::Off("the test reads the assets offline")).unwrap();
+    let prepared = bert::prepare_in(&c, &cache(), Downloads::Off(Offline::Config)).unwrap();
     let model =
         BertClassifier::load(&c, prepared.files.as_ref().unwrap(), &VarMap::new(), &mut Rng::new(0), &Device::Cpu)
             .unwrap();
@@ -70,7 +70,7 @@ fn minilm_sentence_embeddings_match_the_reference() {
 #[ignore = "needs assets: run scripts/fetch-assets.sh"]
 fn a_truncated_encoder_takes_the_first_layers_under_their_hugging_face_names() {
     let c = config(", num_hidden_layers: 2, max_len: 64");
-    let prepared = bert::prepare_in(&c, &cache(), Downloads::Off("offline")).unwrap();
+    let prepared = bert::prepare_in(&c, &cache(), Downloads::Off(Offline::Config)).unwrap();
     let files = prepared.files.unwrap();
     assert!(files.origin.starts_with("sentence-transformers/all-MiniLM-L6-v2@"), "{}", files.origin);
     let varmap = VarMap::new();
@@ -91,10 +91,12 @@ fn a_truncated_encoder_takes_the_first_layers_under_their_hugging_face_names() {
     for n in names.iter().filter(|n| !n.starts_with("classifier.")) {
         assert!(in_file.contains(n), "{n} is not a name of the weights file");
     }
-    let bad =
-        bert::prepare_in(&config(", max_len: 1000"), &cache(), Downloads::Off("offline")).err().unwrap().to_string();
+    let bad = bert::prepare_in(&config(", max_len: 1000"), &cache(), Downloads::Off(Offline::Config))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(bad.starts_with("model.max_len: 1000 is longer than the model's 512 positions"), "{bad}");
-    let bad = bert::prepare_in(&config(", num_hidden_layers: 7"), &cache(), Downloads::Off("offline"))
+    let bad = bert::prepare_in(&config(", num_hidden_layers: 7"), &cache(), Downloads::Off(Offline::Config))
         .err()
         .unwrap()
         .to_string();

@@ -23,7 +23,7 @@ pub struct MnistConfig {
     /// Folder holding `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
     /// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` (each also found as
     /// `….idx3-ubyte` or gzipped with `.gz`).
-    pub dir: String,
+    pub dir: std::path::PathBuf,
     /// Hold out this fraction of the 60k training images for validation, in `(0, 1)` (default:
     /// validate on the 10k test images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,7 +37,7 @@ impl MnistConfig {
     /// Problems found without reading the files.
     pub fn issues(&self) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
-        if self.dir.trim().is_empty() {
+        if self.dir.as_os_str().is_empty() {
             out.push(crate::FieldIssue::new("data.dir", "must not be empty"));
         }
         if let Some(f) = self.val_fraction {
@@ -246,7 +246,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_set(dir.path(), "train", 20, false);
         write_set(dir.path(), "t10k", 5, true);
-        let c = MnistConfig { dir: dir.path().to_string_lossy().into_owned(), val_fraction: None, split_seed: 0 };
+        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: None, split_seed: 0 };
         let d = Mnist::load(&c).unwrap();
         assert_eq!((d.len(Split::Train), d.len(Split::Val)), (20, 5));
         let b = d.batch(Split::Val, &[0, 4], &Device::Cpu).unwrap();
@@ -265,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_set(dir.path(), "train", 3, false);
         std::fs::write(dir.path().join("train-labels-idx1-ubyte"), idx(1, &[2], &[1, 2])).unwrap();
-        let c = MnistConfig { dir: dir.path().to_string_lossy().into_owned(), val_fraction: Some(0.5), split_seed: 0 };
+        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: Some(0.5), split_seed: 0 };
         let e = Mnist::load(&c).err().unwrap().to_string();
         assert!(e.starts_with("data.dir: ") && e.contains("holds 3 images but") && e.contains("holds 2 labels"), "{e}");
         write_set(dir.path(), "train", 3, false);

@@ -30,8 +30,8 @@ pub struct BertConfig {
     /// Width of the feed-forward layer.
     pub intermediate_size: usize,
     /// `gelu` (erf), `gelu_new`/`gelu_pytorch_tanh` (tanh approximation) or `relu`.
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+    #[serde(default)]
+    pub hidden_act: HiddenAct,
     /// Dropout on embeddings and layer outputs in training.
     #[serde(default = "default_dropout")]
     pub hidden_dropout_prob: f64,
@@ -60,8 +60,36 @@ pub struct BertConfig {
     pub position_embedding_type: String,
 }
 
-fn default_act() -> String {
-    "gelu".to_owned()
+/// The feed-forward activation of `config.json`'s `hidden_act`, parsed once at load.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(from = "String")]
+pub enum HiddenAct {
+    /// `gelu`: the exact (erf) GELU.
+    #[default]
+    Gelu,
+    /// `gelu_new` or `gelu_pytorch_tanh`: the tanh approximation.
+    GeluTanh,
+    /// `relu`.
+    Relu,
+    /// Any other name: the model is refused ([`BertConfig::unsupported`]).
+    Unsupported(String),
+}
+
+impl From<String> for HiddenAct {
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "gelu" => HiddenAct::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" => HiddenAct::GeluTanh,
+            "relu" => HiddenAct::Relu,
+            _ => HiddenAct::Unsupported(name),
+        }
+    }
+}
+
+impl From<&str> for HiddenAct {
+    fn from(name: &str) -> Self {
+        HiddenAct::from(name.to_owned())
+    }
 }
 fn default_dropout() -> f64 {
     0.1
@@ -88,11 +116,8 @@ impl BertConfig {
                 self.position_embedding_type
             ));
         }
-        if !matches!(self.hidden_act.as_str(), "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu") {
-            return Some(format!(
-                "hidden_act `{}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
-                self.hidden_act
-            ));
+        if let HiddenAct::Unsupported(name) = &self.hidden_act {
+            return Some(format!("hidden_act `{name}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)"));
         }
         if self.num_attention_heads == 0
             || self.hidden_size / self.num_attention_heads * self.num_attention_heads != self.hidden_size
@@ -163,7 +188,7 @@ pub struct BertEncoder {
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
     heads: usize,
-    act: String,
+    act: HiddenAct,
     hidden_dropout: f64,
     attention_dropout: f64,
 }
@@ -191,10 +216,10 @@ impl BertEncoder {
     }
 
     fn act(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self.act.as_str() {
-            "relu" => x.relu(),
-            "gelu_new" | "gelu_pytorch_tanh" => x.gelu(),
-            _ => x.gelu_erf(),
+        match self.act {
+            HiddenAct::Relu => x.relu(),
+            HiddenAct::GeluTanh => x.gelu(),
+            HiddenAct::Gelu | HiddenAct::Unsupported(_) => x.gelu_erf(),
         }
     }
 

@@ -75,7 +75,7 @@ impl Trainer {
     /// together, before anything is created on disk.
     pub fn build(config: RunConfig) -> Result<Self, TrainError> {
         let checked = check::static_checks(&config).map_err(TrainError::Config)?;
-        let device = checked.device.open(&config.device).map_err(|e| one_issue("device", e.to_string()))?;
+        let device = checked.device.open().map_err(|e| one_issue("device", e.to_string()))?;
         let prepared = config.model.prepare()?;
         let ctx = LoadContext { encoder: prepared.encoder.clone(), num_labels: config.model.num_labels() };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
