@@ -3,10 +3,9 @@
 
 use sched::{Kind, Schedule, ScheduleConfig};
 
-use crate::config::{PlateauAction, RunConfig};
+use crate::config::RunConfig;
 use crate::device::DeviceSpec;
 use crate::error::FieldIssue;
-use crate::model::ModelConfig;
 use crate::run::metric::Metrics;
 
 /// What the checks built on the way: each is built once per run.
@@ -43,74 +42,13 @@ pub fn static_checks(c: &RunConfig) -> Result<Checked, Vec<FieldIssue>> {
     }
 }
 
-/// Checks of the sections besides name, device, optimizer and schedule.
+/// Checks of the sections besides name, device, optimizer and schedule: each section checks
+/// itself, then the rules across sections.
 fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
-    let mut out = Vec::new();
-    let mut push = |path: &str, msg: String| out.push(FieldIssue::new(path, msg));
-    let t = &c.train;
-    match (t.max_steps, t.epochs) {
-        (None, None) => push("train.max_steps", "give train.max_steps or train.epochs".into()),
-        (Some(_), Some(_)) => push("train.epochs", "give train.max_steps or train.epochs, not both".into()),
-        (Some(0), _) => push("train.max_steps", "must be >= 1".into()),
-        (_, Some(0)) => push("train.epochs", "must be >= 1".into()),
-        _ => {}
-    }
-    for (path, value) in [
-        ("train.batch_size", t.batch_size as u64),
-        ("train.grad_accum_steps", t.grad_accum_steps),
-        ("train.eval_every", t.eval_every),
-        ("train.eval_batch_size", t.eval_batch_size as u64),
-        ("train.keep_checkpoints", t.keep_checkpoints as u64),
-        ("logging.every", c.logging.every),
-    ] {
-        if value == 0 {
-            push(path, "must be >= 1".into());
-        }
-    }
-    if let Some(n) = t.max_grad_norm
-        && !(n.is_finite() && n > 0.0)
-    {
-        push("train.max_grad_norm", format!("must be a finite number > 0 (got {n})"));
-    }
-    if let Some(es) = &t.early_stopping
-        && !(es.min_delta.is_finite() && es.min_delta >= 0.0)
-    {
-        push("train.early_stopping.min_delta", format!("must be a finite number >= 0 (got {})", es.min_delta));
-    }
-    if let Some(h) = &c.hooks.on_plateau {
-        if !(h.threshold.is_finite() && h.threshold >= 0.0) {
-            push("hooks.on_plateau.threshold", format!("must be a finite number >= 0 (got {})", h.threshold));
-        }
-        if h.action == PlateauAction::Reduce && !has_plateau(&c.schedule) {
-            push("hooks.on_plateau.action", "`reduce` lowers the LR through the schedule, which has no `plateau`: use schedule.kind = plateau (or a composition with one), or action restart/stop".into());
-        }
-    }
-    let dropout_ok = |p: f64| p.is_finite() && (0.0..1.0).contains(&p);
-    match &c.model {
-        ModelConfig::Mlp(m) => {
-            if !dropout_ok(m.dropout) {
-                push("model.dropout", format!("must be in [0, 1) (got {})", m.dropout));
-            }
-            if let Some(i) = m.hidden.iter().position(|&h| h == 0) {
-                push(&format!("model.hidden[{i}]"), "must be >= 1".into());
-            }
-        }
-        ModelConfig::Cnn(m) => {
-            if !dropout_ok(m.dropout) {
-                push("model.dropout", format!("must be in [0, 1) (got {})", m.dropout));
-            }
-            if m.channels.is_empty() {
-                push("model.channels", "needs at least one convolution block".into());
-            }
-            if let Some(i) = m.channels.iter().position(|&h| h == 0) {
-                push(&format!("model.channels[{i}]"), "must be >= 1".into());
-            }
-            if m.hidden == 0 {
-                push("model.hidden", "must be >= 1".into());
-            }
-        }
-        ModelConfig::BertClassifier(m) => out.extend(m.issues()),
-    }
+    let mut out = c.train.issues();
+    out.extend(c.logging.issues());
+    out.extend(c.hooks.issues(has_plateau(&c.schedule)));
+    out.extend(c.model.issues());
     out.extend(c.data.issues());
     if c.data.is_text() && !c.model.wants_text() {
         out.push(FieldIssue::new(

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use sched::check::{at_least, non_negative, positive};
+
+use crate::FieldIssue;
 use crate::data::DataConfig;
 use crate::device::DeviceSpec;
 use crate::model::ModelConfig;
@@ -102,6 +105,41 @@ pub struct TrainConfig {
     /// `min` for losses, `max` for accuracies).
     #[serde(default = "default_monitor")]
     pub best_monitor: String,
+}
+
+/// Collects the failed checks of `results`.
+pub(crate) fn failed(results: impl IntoIterator<Item = Result<(), FieldIssue>>) -> Vec<FieldIssue> {
+    results.into_iter().filter_map(Result::err).collect()
+}
+
+impl TrainConfig {
+    /// The section's problems, each at its field (`train.…`).
+    pub fn issues(&self) -> Vec<FieldIssue> {
+        let t = "train";
+        let mut out = Vec::new();
+        match (self.max_steps, self.epochs) {
+            (None, None) => out.push(FieldIssue::new("train.max_steps", "give train.max_steps or train.epochs")),
+            (Some(_), Some(_)) => {
+                out.push(FieldIssue::new("train.epochs", "give train.max_steps or train.epochs, not both"))
+            }
+            (Some(s), _) => out.extend(at_least(t, "max_steps", s, 1).err()),
+            (_, Some(e)) => out.extend(at_least(t, "epochs", e, 1).err()),
+        }
+        out.extend(failed([
+            at_least(t, "batch_size", self.batch_size as u64, 1),
+            at_least(t, "grad_accum_steps", self.grad_accum_steps, 1),
+            at_least(t, "eval_every", self.eval_every, 1),
+            at_least(t, "eval_batch_size", self.eval_batch_size as u64, 1),
+            at_least(t, "keep_checkpoints", self.keep_checkpoints as u64, 1),
+        ]));
+        if let Some(n) = self.max_grad_norm {
+            out.extend(positive(t, "max_grad_norm", n).err());
+        }
+        if let Some(es) = &self.early_stopping {
+            out.extend(non_negative("train.early_stopping", "min_delta", es.min_delta).err());
+        }
+        out
+    }
 }
 
 fn default_batch_size() -> usize {
@@ -220,6 +258,19 @@ fn default_threshold_mode() -> ThresholdMode {
     ThresholdMode::Rel
 }
 
+impl HooksConfig {
+    /// The section's problems; `schedule_has_plateau` says whether `action: reduce` has a
+    /// schedule `plateau` to act through.
+    pub fn issues(&self, schedule_has_plateau: bool) -> Vec<FieldIssue> {
+        let Some(h) = &self.on_plateau else { return Vec::new() };
+        let mut out = failed([non_negative("hooks.on_plateau", "threshold", h.threshold)]);
+        if h.action == PlateauAction::Reduce && !schedule_has_plateau {
+            out.push(FieldIssue::new("hooks.on_plateau.action", "`reduce` lowers the LR through the schedule, which has no `plateau`: use schedule.kind = plateau (or a composition with one), or action restart/stop"));
+        }
+        out
+    }
+}
+
 impl PlateauHookConfig {
     /// The detector as a `plateau` schedule config (factor and floors unused).
     pub fn detector(&self) -> sched::PlateauConfig {
@@ -260,6 +311,13 @@ fn default_dir() -> PathBuf {
 }
 fn yes() -> bool {
     true
+}
+
+impl LoggingConfig {
+    /// The section's problems.
+    pub fn issues(&self) -> Vec<FieldIssue> {
+        failed([at_least("logging", "every", self.every, 1)])
+    }
 }
 
 impl Default for LoggingConfig {

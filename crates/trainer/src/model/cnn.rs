@@ -5,6 +5,8 @@ use candle_nn::{Conv2d, Conv2dConfig, Linear, VarMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use sched::check::at_least;
+
 use super::{Activation, Model, ModelSpec, dropout, init};
 use crate::data::Inputs;
 use crate::rng::Rng;
@@ -37,6 +39,24 @@ fn default_hidden() -> usize {
 }
 fn default_activation() -> Activation {
     Activation::Relu
+}
+
+impl CnnConfig {
+    /// The section's problems, each at its field (`model.…`).
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
+        let mut out = super::dropout_issues(self.dropout);
+        if self.channels.is_empty() {
+            out.push(crate::FieldIssue::new("model.channels", "needs at least one convolution block"));
+        }
+        out.extend(
+            self.channels
+                .iter()
+                .enumerate()
+                .find_map(|(i, &c)| at_least("model", &format!("channels[{i}]"), c as u64, 1).err()),
+        );
+        out.extend(at_least("model", "hidden", self.hidden as u64, 1).err());
+        out
+    }
 }
 
 /// The built CNN.

@@ -5,6 +5,8 @@ use candle_nn::{Linear, VarMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use sched::check::at_least;
+
 use super::{Activation, Model, ModelSpec, dropout, init};
 use crate::data::Inputs;
 use crate::rng::Rng;
@@ -30,6 +32,20 @@ fn default_hidden() -> Vec<usize> {
 }
 fn default_activation() -> Activation {
     Activation::Relu
+}
+
+impl MlpConfig {
+    /// The section's problems, each at its field (`model.…`).
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
+        let mut out = super::dropout_issues(self.dropout);
+        out.extend(
+            self.hidden
+                .iter()
+                .enumerate()
+                .find_map(|(i, &h)| at_least("model", &format!("hidden[{i}]"), h as u64, 1).err()),
+        );
+        out
+    }
 }
 
 /// The built MLP.

@@ -95,6 +95,15 @@ pub struct ModelSpec {
 }
 
 impl ModelConfig {
+    /// The section's problems that need no file, each at its field (`model.…`).
+    pub fn issues(&self) -> Vec<crate::FieldIssue> {
+        match self {
+            ModelConfig::Mlp(c) => c.issues(),
+            ModelConfig::Cnn(c) => c.issues(),
+            ModelConfig::BertClassifier(c) => c.issues(),
+        }
+    }
+
     /// Whether the model reads text (token ids) rather than dense features.
     pub fn wants_text(&self) -> bool {
         matches!(self, ModelConfig::BertClassifier(_))
@@ -174,6 +183,11 @@ impl ModelConfig {
             }
         }
     }
+}
+
+/// `model.dropout` must lie in `[0, 1)`.
+pub(crate) fn dropout_issues(p: f64) -> Vec<crate::FieldIssue> {
+    sched::check::in_range("model", "dropout", p, (0.0, false), (1.0, true)).err().into_iter().collect()
 }
 
 /// Inverted dropout with a mask from `rng`: keeps each value with probability `1 − p` and scales
