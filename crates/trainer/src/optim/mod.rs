@@ -37,7 +37,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AdamConfig, AdamWConfig, GroupConfig, OptimizerConfig, SgdConfig};
+pub use config::{
+    AdamConfig, AdamFields, AdamVariant, AdamWConfig, Decoupled, GroupConfig, L2, OptimizerConfig, SgdConfig,
+};
 pub use error::{OptimError, StateError};
 pub use groups::{ParamGroup, layer_index};
 pub use optimizer::{GroupStep, Optimizer};
