@@ -26,10 +26,12 @@
 //! ```
 
 mod adam;
+mod bank;
 mod config;
 mod error;
 mod groups;
 mod optimizer;
+mod rule;
 mod sgd;
 pub mod state;
 mod validate;
