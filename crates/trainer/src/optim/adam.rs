@@ -1,5 +1,5 @@
-//! The Adam/AdamW [`Rule`]: one update of one parameter, exactly `torch.optim.Adam`/`AdamW` (single-tensor,
-//! non-amsgrad path).
+//! The Adam/AdamW [`Rule`]: one update of one parameter, exactly `torch.optim.Adam`/`AdamW`
+//! (single-tensor, non-amsgrad path).
 
 use candle_core::{Result, Tensor, Var};
 

@@ -24,6 +24,9 @@
 //! let bytes = opt.state_bytes().unwrap(); // safetensors: w.step, w.exp_avg, w.exp_avg_sq
 //! opt.load_state_bytes(&bytes).unwrap();
 //! ```
+//!
+//! Inside, each kind is an update rule (`rule.rs`: SGD, and Adam with `decoupled` for AdamW) with
+//! its own per-parameter state type; the optimizer holds the parameters under one rule.
 
 mod adam;
 mod bank;
