@@ -1,7 +1,13 @@
-//! One Adam/AdamW update of one parameter, exactly `torch.optim.Adam`/`AdamW` (single-tensor,
-//! non-amsgrad path).
+//! The Adam/AdamW [`Rule`]: one update of one parameter, exactly `torch.optim.Adam`/`AdamW`
+//! (single-tensor, non-amsgrad path).
 
 use candle_core::{Result, Tensor, Var};
+
+use super::OptimError;
+use super::config::{AdamFields, AdamVariant, Decoupled, L2};
+use super::optimizer::GroupStep;
+use super::rule::{MomentumRange, Rule};
+use super::state::Saved;
 
 /// The hyperparameters of one Adam update.
 #[derive(Debug, Clone, Copy)]
@@ -60,4 +66,76 @@ pub(crate) fn adam_update(
     *exp_avg = m;
     *exp_avg_sq = v;
     Ok(())
+}
+
+/// Name of the Adam first moment average in a state file (`<param>.exp_avg`).
+pub(crate) const EXP_AVG: &str = "exp_avg";
+/// Name of the Adam second moment average in a state file (`<param>.exp_avg_sq`).
+pub(crate) const EXP_AVG_SQ: &str = "exp_avg_sq";
+
+/// The Adam rule (`decoupled`: AdamW): the config's betas and epsilon.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Adam {
+    /// `[beta1, beta2]`; a step may override `beta1`.
+    pub betas: [f64; 2],
+    /// Denominator epsilon.
+    pub eps: f64,
+    /// AdamW (decoupled decay `p *= 1 − lr·wd`) rather than Adam (L2 `g += wd·p`).
+    pub decoupled: bool,
+}
+
+impl<V: AdamVariant> From<&AdamFields<V>> for Adam {
+    fn from(c: &AdamFields<V>) -> Self {
+        Self { betas: c.betas, eps: c.eps, decoupled: V::DECOUPLED }
+    }
+}
+
+/// The buffers of one parameter under Adam/AdamW: the moment averages (zeros before the first
+/// step).
+#[derive(Debug, Clone)]
+pub(crate) struct AdamState {
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+}
+
+impl Rule for Adam {
+    type State = AdamState;
+    type Hyper = AdamStep;
+
+    fn kind(&self) -> &'static str {
+        if self.decoupled { Decoupled::KIND } else { L2::KIND }
+    }
+
+    fn momentum_range(&self) -> MomentumRange {
+        MomentumRange::BelowOne
+    }
+
+    fn init(&self, param: &Var) -> Result<AdamState> {
+        Ok(AdamState { exp_avg: param.zeros_like()?, exp_avg_sq: param.zeros_like()? })
+    }
+
+    fn hyper(&self, setting: &GroupStep, weight_decay: f64) -> AdamStep {
+        AdamStep {
+            lr: setting.lr,
+            beta1: setting.momentum.unwrap_or(self.betas[0]),
+            beta2: self.betas[1],
+            eps: self.eps,
+            weight_decay,
+            decoupled: self.decoupled,
+        }
+    }
+
+    fn update(&self, param: &Var, grad: &Tensor, state: &mut AdamState, step: u64, h: &AdamStep) -> Result<()> {
+        adam_update(param, grad, &mut state.exp_avg, &mut state.exp_avg_sq, step, h)
+    }
+
+    fn buffers<'s>(&self, state: &'s AdamState) -> Vec<(&'static str, &'s Tensor)> {
+        vec![(EXP_AVG, &state.exp_avg), (EXP_AVG_SQ, &state.exp_avg_sq)]
+    }
+
+    fn load(&self, saved: &mut Saved<'_>) -> std::result::Result<AdamState, OptimError> {
+        let exp_avg = saved.required(EXP_AVG)?;
+        let exp_avg_sq = saved.required(EXP_AVG_SQ)?;
+        Ok(AdamState { exp_avg, exp_avg_sq })
+    }
 }

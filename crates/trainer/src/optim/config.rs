@@ -6,6 +6,8 @@
 //! optimizer: {kind: sgd, lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 5e-4}
 //! ```
 
+use std::marker::PhantomData;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +55,11 @@ pub struct SgdConfig {
     pub groups: Vec<GroupConfig>,
 }
 
-/// `kind: adam`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// `kind: adam` ([`AdamConfig`]) and `kind: adamw` ([`AdamWConfig`]): the same fields, the
+/// variant `V` ([`L2`] or [`Decoupled`]) says how weight decay applies and its default.
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AdamConfig {
+pub struct AdamFields<V: AdamVariant> {
     /// Base learning rate (> 0; default 0.001). The schedule scales it step by step.
     #[serde(default = "default_lr")]
     pub lr: f64,
@@ -67,37 +70,74 @@ pub struct AdamConfig {
     /// Term added to the denominator for numerical stability (> 0; default 1e-8).
     #[serde(default = "default_eps")]
     pub eps: f64,
-    /// L2 penalty added to the gradient, `g + weight_decay·p` (≥ 0; default 0).
-    #[serde(default)]
+    /// Weight decay (≥ 0): Adam adds the L2 term `g + weight_decay·p` (default 0), AdamW first
+    /// does `p *= 1 − lr·weight_decay` with the step's LR (default 0.01). The schema describes
+    /// it per kind ([`AdamVariant::WEIGHT_DECAY_DOC`]).
+    #[serde(default = "V::default_weight_decay")]
+    #[schemars(description = V::WEIGHT_DECAY_DOC)]
     pub weight_decay: f64,
     /// Parameter groups with their own LR or weight decay (default none: every parameter in the
     /// `default` group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupConfig>,
+    /// Which of Adam and AdamW: a type-level marker, not a config field.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub variant: PhantomData<V>,
 }
 
-/// `kind: adamw`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AdamWConfig {
-    /// Base learning rate (> 0; default 0.001). The schedule scales it step by step.
-    #[serde(default = "default_lr")]
-    pub lr: f64,
-    /// Decay rates `[beta1, beta2]` of the first and second moment averages, each in `[0, 1)`
-    /// (default `[0.9, 0.999]`). A schedule that cycles momentum overrides `beta1` step by step.
-    #[serde(default = "default_betas")]
-    pub betas: [f64; 2],
-    /// Term added to the denominator for numerical stability (> 0; default 1e-8).
-    #[serde(default = "default_eps")]
-    pub eps: f64,
-    /// Decoupled weight decay: each step first does `p *= 1 − lr·weight_decay` (≥ 0; default
-    /// 0.01), with the step's LR.
-    #[serde(default = "default_adamw_weight_decay")]
-    pub weight_decay: f64,
-    /// Parameter groups with their own LR or weight decay (default none: every parameter in the
-    /// `default` group).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<GroupConfig>,
+/// `kind: adam`: weight decay is an L2 term added to the gradient (default 0).
+pub type AdamConfig = AdamFields<L2>;
+
+/// `kind: adamw`: decoupled weight decay (default 0.01).
+pub type AdamWConfig = AdamFields<Decoupled>;
+
+/// How an [`AdamFields`] config applies weight decay: [`L2`] (Adam) or [`Decoupled`] (AdamW).
+/// Sealed: these two are the only variants.
+pub trait AdamVariant:
+    sealed::Sealed + std::fmt::Debug + Clone + Copy + PartialEq + Default + Send + Sync + 'static
+{
+    /// The `kind:` name (`adam`, `adamw`).
+    const KIND: &'static str;
+    /// Decoupled weight decay (`p *= 1 − lr·wd`) rather than an L2 term in the gradient.
+    const DECOUPLED: bool;
+    /// Default `weight_decay` (PyTorch's).
+    const DEFAULT_WEIGHT_DECAY: f64;
+    /// The JSON schema description of `weight_decay` for this kind.
+    const WEIGHT_DECAY_DOC: &'static str;
+
+    /// [`Self::DEFAULT_WEIGHT_DECAY`], as a function for serde's `default`.
+    fn default_weight_decay() -> f64 {
+        Self::DEFAULT_WEIGHT_DECAY
+    }
+}
+
+/// Adam's weight decay: an L2 term added to the gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct L2;
+
+/// AdamW's decoupled weight decay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decoupled;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::L2 {}
+    impl Sealed for super::Decoupled {}
+}
+
+impl AdamVariant for L2 {
+    const KIND: &'static str = "adam";
+    const DECOUPLED: bool = false;
+    const DEFAULT_WEIGHT_DECAY: f64 = 0.0;
+    const WEIGHT_DECAY_DOC: &'static str = "L2 penalty added to the gradient, `g + weight_decay·p` (≥ 0; default 0).";
+}
+
+impl AdamVariant for Decoupled {
+    const KIND: &'static str = "adamw";
+    const DECOUPLED: bool = true;
+    const DEFAULT_WEIGHT_DECAY: f64 = 1e-2;
+    const WEIGHT_DECAY_DOC: &'static str = "Decoupled weight decay: each step first does `p *= 1 − lr·weight_decay` (≥ 0; default\n0.01), with the step's LR.";
 }
 
 /// A parameter group: the parameters whose name starts with one of its prefixes (and with no
@@ -149,31 +189,35 @@ fn default_eps() -> f64 {
     1e-8
 }
 
-fn default_adamw_weight_decay() -> f64 {
-    1e-2
-}
-
 impl Default for SgdConfig {
     fn default() -> Self {
         Self { lr: default_lr(), momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, groups: Vec::new() }
     }
 }
 
-impl Default for AdamConfig {
-    fn default() -> Self {
-        Self { lr: default_lr(), betas: default_betas(), eps: default_eps(), weight_decay: 0.0, groups: Vec::new() }
-    }
-}
-
-impl Default for AdamWConfig {
+impl<V: AdamVariant> Default for AdamFields<V> {
     fn default() -> Self {
         Self {
             lr: default_lr(),
             betas: default_betas(),
             eps: default_eps(),
-            weight_decay: default_adamw_weight_decay(),
+            weight_decay: V::DEFAULT_WEIGHT_DECAY,
             groups: Vec::new(),
+            variant: PhantomData,
         }
+    }
+}
+
+/// As the two structs this type replaces printed (`AdamConfig { lr: …, … }`), without the marker.
+impl<V: AdamVariant> std::fmt::Debug for AdamFields<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(if V::DECOUPLED { "AdamWConfig" } else { "AdamConfig" })
+            .field("lr", &self.lr)
+            .field("betas", &self.betas)
+            .field("eps", &self.eps)
+            .field("weight_decay", &self.weight_decay)
+            .field("groups", &self.groups)
+            .finish()
     }
 }
 

@@ -24,12 +24,17 @@
 //! let bytes = opt.state_bytes().unwrap(); // safetensors: w.step, w.exp_avg, w.exp_avg_sq
 //! opt.load_state_bytes(&bytes).unwrap();
 //! ```
+//!
+//! Inside, each kind is an update rule (`rule.rs`: SGD, and Adam with `decoupled` for AdamW) with
+//! its own per-parameter state type; the optimizer holds the parameters under one rule.
 
 mod adam;
+mod bank;
 mod config;
 mod error;
 mod groups;
 mod optimizer;
+mod rule;
 mod sgd;
 pub mod state;
 mod validate;
@@ -37,7 +42,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AdamConfig, AdamWConfig, GroupConfig, OptimizerConfig, SgdConfig};
+pub use config::{
+    AdamConfig, AdamFields, AdamVariant, AdamWConfig, Decoupled, GroupConfig, L2, OptimizerConfig, SgdConfig,
+};
 pub use error::{OptimError, StateError};
 pub use groups::{ParamGroup, layer_index};
 pub use optimizer::{GroupStep, Optimizer};

@@ -9,11 +9,12 @@ use candle_nn::VarMap;
 use sched::Schedule;
 
 use super::OptimError;
-use super::adam::{AdamStep, adam_update};
+use super::adam::Adam;
+use super::bank::{Bank, Engine};
 use super::config::OptimizerConfig;
 use super::groups::{ParamGroup, assign};
-use super::sgd::{SgdStep, sgd_update};
-use super::state::{self, Moments, ParamState};
+use super::sgd::Sgd;
+use super::state::ParamState;
 
 /// What one optimizer step uses for one parameter group.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,14 +27,6 @@ pub struct GroupStep {
     pub momentum: Option<f64>,
 }
 
-/// One parameter with its state.
-#[derive(Debug)]
-struct Slot {
-    name: String,
-    var: Var,
-    state: ParamState,
-}
-
 /// An SGD, Adam or AdamW optimizer over named parameters split into groups.
 ///
 /// The caller drives the LR (and possibly the momentum) of every step, normally from a
@@ -42,8 +35,8 @@ struct Slot {
 pub struct Optimizer {
     config: OptimizerConfig,
     groups: Vec<ParamGroup>,
-    /// `slots[i]`: the parameters of `groups[i]`, in the same order as its `param_names`.
-    slots: Vec<Vec<Slot>>,
+    /// The parameters of `groups[i]` with their state, under the config's update rule.
+    engine: Box<dyn Engine>,
 }
 
 impl Optimizer {
@@ -52,18 +45,13 @@ impl Optimizer {
     /// configured group matching no parameter.
     pub fn new(config: &OptimizerConfig, params: impl IntoIterator<Item = (String, Var)>) -> Result<Self, OptimError> {
         config.validate()?;
-        let adam = !matches!(config, OptimizerConfig::Sgd(_));
-        let mut groups = Vec::new();
-        let mut slots = Vec::new();
-        for (group, params) in assign(config, params)? {
-            let group_slots = params
-                .into_iter()
-                .map(|(name, var)| Ok(Slot { state: ParamState::new(&var, adam)?, name, var }))
-                .collect::<Result<Vec<_>, OptimError>>()?;
-            groups.push(group);
-            slots.push(group_slots);
-        }
-        Ok(Self { config: config.clone(), groups, slots })
+        let (groups, params): (Vec<_>, Vec<_>) = assign(config, params)?.into_iter().unzip();
+        let engine: Box<dyn Engine> = match config {
+            OptimizerConfig::Sgd(c) => Box::new(Bank::new(Sgd::from(c), params)?),
+            OptimizerConfig::Adam(c) => Box::new(Bank::new(Adam::from(c), params)?),
+            OptimizerConfig::AdamW(c) => Box::new(Bank::new(Adam::from(c), params)?),
+        };
+        Ok(Self { config: config.clone(), groups, engine })
     }
 
     /// [`Optimizer::new`] over every variable of `varmap`, named as in the map
@@ -94,8 +82,8 @@ impl Optimizer {
     }
 
     /// The state of parameter `name`, if the optimizer has it.
-    pub fn param_state(&self, name: &str) -> Option<&ParamState> {
-        self.slots.iter().flatten().find(|s| s.name == name).map(|s| &s.state)
+    pub fn param_state(&self, name: &str) -> Option<ParamState<'_>> {
+        self.engine.param_state(name)
     }
 
     /// The settings of step `t` from `schedule`, one per group: `schedule.group_lr(t, base_lr)`
@@ -123,46 +111,7 @@ impl Optimizer {
     /// PyTorch. All settings are checked before anything changes.
     pub fn step(&mut self, grads: &GradStore, settings: &[GroupStep]) -> Result<(), OptimError> {
         self.check(settings)?;
-        for ((group, slots), setting) in self.groups.iter().zip(&mut self.slots).zip(settings) {
-            for slot in slots.iter_mut() {
-                let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
-                let (step, moments) = slot.state.parts_mut();
-                let next = *step + 1;
-                // States are always built for the optimizer's own kind (`new`, `load_state_bytes`),
-                // so the `_ => continue` arms never run.
-                match (&self.config, moments) {
-                    (OptimizerConfig::Sgd(c), Moments::Sgd { momentum_buffer }) => {
-                        let h = SgdStep {
-                            lr: setting.lr,
-                            momentum: setting.momentum.unwrap_or(c.momentum),
-                            dampening: c.dampening,
-                            nesterov: c.nesterov,
-                            weight_decay: group.weight_decay(),
-                        };
-                        sgd_update(&slot.var, grad, momentum_buffer, &h)?;
-                    }
-                    (config, Moments::Adam { exp_avg, exp_avg_sq }) => {
-                        let (betas, eps, decoupled) = match config {
-                            OptimizerConfig::Adam(c) => (c.betas, c.eps, false),
-                            OptimizerConfig::AdamW(c) => (c.betas, c.eps, true),
-                            OptimizerConfig::Sgd(_) => continue,
-                        };
-                        let h = AdamStep {
-                            lr: setting.lr,
-                            beta1: setting.momentum.unwrap_or(betas[0]),
-                            beta2: betas[1],
-                            eps,
-                            weight_decay: group.weight_decay(),
-                            decoupled,
-                        };
-                        adam_update(&slot.var, grad, exp_avg, exp_avg_sq, next, &h)?;
-                    }
-                    _ => continue,
-                }
-                *step = next;
-            }
-        }
-        Ok(())
+        self.engine.step(&self.groups, grads, settings)
     }
 
     /// Checks the settings of a step: one per group, LR finite ≥ 0, momentum in range.
@@ -170,17 +119,14 @@ impl Optimizer {
         if settings.len() != self.groups.len() {
             return Err(OptimError::GroupCount { expected: self.groups.len(), got: settings.len() });
         }
-        let sgd = matches!(self.config, OptimizerConfig::Sgd(_));
+        let range = self.engine.momentum_range();
         for (group, s) in self.groups.iter().zip(settings) {
             if !(s.lr.is_finite() && s.lr >= 0.0) {
                 return Err(OptimError::InvalidLr { group: group.name().to_string(), lr: s.lr });
             }
-            if let Some(m) = s.momentum {
-                let ok = m >= 0.0 && if sgd { m <= 1.0 } else { m < 1.0 };
-                if !ok {
-                    let range = if sgd { "[0, 1]" } else { "[0, 1)" };
-                    return Err(OptimError::InvalidMomentum { group: group.name().to_string(), momentum: m, range });
-                }
+            if let Some(m) = s.momentum.filter(|&m| !range.contains(m)) {
+                let range = range.as_str();
+                return Err(OptimError::InvalidMomentum { group: group.name().to_string(), momentum: m, range });
             }
         }
         Ok(())
@@ -189,35 +135,20 @@ impl Optimizer {
     /// Back to a fresh optimizer's state: step counts 0, Adam moments zero, no SGD momentum
     /// buffer (used by the warm-restart hook).
     pub fn reset_state(&mut self) -> Result<(), OptimError> {
-        for slot in self.slots.iter_mut().flatten() {
-            slot.state.reset()?;
-        }
-        Ok(())
+        self.engine.reset()
     }
 
     /// The state as a safetensors file's bytes (see the [`state`](super::state) module docs for
     /// the tensor names).
     pub fn state_bytes(&self) -> Result<Vec<u8>, OptimError> {
-        state::to_bytes(self.kind(), self.slots.iter().flatten().map(|s| (s.name.as_str(), &s.var, &s.state)))
+        self.engine.state_bytes()
     }
 
     /// Loads a state saved by [`Optimizer::state_bytes`]. Every parameter must have its tensors
     /// with its shape and dtype, and every tensor must belong to a parameter; otherwise a
     /// [`StateError`](super::StateError) and the current state is unchanged.
     pub fn load_state_bytes(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
-        let adam = !matches!(self.config, OptimizerConfig::Sgd(_));
-        let mut tensors = state::read(bytes, self.kind())?;
-        let mut loaded = Vec::new();
-        for slot in self.slots.iter().flatten() {
-            loaded.push(state::take(&mut tensors, &slot.name, &slot.var, adam)?);
-        }
-        if let Some(name) = tensors.keys().min() {
-            return Err(super::StateError::Unexpected(name.clone()).into());
-        }
-        for (slot, state) in self.slots.iter_mut().flatten().zip(loaded) {
-            slot.state = state;
-        }
-        Ok(())
+        self.engine.load_state_bytes(bytes)
     }
 
     /// Writes the state to a safetensors file at `path`.

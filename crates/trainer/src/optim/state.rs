@@ -9,37 +9,25 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use super::adam::{EXP_AVG, EXP_AVG_SQ};
+use super::sgd::MOMENTUM_BUFFER;
 use super::{OptimError, StateError};
 
 /// The one metadata entry of a state file: this key (the format and its version), and the
 /// optimizer kind as value. One entry, so that the bytes are deterministic.
 const FORMAT_KEY: &str = "trainer.optim.state/1";
 
-/// The state of one parameter.
+/// A read-only view of the state of one parameter: its step count and its buffers, named as in
+/// a state file.
 #[derive(Debug, Clone)]
-pub struct ParamState {
+pub struct ParamState<'a> {
     step: u64,
-    moments: Moments,
+    buffers: Vec<(&'static str, &'a Tensor)>,
 }
 
-/// Kind-specific buffers.
-#[derive(Debug, Clone)]
-pub(crate) enum Moments {
-    /// SGD: the momentum buffer, `None` until the first step with momentum.
-    Sgd { momentum_buffer: Option<Tensor> },
-    /// Adam/AdamW: first and second moment averages (zeros before the first step).
-    Adam { exp_avg: Tensor, exp_avg_sq: Tensor },
-}
-
-impl ParamState {
-    /// Fresh state for `param` (`adam`: zero moments; else SGD).
-    pub(crate) fn new(param: &Var, adam: bool) -> candle_core::Result<Self> {
-        let moments = if adam {
-            Moments::Adam { exp_avg: param.zeros_like()?, exp_avg_sq: param.zeros_like()? }
-        } else {
-            Moments::Sgd { momentum_buffer: None }
-        };
-        Ok(Self { step: 0, moments })
+impl<'a> ParamState<'a> {
+    pub(crate) fn new(step: u64, buffers: Vec<(&'static str, &'a Tensor)>) -> Self {
+        Self { step, buffers }
     }
 
     /// Updates applied to the parameter so far (steps where it had a gradient).
@@ -47,75 +35,56 @@ impl ParamState {
         self.step
     }
 
+    /// The buffers that exist, `(name, tensor)`, named as in a state file (`exp_avg`,
+    /// `exp_avg_sq`, `momentum_buffer`).
+    pub fn buffers(&self) -> &[(&'static str, &'a Tensor)] {
+        &self.buffers
+    }
+
+    /// The buffer named `name` (as in a state file), if the parameter has it.
+    pub fn buffer(&self, name: &str) -> Option<&'a Tensor> {
+        self.buffers.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
     /// SGD momentum buffer, once it exists.
-    pub fn momentum_buffer(&self) -> Option<&Tensor> {
-        match &self.moments {
-            Moments::Sgd { momentum_buffer } => momentum_buffer.as_ref(),
-            Moments::Adam { .. } => None,
-        }
+    pub fn momentum_buffer(&self) -> Option<&'a Tensor> {
+        self.buffer(MOMENTUM_BUFFER)
     }
 
     /// Adam first moment average (`exp_avg`).
-    pub fn exp_avg(&self) -> Option<&Tensor> {
-        match &self.moments {
-            Moments::Adam { exp_avg, .. } => Some(exp_avg),
-            Moments::Sgd { .. } => None,
-        }
+    pub fn exp_avg(&self) -> Option<&'a Tensor> {
+        self.buffer(EXP_AVG)
     }
 
     /// Adam second moment average (`exp_avg_sq`).
-    pub fn exp_avg_sq(&self) -> Option<&Tensor> {
-        match &self.moments {
-            Moments::Adam { exp_avg_sq, .. } => Some(exp_avg_sq),
-            Moments::Sgd { .. } => None,
-        }
-    }
-
-    /// Step counter and buffers, for the update functions.
-    pub(crate) fn parts_mut(&mut self) -> (&mut u64, &mut Moments) {
-        (&mut self.step, &mut self.moments)
-    }
-
-    /// Back to a fresh state: step 0, zero moments, no momentum buffer.
-    pub(crate) fn reset(&mut self) -> candle_core::Result<()> {
-        self.step = 0;
-        match &mut self.moments {
-            Moments::Sgd { momentum_buffer } => *momentum_buffer = None,
-            Moments::Adam { exp_avg, exp_avg_sq } => {
-                *exp_avg = exp_avg.zeros_like()?;
-                *exp_avg_sq = exp_avg_sq.zeros_like()?;
-            }
-        }
-        Ok(())
+    pub fn exp_avg_sq(&self) -> Option<&'a Tensor> {
+        self.buffer(EXP_AVG_SQ)
     }
 }
 
-/// Serializes the states of `params` (name, parameter, state) to safetensors bytes.
-pub(crate) fn to_bytes<'a>(
-    kind: &str,
-    params: impl Iterator<Item = (&'a str, &'a Var, &'a ParamState)>,
-) -> Result<Vec<u8>, OptimError> {
-    let mut tensors: Vec<(String, Tensor)> = Vec::new();
-    for (name, param, state) in params {
-        if !matches!(param.dtype(), DType::F16 | DType::BF16 | DType::F32 | DType::F64) {
-            return Err(StateError::UnsupportedDType { name: name.to_string(), dtype: param.dtype() }.into());
-        }
-        let step = i64::try_from(state.step).unwrap_or(i64::MAX);
-        tensors.push((format!("{name}.step"), Tensor::new(step, &Device::Cpu)?));
-        // On the CPU first, so that serializing cannot fail (candle's `View` unwraps).
-        let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
-        match &state.moments {
-            Moments::Sgd { momentum_buffer } => {
-                if let Some(b) = momentum_buffer {
-                    tensors.push((format!("{name}.momentum_buffer"), cpu(b)?));
-                }
-            }
-            Moments::Adam { exp_avg, exp_avg_sq } => {
-                tensors.push((format!("{name}.exp_avg"), cpu(exp_avg)?));
-                tensors.push((format!("{name}.exp_avg_sq"), cpu(exp_avg_sq)?));
-            }
-        }
+/// Appends the tensors of one parameter (`name`, variable `param`, `step` count, `buffers` as
+/// [`Rule::buffers`](super::rule::Rule::buffers) names them) to `tensors`, on the CPU.
+pub(crate) fn push(
+    tensors: &mut Vec<(String, Tensor)>,
+    name: &str,
+    param: &Var,
+    step: u64,
+    buffers: &[(&'static str, &Tensor)],
+) -> Result<(), OptimError> {
+    if !matches!(param.dtype(), DType::F16 | DType::BF16 | DType::F32 | DType::F64) {
+        return Err(StateError::UnsupportedDType { name: name.to_string(), dtype: param.dtype() }.into());
     }
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    tensors.push((format!("{name}.step"), Tensor::new(step, &Device::Cpu)?));
+    for (buffer, t) in buffers {
+        // On the CPU first, so that serializing cannot fail (candle's `View` unwraps).
+        tensors.push((format!("{name}.{buffer}"), t.to_device(&Device::Cpu)?));
+    }
+    Ok(())
+}
+
+/// Serializes `tensors` (from [`push`]) of an optimizer of kind `kind` to safetensors bytes.
+pub(crate) fn to_bytes(kind: &str, tensors: Vec<(String, Tensor)>) -> Result<Vec<u8>, OptimError> {
     let metadata = HashMap::from([(FORMAT_KEY.to_string(), kind.to_string())]);
     Ok(safetensors::serialize(tensors, Some(metadata)).map_err(candle_core::Error::from)?)
 }
@@ -133,34 +102,40 @@ pub(crate) fn read(bytes: &[u8], kind: &'static str) -> Result<HashMap<String, T
     candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| StateError::Format(e.to_string()).into())
 }
 
-/// Builds the state of `param` (named `name`) from `tensors`, removing what it uses. Checks
-/// presence, shapes and dtypes; `adam` selects the kind of moments.
-pub(crate) fn take(
-    tensors: &mut HashMap<String, Tensor>,
-    name: &str,
-    param: &Var,
-    adam: bool,
-) -> Result<ParamState, OptimError> {
-    let step_name = format!("{name}.step");
-    let step_tensor = tensors.remove(&step_name).ok_or_else(|| StateError::Missing(step_name.clone()))?;
-    let step = read_step(&step_name, &step_tensor)?;
-    let mut moment = |suffix: &str, required: bool| -> Result<Option<Tensor>, OptimError> {
-        let key = format!("{name}.{suffix}");
-        match tensors.remove(&key) {
-            None if required => Err(StateError::Missing(key).into()),
-            None => Ok(None),
-            Some(t) => Ok(Some(fit(&key, t, param)?)),
-        }
-    };
-    let moments = if adam {
-        match (moment("exp_avg", true)?, moment("exp_avg_sq", true)?) {
-            (Some(exp_avg), Some(exp_avg_sq)) => Moments::Adam { exp_avg, exp_avg_sq },
-            _ => return Err(StateError::Missing(format!("{name}.exp_avg")).into()),
-        }
-    } else {
-        Moments::Sgd { momentum_buffer: moment("momentum_buffer", false)? }
-    };
-    Ok(ParamState { step, moments })
+/// The saved tensors of one parameter, taken out of the file's tensors as they are read:
+/// whatever is left at the end belongs to no parameter.
+pub(crate) struct Saved<'a> {
+    tensors: &'a mut HashMap<String, Tensor>,
+    name: &'a str,
+    param: &'a Var,
+}
+
+impl<'a> Saved<'a> {
+    /// The tensors of parameter `name` (variable `param`) in `tensors`.
+    pub(crate) fn new(tensors: &'a mut HashMap<String, Tensor>, name: &'a str, param: &'a Var) -> Self {
+        Self { tensors, name, param }
+    }
+
+    /// The step count (`<name>.step`, a non-negative I64 scalar).
+    pub(crate) fn step(&mut self) -> Result<u64, OptimError> {
+        let key = format!("{}.step", self.name);
+        let t = self.tensors.remove(&key).ok_or_else(|| StateError::Missing(key.clone()))?;
+        read_step(&key, &t)
+    }
+
+    /// Buffer `<name>.<buffer>`, which must be there, with the parameter's shape and dtype, on
+    /// its device.
+    pub(crate) fn required(&mut self, buffer: &str) -> Result<Tensor, OptimError> {
+        let key = format!("{}.{buffer}", self.name);
+        let t = self.tensors.remove(&key).ok_or_else(|| StateError::Missing(key.clone()))?;
+        fit(&key, t, self.param)
+    }
+
+    /// Buffer `<name>.<buffer>` if it is there (checked as in [`Saved::required`]).
+    pub(crate) fn optional(&mut self, buffer: &str) -> Result<Option<Tensor>, OptimError> {
+        let key = format!("{}.{buffer}", self.name);
+        self.tensors.remove(&key).map(|t| fit(&key, t, self.param)).transpose()
+    }
 }
 
 fn read_step(name: &str, t: &Tensor) -> Result<u64, OptimError> {

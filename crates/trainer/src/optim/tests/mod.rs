@@ -1,7 +1,8 @@
-//! Unit tests of the optimizers: config, groups, steps, state.
+//! Unit tests of the optimizers: config, groups, update rules, steps, state.
 
 mod config;
 mod groups;
+mod rule;
 mod state;
 mod step;
 
