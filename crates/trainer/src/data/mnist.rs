@@ -37,11 +37,11 @@ impl MnistConfig {
     /// Problems found without reading the files.
     pub fn issues(&self) -> Vec<crate::FieldIssue> {
         let mut out = Vec::new();
-        if self.dir.as_os_str().is_empty() {
+        if self.dir.to_string_lossy().trim().is_empty() {
             out.push(crate::FieldIssue::new("data.dir", "must not be empty"));
         }
         if let Some(f) = self.val_fraction {
-            check_fraction(&mut out, "data.val_fraction", f);
+            check_fraction(&mut out, f);
         }
         out
     }

@@ -187,7 +187,11 @@ impl DataConfig {
     /// Every problem of the section that needs no file, each with its field path.
     pub fn issues(&self) -> Vec<crate::FieldIssue> {
         match self {
-            DataConfig::Digits(_) => Vec::new(),
+            DataConfig::Digits(c) => {
+                let mut out = Vec::new();
+                check_fraction(&mut out, c.val_fraction);
+                out
+            }
             DataConfig::Mnist(c) => c.issues(),
             DataConfig::TextClassification(c) => c.issues(),
             DataConfig::Tabular(c) => c.issues(),
@@ -196,10 +200,8 @@ impl DataConfig {
 }
 
 /// `data.val_fraction` must lie in `(0, 1)`.
-pub(crate) fn check_fraction(out: &mut Vec<crate::FieldIssue>, path: &str, value: f64) {
-    if !(value.is_finite() && value > 0.0 && value < 1.0) {
-        out.push(crate::FieldIssue::new(path, format!("must be in (0, 1) (got {value})")));
-    }
+pub(crate) fn check_fraction(out: &mut Vec<crate::FieldIssue>, value: f64) {
+    out.extend(sched::check::in_range("data", "val_fraction", value, (0.0, true), (1.0, true)).err());
 }
 
 /// Splits `0..n` into (train, val) index lists: a seeded shuffle, then the first
@@ -251,7 +253,7 @@ impl<'a> Holdout<'a> {
             out.push(crate::FieldIssue::new(at, "give at most one of val_path, val_size and val_fraction"));
         }
         if let Some(f) = val_fraction {
-            check_fraction(&mut out, "data.val_fraction", f);
+            check_fraction(&mut out, f);
         }
         if val_size == Some(0) {
             out.push(crate::FieldIssue::new("data.val_size", "must be >= 1"));

@@ -2,11 +2,17 @@
 //! (from `optimizer`) and the rule it breaks.
 
 use sched::FieldIssue;
+use sched::check::{in_range, non_negative, positive};
 
 use super::config::{GroupConfig, OptimizerConfig};
 
 /// Root of every field path.
 const ROOT: &str = "optimizer";
+
+/// The bounds of `[0, 1]` and `[0, 1)` for [`in_range`].
+const ZERO: (f64, bool) = (0.0, false);
+const ONE_CLOSED: (f64, bool) = (1.0, false);
+const ONE_OPEN: (f64, bool) = (1.0, true);
 
 /// Name of the implicit group of the parameters that match no configured group.
 pub(crate) const DEFAULT_GROUP: &str = "default";
@@ -15,12 +21,12 @@ impl OptimizerConfig {
     /// Checks every value; the first impossible one is an error naming its field path (e.g.
     /// `optimizer.betas[1]`, `optimizer.groups[2].lr_scale`) and the rule.
     pub fn validate(&self) -> Result<(), FieldIssue> {
-        positive("optimizer.lr", self.lr())?;
-        non_negative("optimizer.weight_decay", self.weight_decay())?;
+        positive(ROOT, "lr", self.lr())?;
+        non_negative(ROOT, "weight_decay", self.weight_decay())?;
         match self {
             OptimizerConfig::Sgd(c) => {
-                in_range("optimizer.momentum", c.momentum, true)?;
-                in_range("optimizer.dampening", c.dampening, true)?;
+                in_range(ROOT, "momentum", c.momentum, ZERO, ONE_CLOSED)?;
+                in_range(ROOT, "dampening", c.dampening, ZERO, ONE_CLOSED)?;
                 if c.nesterov && !(c.momentum > 0.0 && c.dampening == 0.0) {
                     return Err(FieldIssue::new(
                         "optimizer.nesterov",
@@ -50,9 +56,9 @@ impl OptimizerConfig {
 
 fn adam(betas: [f64; 2], eps: f64) -> Result<(), FieldIssue> {
     for (i, beta) in betas.into_iter().enumerate() {
-        in_range(&format!("{ROOT}.betas[{i}]"), beta, false)?;
+        in_range(ROOT, &format!("betas[{i}]"), beta, ZERO, ONE_OPEN)?;
     }
-    positive("optimizer.eps", eps)
+    positive(ROOT, "eps", eps)
 }
 
 fn validate_group(path: &str, group: &GroupConfig) -> Result<(), FieldIssue> {
@@ -97,48 +103,19 @@ fn validate_group(path: &str, group: &GroupConfig) -> Result<(), FieldIssue> {
         (Some(_), None) => {}
     }
     if let Some(lr) = group.lr {
-        positive(&format!("{path}.lr"), lr)?;
+        positive(path, "lr", lr)?;
     }
     if let Some(scale) = group.lr_scale {
         if group.lr.is_some() {
             return Err(FieldIssue::new(format!("{path}.lr_scale"), "give either lr or lr_scale, not both"));
         }
-        positive(&format!("{path}.lr_scale"), scale)?;
+        positive(path, "lr_scale", scale)?;
     }
     if let Some(wd) = group.weight_decay {
-        non_negative(&format!("{path}.weight_decay"), wd)?;
+        non_negative(path, "weight_decay", wd)?;
     }
-    if let Some(d) = group.layer_decay.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= 1.0)) {
-        return Err(FieldIssue::new(format!("{path}.layer_decay"), format!("must be in (0, 1] (got {d})")));
+    if let Some(d) = group.layer_decay {
+        in_range(path, "layer_decay", d, (0.0, true), ONE_CLOSED)?;
     }
     Ok(())
-}
-
-/// `value` must be finite and `> 0`.
-fn positive(path: &str, value: f64) -> Result<(), FieldIssue> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(FieldIssue::new(path, format!("must be a finite number > 0 (got {value})")))
-    }
-}
-
-/// `value` must be finite and `>= 0`.
-fn non_negative(path: &str, value: f64) -> Result<(), FieldIssue> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(FieldIssue::new(path, format!("must be a finite number >= 0 (got {value})")))
-    }
-}
-
-/// `value` must lie in `[0, 1]` (`one_closed`) or `[0, 1)`.
-fn in_range(path: &str, value: f64, one_closed: bool) -> Result<(), FieldIssue> {
-    let below = if one_closed { value <= 1.0 } else { value < 1.0 };
-    if value >= 0.0 && below {
-        Ok(())
-    } else {
-        let end = if one_closed { "1]" } else { "1)" };
-        Err(FieldIssue::new(path, format!("must be in [0, {end} (got {value})")))
-    }
 }
