@@ -121,6 +121,8 @@ pub struct L2;
 pub struct Decoupled;
 
 mod sealed {
+    /// Seals [`super::AdamVariant`]: unnameable on purpose, so no other crate implements it.
+    #[allow(unnameable_types)]
     pub trait Sealed {}
     impl Sealed for super::L2 {}
     impl Sealed for super::Decoupled {}
