@@ -54,6 +54,8 @@ pub struct Session {
 /// One optimizer step as applied, for logging.
 struct Applied {
     step: u64,
+    /// Whether the step is logged (every `logging.every` steps, and the last).
+    logged: bool,
     loss: f64,
     settings: Vec<GroupStep>,
     grad_norm: Option<f64>,
@@ -279,11 +281,12 @@ impl Session {
         self.each_hook(observer, |h, ctx| h.after_loss(step, g.loss, ctx).map(|()| None))?;
         let p = &mut self.parts;
         let logged = step.is_multiple_of(p.config.logging.every.max(1)) || step + 1 == p.total_steps;
+        // The pre-clip norm is computed only when clipping or logged.
         let grad_norm = clip(&mut g.grads, &p.vars, p.config.train.max_grad_norm, logged)?;
         p.optimizer.step(&g.grads, &settings)?;
         self.state.step += 1;
         self.state.data = loader.position();
-        Ok(Applied { step, loss: g.loss, settings, grad_norm, samples: g.samples })
+        Ok(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples })
     }
 
     /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
@@ -294,10 +297,10 @@ impl Session {
         window: &mut (usize, Instant),
         observer: &mut dyn Observer,
     ) -> Result<(), TrainError> {
-        let p = &self.parts;
-        if !(a.step.is_multiple_of(p.config.logging.every.max(1)) || a.step + 1 == p.total_steps) {
+        if !a.logged {
             return Ok(());
         }
+        let p = &self.parts;
         let secs = window.1.elapsed().as_secs_f64();
         let samples_per_sec = if secs > 0.0 { window.0 as f64 / secs } else { 0.0 };
         *window = (0, Instant::now());
