@@ -9,7 +9,8 @@ use candle_nn::VarMap;
 
 use super::eval::evaluate;
 use super::hooks::{
-    BestCheckpoint, BestMetrics, Ctx, EarlyStopping, Effects, Hook, PlateauHook, SchedulePlateau, WarmRestart, Watchdog,
+    BestCheckpoint, BestMetrics, Ctx, EarlyStopping, Effects, Hook, PlateauHook, Progress, SchedulePlateau,
+    WarmRestart, Watchdog,
 };
 use super::loader::{DataPosition, Loader};
 use super::metric::Evaluation;
@@ -124,6 +125,7 @@ impl Trainer {
 /// The hooks of a run, in the order they act.
 fn hooks(parts: &Trainer, state: &LoopState) -> Result<Vec<Box<dyn Hook>>, TrainError> {
     let mut hooks: Vec<Box<dyn Hook>> = vec![
+        Box::new(Progress),
         Box::new(WarmRestart::new(parts.config.hooks.on_restart.clone())),
         Box::new(Watchdog),
         Box::new(BestMetrics),
@@ -168,6 +170,12 @@ impl Effects for RunEffects<'_> {
     }
     fn notify(&mut self, event: Event) {
         self.observer.on_event(&event);
+    }
+    fn step_done(&mut self, report: &StepReport) {
+        self.observer.on_step(report);
+    }
+    fn evaluated(&mut self, eval: &Evaluation) {
+        self.observer.on_eval(eval);
     }
 }
 
@@ -223,10 +231,11 @@ impl Session {
             self.each_hook(observer, |h, ctx| h.before_step(ctx).map(|()| None))?;
             let applied = self.step(&mut loader, observer)?;
             window.0 += applied.samples;
-            self.log_step(&applied, &mut window, observer)?;
+            if let Some(report) = self.log_step(&applied, &mut window)? {
+                self.each_hook(observer, |h, ctx| h.after_step(&report, ctx).map(|()| None))?;
+            }
             if self.state.step.is_multiple_of(t.eval_every) || self.state.step == self.parts.total_steps {
                 let e = self.evaluate(applied.step)?;
-                observer.on_eval(&e);
                 if let Some(r) = self.each_hook(observer, |h, ctx| h.after_eval(&e, ctx))? {
                     reason = r;
                 }
@@ -290,15 +299,10 @@ impl Session {
     }
 
     /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
-    /// gradient norm, throughput since the last logged step.
-    fn log_step(
-        &mut self,
-        a: &Applied,
-        window: &mut (usize, Instant),
-        observer: &mut dyn Observer,
-    ) -> Result<(), TrainError> {
+    /// gradient norm, throughput since the last logged step. Returns its report when logged.
+    fn log_step(&mut self, a: &Applied, window: &mut (usize, Instant)) -> Result<Option<StepReport>, TrainError> {
         if !a.logged {
-            return Ok(());
+            return Ok(None);
         }
         let p = &self.parts;
         let secs = window.1.elapsed().as_secs_f64();
@@ -321,9 +325,7 @@ impl Session {
             s.scalar("train/grad_norm", a.step, norm)?;
         }
         s.scalar("perf/samples_per_sec", a.step, samples_per_sec)?;
-        let total = p.total_steps;
-        observer.on_step(&StepReport { step: a.step, total, loss: a.loss, lr, samples_per_sec });
-        Ok(())
+        Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec }))
     }
 
     /// Evaluates after step `step` and logs every metric.

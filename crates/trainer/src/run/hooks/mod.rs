@@ -8,6 +8,7 @@
 mod best;
 mod early_stop;
 mod plateau;
+mod progress;
 mod restart;
 mod watchdog;
 
@@ -16,13 +17,14 @@ use std::path::PathBuf;
 use sched::Schedule;
 
 use super::metric::Evaluation;
-use super::observer::{Event, StopReason};
+use super::observer::{Event, StepReport, StopReason};
 use super::state::LoopState;
 use crate::error::TrainError;
 
 pub use best::{BestCheckpoint, BestMetrics};
 pub use early_stop::EarlyStopping;
 pub use plateau::{PlateauHook, SchedulePlateau};
+pub use progress::Progress;
 pub use restart::WarmRestart;
 pub use watchdog::Watchdog;
 
@@ -38,6 +40,10 @@ pub trait Effects {
     fn last_checkpoint(&self) -> Option<PathBuf>;
     /// Tells the observer about an event.
     fn notify(&mut self, event: Event);
+    /// Tells the observer about a logged step.
+    fn step_done(&mut self, report: &StepReport);
+    /// Tells the observer about an evaluation.
+    fn evaluated(&mut self, eval: &Evaluation);
 }
 
 /// What a hook sees and may change.
@@ -69,6 +75,10 @@ pub trait Hook {
     fn after_loss(&mut self, _step: u64, _loss: f64, _ctx: &mut Ctx<'_>) -> Result<(), TrainError> {
         Ok(())
     }
+    /// After a logged step (every `logging.every` steps and the last), its scalars written.
+    fn after_step(&mut self, _report: &StepReport, _ctx: &mut Ctx<'_>) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// After an evaluation (logged already); returns a reason to stop, if any.
     fn after_eval(&mut self, _eval: &Evaluation, _ctx: &mut Ctx<'_>) -> Result<Option<StopReason>, TrainError> {
         Ok(None)
@@ -98,6 +108,8 @@ pub(crate) mod testing {
         pub(crate) recorded: Vec<(String, u64, f64)>,
         pub(crate) events: Vec<String>,
         pub(crate) last: Option<PathBuf>,
+        pub(crate) steps: Vec<u64>,
+        pub(crate) evals: Vec<u64>,
     }
 
     impl Effects for Recorder {
@@ -118,6 +130,12 @@ pub(crate) mod testing {
         }
         fn notify(&mut self, event: Event) {
             self.events.push(event.to_string());
+        }
+        fn step_done(&mut self, report: &StepReport) {
+            self.steps.push(report.step);
+        }
+        fn evaluated(&mut self, eval: &Evaluation) {
+            self.evals.push(eval.step);
         }
     }
 

@@ -1,0 +1,42 @@
+//! [`Progress`]: tells the observer (the progress bar, a log line) about each logged step and
+//! each evaluation, as the first hook at those points, so it reports before the other hooks'
+//! events.
+
+use super::{Ctx, Hook};
+use crate::error::TrainError;
+use crate::run::metric::Evaluation;
+use crate::run::observer::{StepReport, StopReason};
+
+/// Forwards steps and evaluations to the observer.
+pub struct Progress;
+
+impl Hook for Progress {
+    fn after_step(&mut self, report: &StepReport, ctx: &mut Ctx<'_>) -> Result<(), TrainError> {
+        ctx.fx.step_done(report);
+        Ok(())
+    }
+
+    fn after_eval(&mut self, eval: &Evaluation, ctx: &mut Ctx<'_>) -> Result<Option<StopReason>, TrainError> {
+        ctx.fx.evaluated(eval);
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::hooks::testing::{Recorder, eval, schedule, state};
+
+    #[test]
+    fn reports_each_logged_step_and_evaluation() {
+        let mut s = schedule(r#"{"kind": "constant"}"#);
+        let mut st = state(0, &s);
+        let mut fx = Recorder::default();
+        let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
+        let report = StepReport { step: 4, total: 10, loss: 0.5, lr: 0.1, samples_per_sec: 100.0 };
+        Progress.after_step(&report, &mut ctx).unwrap();
+        assert_eq!(Progress.after_eval(&eval(4, 0.4, 0.9), &mut ctx).unwrap(), None);
+        assert_eq!(fx.steps, [4]);
+        assert_eq!(fx.evals, [4]);
+    }
+}
