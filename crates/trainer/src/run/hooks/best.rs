@@ -50,22 +50,21 @@ impl Hook for BestCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::hooks::testing::{Recorder, eval, schedule, state};
+    use crate::run::hooks::testing::{Harness, eval};
 
     #[test]
     fn tracks_each_metric_in_its_direction_and_saves_best_on_improvement() {
-        let mut s = schedule(r#"{"kind": "constant"}"#);
-        let mut st = state(0, &s);
-        let mut fx = Recorder::default();
+        let mut h = Harness::new(r#"{"kind": "constant"}"#, 0);
         let mut best = BestCheckpoint::new(Metric::VAL_ACCURACY);
         for (step, loss, acc) in [(9, 1.0, 0.5), (19, 0.8, 0.7), (29, 0.9, 0.6), (39, 0.7, 0.7), (49, 0.6, 0.8)] {
-            st.step = step + 1;
+            h.state.step = step + 1;
             let e = eval(step, loss, acc);
-            let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
+            let mut ctx = h.ctx();
             BestMetrics.after_eval(&e, &mut ctx).unwrap();
             best.after_eval(&e, &mut ctx).unwrap();
         }
         // Accuracy improves (strictly) at steps 9, 19 and 49; a tie at 39 is no improvement.
+        let (fx, st) = (&h.fx, &h.state);
         let steps: Vec<u64> = fx.saved.iter().filter_map(|(l, s)| (l == "best").then_some(*s)).collect();
         assert_eq!(steps, [10, 20, 50]);
         assert_eq!(st.best_metrics["val/accuracy"].best, Some((0.8, 49)));

@@ -38,21 +38,19 @@ mod tests {
     use sched::PlateauMode;
 
     use super::*;
-    use crate::run::hooks::testing::{Recorder, eval, schedule, state};
+    use crate::run::hooks::testing::{Harness, eval};
 
     #[test]
     fn stops_after_patience_evaluations_without_a_large_enough_improvement() {
         let config =
             EarlyStoppingConfig { monitor: "val/loss".into(), patience: 2, min_delta: 0.05, mode: PlateauMode::Min };
         let mut hook = EarlyStopping::new(config, MetricId(0));
-        let mut s = schedule(r#"{"kind": "constant"}"#);
-        let mut st = state(0, &s);
-        let mut fx = Recorder::default();
+        let mut h = Harness::new(r#"{"kind": "constant"}"#, 0);
         let mut stops = Vec::new();
         for (step, loss) in [(0, 1.0), (1, 0.9), (2, 0.88), (3, 0.86), (4, 0.5)] {
-            let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
-            stops.push(hook.after_eval(&eval(step, loss, 0.0), &mut ctx).unwrap());
+            stops.push(hook.after_eval(&eval(step, loss, 0.0), &mut h.ctx()).unwrap());
         }
+        let fx = h.fx;
         assert_eq!(stops, [None, None, None, Some(StopReason::EarlyStopping), None]);
         assert_eq!(fx.events, ["step 3: early stopping (val/loss did not improve for 2 evaluations)"]);
     }

@@ -159,6 +159,27 @@ pub(crate) mod testing {
         }
     }
 
+    /// A hook's world in a unit test: a schedule, a loop state, a recorder.
+    pub(crate) struct Harness {
+        pub(crate) schedule: Schedule,
+        pub(crate) state: LoopState,
+        pub(crate) fx: Recorder,
+    }
+
+    impl Harness {
+        /// The schedule of `json` (base LR 0.1) at step `step` of a fresh run.
+        pub(crate) fn new(json: &str, step: u64) -> Self {
+            let schedule = schedule(json);
+            let state = state(step, &schedule);
+            Self { schedule, state, fx: Recorder::default() }
+        }
+
+        /// The context hooks get.
+        pub(crate) fn ctx(&mut self) -> Ctx<'_> {
+            Ctx { state: &mut self.state, schedule: &mut self.schedule, fx: &mut self.fx }
+        }
+    }
+
     /// A schedule from its JSON config, base LR 0.1.
     pub(crate) fn schedule(json: &str) -> Schedule {
         Schedule::new(&serde_json::from_str(json).unwrap(), 0.1).unwrap()

@@ -25,18 +25,16 @@ impl Hook for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::hooks::testing::{Recorder, eval, schedule, state};
+    use crate::run::hooks::testing::{Harness, eval};
 
     #[test]
     fn reports_each_logged_step_and_evaluation() {
-        let mut s = schedule(r#"{"kind": "constant"}"#);
-        let mut st = state(0, &s);
-        let mut fx = Recorder::default();
-        let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
+        let mut h = Harness::new(r#"{"kind": "constant"}"#, 0);
+        let mut ctx = h.ctx();
         let report = StepReport { step: 4, total: 10, loss: 0.5, lr: 0.1, samples_per_sec: 100.0 };
         Progress.after_step(&report, &mut ctx).unwrap();
         assert_eq!(Progress.after_eval(&eval(4, 0.4, 0.9), &mut ctx).unwrap(), None);
-        assert_eq!(fx.steps, [4]);
-        assert_eq!(fx.evals, [4]);
+        assert_eq!(h.fx.steps, [4]);
+        assert_eq!(h.fx.evals, [4]);
     }
 }

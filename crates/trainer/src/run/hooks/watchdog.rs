@@ -22,14 +22,13 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::run::hooks::testing::{Recorder, schedule, state};
+    use crate::run::hooks::testing::Harness;
 
     #[test]
     fn a_non_finite_loss_is_logged_and_stops_with_the_last_checkpoint() {
-        let mut s = schedule(r#"{"kind": "constant"}"#);
-        let mut st = state(7, &s);
-        let mut fx = Recorder { last: Some(PathBuf::from("ckpt/step-5")), ..Recorder::default() };
-        let mut ctx = Ctx { state: &mut st, schedule: &mut s, fx: &mut fx };
+        let mut h = Harness::new(r#"{"kind": "constant"}"#, 7);
+        h.fx.last = Some(PathBuf::from("ckpt/step-5"));
+        let mut ctx = h.ctx();
         Watchdog.after_loss(6, 1.5, &mut ctx).unwrap();
         let err = Watchdog.after_loss(7, f64::NAN, &mut ctx).unwrap_err();
         match err {
@@ -39,10 +38,8 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert_eq!(fx.recorded.len(), 1);
-        assert_eq!((fx.recorded[0].0.as_str(), fx.recorded[0].1), ("train/loss", 7));
-        assert!(
-            Watchdog.after_loss(8, f64::INFINITY, &mut Ctx { state: &mut st, schedule: &mut s, fx: &mut fx }).is_err()
-        );
+        assert_eq!(h.fx.recorded.len(), 1);
+        assert_eq!((h.fx.recorded[0].0.as_str(), h.fx.recorded[0].1), ("train/loss", 7));
+        assert!(Watchdog.after_loss(8, f64::INFINITY, &mut h.ctx()).is_err());
     }
 }
