@@ -21,7 +21,8 @@ pub struct StepReport {
     pub samples_per_sec: f64,
 }
 
-/// Receives progress from [`super::Trainer::run`]; every method has a no-op default.
+/// Receives progress from [`super::Session::run`] (through the `Progress` hook and events); every
+/// method has a no-op default.
 pub trait Observer {
     /// After each logged step.
     fn on_step(&mut self, _report: &StepReport) {}
