@@ -6,7 +6,7 @@ use sched::{Kind, Schedule, ScheduleConfig};
 use crate::config::RunConfig;
 use crate::device::DeviceSpec;
 use crate::error::FieldIssue;
-use crate::run::metric::Metrics;
+use crate::run::metric::{MetricId, Metrics};
 
 /// What the checks built on the way: each is built once per run.
 pub struct Checked {
@@ -75,24 +75,33 @@ pub fn has_plateau(s: &ScheduleConfig) -> bool {
     }
 }
 
-/// Checks that need the run's length and the data's task.
-pub fn run_issues(c: &RunConfig, schedule: &Schedule, total_steps: u64, metrics: &Metrics) -> Vec<FieldIssue> {
+/// The config fields that name a metric, resolved against the task's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Monitored {
+    /// `train.best_monitor`.
+    pub best: MetricId,
+    /// `train.early_stopping.monitor`, when early stopping is on.
+    pub early_stopping: Option<MetricId>,
+    /// `hooks.on_plateau.monitor`, when the hook is on.
+    pub plateau_hook: Option<MetricId>,
+}
+
+/// Checks that need the run's length and the data's task; resolves every metric name of the
+/// config once (the schedule's plateaus resolve theirs by name when they observe).
+pub fn run_issues(
+    c: &RunConfig,
+    schedule: &Schedule,
+    total_steps: u64,
+    metrics: &Metrics,
+) -> Result<Monitored, Vec<FieldIssue>> {
     let mut out = Vec::new();
-    let mut monitor = |path: &str, name: &str| {
-        if let Err(issue) = metrics.resolve(path, name) {
-            out.push(issue);
-        }
-    };
+    let mut monitor = |path: &str, name: &str| metrics.resolve(path, name).map_err(|issue| out.push(issue)).ok();
     for m in schedule.monitors() {
         monitor(&plateau_path(&c.schedule, "schedule", m).unwrap_or_else(|| "schedule.monitor".into()), m);
     }
-    if let Some(es) = &c.train.early_stopping {
-        monitor("train.early_stopping.monitor", &es.monitor);
-    }
-    if let Some(h) = &c.hooks.on_plateau {
-        monitor("hooks.on_plateau.monitor", &h.monitor);
-    }
-    monitor("train.best_monitor", &c.train.best_monitor);
+    let early_stopping = c.train.early_stopping.as_ref().map(|es| monitor("train.early_stopping.monitor", &es.monitor));
+    let plateau_hook = c.hooks.on_plateau.as_ref().map(|h| monitor("hooks.on_plateau.monitor", &h.monitor));
+    let best = monitor("train.best_monitor", &c.train.best_monitor);
 
     if let Some(w) = &c.schedule.warmup
         && w.steps >= total_steps
@@ -117,7 +126,12 @@ pub fn run_issues(c: &RunConfig, schedule: &Schedule, total_steps: u64, metrics:
                 ));
         }
     }
-    out
+    match (best, early_stopping, plateau_hook) {
+        (Some(best), Some(Some(_)) | None, Some(Some(_)) | None) if out.is_empty() => {
+            Ok(Monitored { best, early_stopping: early_stopping.flatten(), plateau_hook: plateau_hook.flatten() })
+        }
+        _ => Err(out),
+    }
 }
 
 /// The field path of the `monitor` of the (first) plateau monitoring `name`.

@@ -19,7 +19,7 @@ use candle_nn::VarMap;
 use sched::{Plateau, Schedule};
 
 use crate::FieldIssue;
-use crate::check;
+use crate::check::{self, Monitored};
 use crate::config::{PlateauAction, RunConfig};
 use crate::data::{DataError, Dataset, LoadContext, Split};
 use crate::error::TrainError;
@@ -62,10 +62,6 @@ pub struct Trainer {
     rng: Rng,
 }
 
-fn issues(list: Vec<FieldIssue>) -> Result<(), TrainError> {
-    if list.is_empty() { Ok(()) } else { Err(TrainError::Config(list)) }
-}
-
 fn one_issue(path: impl Into<String>, message: impl Into<String>) -> TrainError {
     TrainError::Config(vec![FieldIssue::new(path, message)])
 }
@@ -88,8 +84,9 @@ impl Trainer {
         }
         let (steps_per_epoch, total_steps) = run_length(&config, n_train);
         let metrics = config.model.metrics(data.labels());
-        issues(check::run_issues(&config, &checked.schedule, total_steps, &metrics))?;
-        let monitors = resolve_monitors(&config, &metrics)?;
+        let monitored =
+            check::run_issues(&config, &checked.schedule, total_steps, &metrics).map_err(TrainError::Config)?;
+        let monitors = monitors(&config, &metrics, monitored)?;
 
         let mut rng = Rng::new(config.seed);
         let varmap = VarMap::new();
@@ -194,20 +191,12 @@ fn run_length(config: &RunConfig, n_train: usize) -> (u64, u64) {
     (steps_per_epoch, total_steps)
 }
 
-/// Resolves the metric names of `train.best_monitor`, `train.early_stopping.monitor` and
-/// `hooks.on_plateau.monitor` (checked by [`check::run_issues`] already) and builds the plateau
-/// hook's detector.
-fn resolve_monitors(config: &RunConfig, metrics: &Metrics) -> Result<Monitors, TrainError> {
-    let resolve = |path: &str, name: &str| metrics.resolve(path, name).map_err(|i| TrainError::Config(vec![i]));
-    let best = resolve("train.best_monitor", &config.train.best_monitor)?;
-    let best = metrics.get(best).ok_or_else(|| one_issue("train.best_monitor", "unknown metric"))?;
-    let early_stopping = match &config.train.early_stopping {
-        Some(es) => Some(resolve("train.early_stopping.monitor", &es.monitor)?),
-        None => None,
-    };
-    let plateau_hook = match &config.hooks.on_plateau {
-        Some(h) if h.action != PlateauAction::Reduce => {
-            let id = resolve("hooks.on_plateau.monitor", &h.monitor)?;
+/// The monitors of the hooks, from the metric ids [`check::run_issues`] resolved, with the
+/// plateau hook's detector.
+fn monitors(config: &RunConfig, metrics: &Metrics, ids: Monitored) -> Result<Monitors, TrainError> {
+    let best = metrics.get(ids.best).ok_or_else(|| one_issue("train.best_monitor", "unknown metric"))?;
+    let plateau_hook = match (&config.hooks.on_plateau, ids.plateau_hook) {
+        (Some(h), Some(id)) if h.action != PlateauAction::Reduce => {
             let detector = Plateau::detector(&h.detector()).map_err(|e| {
                 one_issue(format!("hooks.on_plateau.{}", e.path.trim_start_matches("plateau.")), e.message)
             })?;
@@ -215,7 +204,7 @@ fn resolve_monitors(config: &RunConfig, metrics: &Metrics) -> Result<Monitors, T
         }
         _ => None,
     };
-    Ok(Monitors { best, early_stopping, plateau_hook })
+    Ok(Monitors { best, early_stopping: ids.early_stopping, plateau_hook })
 }
 
 /// An optimizer error as a config issue; a group that matches no parameter names the ones the
