@@ -17,6 +17,8 @@ pub mod data;
 pub mod device;
 mod error;
 pub mod hub;
+#[cfg(feature = "hub")]
+pub mod lm_tokenizer;
 pub mod logging;
 pub mod model;
 pub mod optim;

@@ -63,6 +63,19 @@ pub enum Inputs {
         /// 1 for a real token, 0 for padding.
         mask: Tensor,
     },
+    /// Causal language modelling: token sequences (right-padded to the longest in the batch)
+    /// whose targets are the next tokens (`targets[b, t]` = the id after `ids[b, t]`, u32
+    /// `[batch, seq]`).
+    Causal {
+        /// Token ids, u32 `[batch, seq]` (padding: the tokenizer's pad id).
+        ids: Tensor,
+        /// 1 for a real token, 0 for padding, u32 `[batch, seq]` (attention never looks at
+        /// padding).
+        mask: Tensor,
+        /// 1.0 where the target counts in the loss, 0.0 elsewhere (padding, prompt tokens of
+        /// instruction data, a window's last position), f32 `[batch, seq]`.
+        loss_mask: Tensor,
+    },
 }
 
 /// One batch: inputs and targets (class indices, u32 `[batch]`, for classification; f32

@@ -7,6 +7,8 @@ pub mod bert_encoder;
 pub mod cnn;
 mod error;
 pub mod init;
+pub mod llama;
+pub mod lora;
 pub mod mlp;
 pub mod pretrained;
 
