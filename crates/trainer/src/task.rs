@@ -54,6 +54,19 @@ pub trait Task: Send {
     fn is_trainable(&self, _name: &str) -> bool {
         true
     }
+
+    /// The tokens `batch` feeds the model, for tasks whose throughput is counted in tokens
+    /// (logged as `perf/tokens_per_sec`). Default: none.
+    fn tokens(&self, _batch: &Batch) -> candle_core::Result<Option<usize>> {
+        Ok(None)
+    }
+
+    /// Whether checkpoints hold the frozen parameters too. A LoRA-adapted model's frozen base
+    /// is re-read from its source instead (its checkpoints hold the adapters and the head).
+    /// Default: true.
+    fn checkpoints_frozen(&self) -> bool {
+        true
+    }
 }
 
 /// A network trained on labelled examples: cross-entropy on class indices (reporting `val/loss`

@@ -39,9 +39,12 @@ impl Metric {
     /// Validation accuracy (higher is better).
     pub const VAL_ACCURACY: Metric = Metric { name: "val/accuracy", direction: Direction::Max };
 
+    /// Validation perplexity, `exp(val/loss)` of a language model (lower is better).
+    pub const VAL_PERPLEXITY: Metric = Metric { name: "val/perplexity", direction: Direction::Min };
+
     /// Every metric some task reports (a new task's metrics are added here too), for readers
     /// of finished runs that have no task at hand (`compare --target`).
-    pub const ALL: [Metric; 2] = [Metric::VAL_LOSS, Metric::VAL_ACCURACY];
+    pub const ALL: [Metric; 3] = [Metric::VAL_LOSS, Metric::VAL_ACCURACY, Metric::VAL_PERPLEXITY];
 
     /// The metric called `name`, among [`Metric::ALL`].
     pub fn named(name: &str) -> Option<Metric> {

@@ -46,6 +46,8 @@ pub struct Trainer {
     config: RunConfig,
     device: Device,
     data: Box<dyn Dataset>,
+    /// The variables checkpoints hold: every parameter, or only the trainable ones when the
+    /// task re-reads its frozen base from its source ([`Task::checkpoints_frozen`]).
     varmap: VarMap,
     /// The trainable variables (frozen ones are only in `varmap`), sorted by name.
     vars: Vec<Var>,
@@ -99,6 +101,7 @@ impl Trainer {
         let frozen_params = frozen.iter().map(|(_, v)| v.elem_count()).sum();
         let optimizer = Optimizer::new(&config.optimizer, trainable.clone())
             .map_err(|e| optimizer_error(e, &trainable, &frozen))?;
+        let varmap = if task.checkpoints_frozen() { varmap } else { subset(&trainable) };
         Ok(Self {
             device,
             data,
@@ -176,6 +179,15 @@ impl Trainer {
     pub fn model_origin(&self) -> Option<&str> {
         self.model_origin.as_deref()
     }
+}
+
+/// A variable map holding `vars` (sharing their storage).
+fn subset(vars: &[(String, Var)]) -> VarMap {
+    let map = VarMap::new();
+    if let Ok(mut data) = map.data().lock() {
+        data.extend(vars.iter().cloned());
+    }
+    map
 }
 
 /// `(steps per epoch, total steps)` of a run over `n_train` training examples.

@@ -61,6 +61,36 @@ struct Applied {
     settings: Vec<GroupStep>,
     grad_norm: Option<f64>,
     samples: usize,
+    tokens: Option<usize>,
+}
+
+/// What was processed since the last logged step, for the throughput scalars.
+struct Window {
+    samples: usize,
+    tokens: Option<usize>,
+    since: Instant,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self { samples: 0, tokens: None, since: Instant::now() }
+    }
+
+    fn add(&mut self, a: &Applied) {
+        self.samples += a.samples;
+        if let Some(n) = a.tokens {
+            self.tokens = Some(self.tokens.unwrap_or(0) + n);
+        }
+    }
+
+    /// `(samples/s, tokens/s)` since the window opened; the window restarts.
+    fn rates(&mut self) -> (f64, Option<f64>) {
+        let secs = self.since.elapsed().as_secs_f64();
+        let per_sec = |n: usize| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let rates = (per_sec(self.samples), self.tokens.map(per_sec));
+        *self = Self::new();
+        rates
+    }
 }
 
 impl Trainer {
@@ -216,7 +246,7 @@ impl Session {
         let t = self.parts.config.train.clone();
         let mut loader =
             Loader::new(self.parts.config.seed, self.parts.data.len(Split::Train), t.batch_size, self.state.data);
-        let mut window = (0usize, Instant::now());
+        let mut window = Window::new();
         let mut last_eval = None;
         if t.eval_on_start && self.state.step == 0 {
             let e = self.evaluate(0)?;
@@ -230,7 +260,7 @@ impl Session {
             }
             self.each_hook(observer, |h, ctx| h.before_step(ctx).map(|()| None))?;
             let applied = self.step(&mut loader, observer)?;
-            window.0 += applied.samples;
+            window.add(&applied);
             if let Some(report) = self.log_step(&applied, &mut window)? {
                 self.each_hook(observer, |h, ctx| h.after_step(&report, ctx).map(|()| None))?;
             }
@@ -295,19 +325,17 @@ impl Session {
         p.optimizer.step(&g.grads, &settings)?;
         self.state.step += 1;
         self.state.data = loader.position();
-        Ok(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples })
+        Ok(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples, tokens: g.tokens })
     }
 
     /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
     /// gradient norm, throughput since the last logged step. Returns its report when logged.
-    fn log_step(&mut self, a: &Applied, window: &mut (usize, Instant)) -> Result<Option<StepReport>, TrainError> {
+    fn log_step(&mut self, a: &Applied, window: &mut Window) -> Result<Option<StepReport>, TrainError> {
         if !a.logged {
             return Ok(None);
         }
         let p = &self.parts;
-        let secs = window.1.elapsed().as_secs_f64();
-        let samples_per_sec = if secs > 0.0 { window.0 as f64 / secs } else { 0.0 };
-        *window = (0, Instant::now());
+        let (samples_per_sec, tokens_per_sec) = window.rates();
         let lr = a.settings.first().map_or(0.0, |s| s.lr);
         let s = &mut self.scalars;
         s.scalar("train/loss", a.step, a.loss)?;
@@ -325,6 +353,9 @@ impl Session {
             s.scalar("train/grad_norm", a.step, norm)?;
         }
         s.scalar("perf/samples_per_sec", a.step, samples_per_sec)?;
+        if let Some(t) = tokens_per_sec {
+            s.scalar("perf/tokens_per_sec", a.step, t)?;
+        }
         Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec }))
     }
 

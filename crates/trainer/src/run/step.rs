@@ -17,6 +17,8 @@ pub(super) struct Gradients {
     pub(super) loss: f64,
     /// Examples seen.
     pub(super) samples: usize,
+    /// Tokens seen, for tasks that count them ([`Task::tokens`]).
+    pub(super) tokens: Option<usize>,
 }
 
 /// Forward and backward over `accum` micro-batches from `loader`.
@@ -32,10 +34,14 @@ pub(super) fn accumulate(
     let mut total: Option<GradStore> = None;
     let mut loss_sum = 0.0;
     let mut samples = 0;
+    let mut tokens: Option<usize> = None;
     for _ in 0..accum {
         let indices = loader.next_batch().to_vec();
         samples += indices.len();
         let batch = data.batch(Split::Train, &indices, device)?;
+        if let Some(n) = task.tokens(&batch)? {
+            tokens = Some(tokens.unwrap_or(0) + n);
+        }
         let loss = task.loss(&batch, rng)?;
         loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
         // The mean over micro-batches; no extra op when there is only one.
@@ -57,7 +63,7 @@ pub(super) fn accumulate(
         });
     }
     let grads = total.ok_or_else(|| crate::TrainError::Tensor("grad_accum_steps must be >= 1".into()))?;
-    Ok(Gradients { grads, loss: loss_sum / accum as f64, samples })
+    Ok(Gradients { grads, loss: loss_sum / accum as f64, samples, tokens })
 }
 
 /// The global L2 norm of the gradients of `vars`, summed in f64. On the CPU contiguous F32/F64
