@@ -230,3 +230,17 @@ fn add_bos_token_adds_it() {
     assert_eq!(t.encode("hi hi", true).unwrap(), [1, 6, 7]);
     assert_eq!(t.encode("hi hi", false).unwrap(), [6, 7]);
 }
+
+#[test]
+fn every_supported_pre_tokenizer_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = GgufFile::open(&write(dir.path(), "llama", &[])).unwrap();
+    for pre in SUPPORTED_PRE {
+        f.content.metadata.insert("tokenizer.ggml.pre".into(), string(pre));
+        let t = f.tokenizer().unwrap();
+        assert_eq!(t.encode("hi hi", false).unwrap(), [6, 7], "{pre}");
+        // "Ġ1" is no token here: a space then a digit is two tokens.
+        let digits = t.encode(" 1", false).unwrap();
+        assert_eq!(digits, [5, 8], "{pre}");
+    }
+}
