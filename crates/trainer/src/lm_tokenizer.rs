@@ -1,5 +1,9 @@
 //! The tokenizer of a causal language model: a `tokenizers` tokenizer (from `tokenizer.json`,
-//! or rebuilt from a GGUF file's metadata) with the model's special tokens and chat template.
+//! or rebuilt from a GGUF file's metadata) with the model's special tokens and chat template;
+//! read from and written to a Hugging Face model folder (`tokenizer.json` +
+//! `tokenizer_config.json`).
+
+mod hf;
 
 use tokenizers::Tokenizer;
 

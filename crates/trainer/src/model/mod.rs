@@ -6,6 +6,8 @@ pub mod bert;
 pub mod bert_encoder;
 pub mod cnn;
 mod error;
+#[cfg(feature = "hub")]
+pub mod gguf;
 pub mod init;
 pub mod llama;
 pub mod lora;
