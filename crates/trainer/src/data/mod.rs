@@ -1,6 +1,8 @@
 //! Datasets: in-memory examples split into train and validation, assembled into batches on the
 //! run's device. One unit of data time: an epoch of shuffled train batches.
 
+#[cfg(feature = "hub")]
+pub mod chat;
 pub mod dense;
 pub mod digits;
 pub mod mnist;
