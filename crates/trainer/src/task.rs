@@ -86,6 +86,9 @@ impl Supervised {
         match self.labels {
             Labels::Classification { .. } => candle_nn::loss::cross_entropy(outputs, targets),
             Labels::Regression { .. } => candle_nn::loss::mse(outputs, targets),
+            Labels::NextToken { .. } => Err(candle_core::Error::Msg(
+                "next-token data (data.kind: text or instruction) needs model.kind: causal_lm".into(),
+            )),
         }
     }
 
@@ -97,7 +100,7 @@ impl Supervised {
     pub fn metrics_for(labels: Labels) -> Metrics {
         match labels {
             Labels::Classification { .. } => Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY]),
-            Labels::Regression { .. } => Metrics::new(vec![Metric::VAL_LOSS]),
+            Labels::Regression { .. } | Labels::NextToken { .. } => Metrics::new(vec![Metric::VAL_LOSS]),
         }
     }
 }

@@ -52,7 +52,7 @@ impl Targets {
         match (self, labels) {
             (Targets::Classes(c), _) => c.len(),
             (Targets::Values(v), Labels::Regression { outputs }) => v.len() / outputs.max(1),
-            (Targets::Values(v), Labels::Classification { .. }) => v.len(),
+            (Targets::Values(v), Labels::Classification { .. } | Labels::NextToken { .. }) => v.len(),
         }
     }
 }
@@ -152,7 +152,7 @@ impl Dataset for DenseData {
                     rows_of_batch.iter().flat_map(|&r| &v[r * outputs..(r + 1) * outputs]).copied().collect();
                 Tensor::from_vec(y, (n, outputs), device)?
             }
-            (Targets::Values(v), Labels::Classification { .. }) => {
+            (Targets::Values(v), Labels::Classification { .. } | Labels::NextToken { .. }) => {
                 Tensor::from_vec(rows_of_batch.iter().map(|&r| v[r] as u32).collect(), n, device)?
             }
         };

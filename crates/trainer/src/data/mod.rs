@@ -1,8 +1,13 @@
 //! Datasets: in-memory examples split into train and validation, assembled into batches on the
 //! run's device. One unit of data time: an epoch of shuffled train batches.
 
+pub mod causal;
+#[cfg(feature = "hub")]
+pub mod chat;
 pub mod dense;
 pub mod digits;
+pub mod instruction;
+pub mod lm_text;
 pub mod mnist;
 pub mod rows;
 pub mod tabular;
@@ -28,6 +33,12 @@ pub enum Labels {
         /// Number of predicted values per example.
         outputs: usize,
     },
+    /// Predict the next token of a sequence (causal language modelling): each position's target
+    /// is the id that follows it, counted where the batch's loss mask says.
+    NextToken {
+        /// Size of the tokenizer's vocabulary (the model's output width).
+        vocab_size: usize,
+    },
 }
 
 impl Labels {
@@ -36,6 +47,7 @@ impl Labels {
         match self {
             Labels::Classification { num_classes } => num_classes,
             Labels::Regression { outputs } => outputs,
+            Labels::NextToken { vocab_size } => vocab_size,
         }
     }
 }
@@ -147,6 +159,11 @@ pub enum DataConfig {
     TextClassification(text::TextConfig),
     /// Numeric columns of a CSV or JSONL file: classification or regression.
     Tabular(tabular::TabularConfig),
+    /// Plain text files for causal language modelling, tokenized and packed into blocks.
+    Text(lm_text::LmTextConfig),
+    /// Prompt/response pairs or conversations (JSONL) rendered with the model's chat template;
+    /// the loss is on the response tokens only.
+    Instruction(instruction::InstructionConfig),
 }
 
 /// Turns texts into token ids: the model's tokenizer (truncating to the model's `max_len`,
@@ -166,6 +183,11 @@ pub struct LoadContext {
     /// The number of classes the model predicts, when its config fixes it (`model.num_labels`):
     /// a label outside it is an error naming the file and row.
     pub num_labels: Option<usize>,
+    /// The causal language model's tokenizer, for `text` and `instruction` data.
+    #[cfg(feature = "hub")]
+    pub lm_tokenizer: Option<Arc<crate::lm_tokenizer::LmTokenizer>>,
+    /// The model's context length (`max_position_embeddings`): no block or sequence may be longer.
+    pub max_context: Option<usize>,
 }
 
 impl DataConfig {
@@ -189,7 +211,14 @@ impl DataConfig {
                 Ok(Box::new(text::TextData::load(c, encoder, ctx.num_labels)?))
             }
             DataConfig::Tabular(c) => Ok(Box::new(tabular::Tabular::load(c)?)),
+            DataConfig::Text(c) => lm_text::load_with(c, ctx),
+            DataConfig::Instruction(c) => instruction::load_with(c, ctx),
         }
+    }
+
+    /// Whether the data is for a causal language model (`text`, `instruction`).
+    pub fn is_lm(&self) -> bool {
+        matches!(self, DataConfig::Text(_) | DataConfig::Instruction(_))
     }
 
     /// Whether the examples are texts (they need a model with a tokenizer).
@@ -208,8 +237,33 @@ impl DataConfig {
             DataConfig::Mnist(c) => c.issues(),
             DataConfig::TextClassification(c) => c.issues(),
             DataConfig::Tabular(c) => c.issues(),
+            DataConfig::Text(c) => c.issues(),
+            DataConfig::Instruction(c) => c.issues(),
         }
     }
+}
+
+/// The causal LM tokenizer `kind` (`text`, `instruction`) data needs.
+#[cfg(feature = "hub")]
+pub(crate) fn lm_tokenizer<'a>(
+    ctx: &'a LoadContext,
+    kind: &str,
+) -> Result<&'a crate::lm_tokenizer::LmTokenizer, DataError> {
+    ctx.lm_tokenizer.as_deref().ok_or_else(|| {
+        DataError::field(
+            "data.kind",
+            format!("{kind} needs model.kind: causal_lm (a causal language model and its tokenizer)"),
+        )
+    })
+}
+
+/// Without the `hub` feature there is no causal LM tokenizer: `kind` data is an error.
+#[cfg(not(feature = "hub"))]
+pub(crate) fn needs_hub(kind: &str) -> DataError {
+    DataError::field(
+        "data.kind",
+        format!("{kind} needs the `hub` feature of the trainer crate (the cli enables it by default)"),
+    )
 }
 
 /// `data.val_fraction` must lie in `(0, 1)`.

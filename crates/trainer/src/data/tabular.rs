@@ -223,6 +223,7 @@ impl Tabular {
         let what = match self.labels {
             Labels::Classification { num_classes } => format!("classification, {num_classes} classes"),
             Labels::Regression { .. } => "regression".to_owned(),
+            Labels::NextToken { .. } => "next-token".to_owned(), // not made by tabular data
         };
         let skipped = match self.skipped {
             0 => String::new(),
@@ -236,7 +237,9 @@ impl Tabular {
             self.source
         );
         let targets = match self.labels {
-            Labels::Classification { .. } => Targets::Classes(self.y.iter().map(|&v| v as u32).collect()),
+            Labels::Classification { .. } | Labels::NextToken { .. } => {
+                Targets::Classes(self.y.iter().map(|&v| v as u32).collect())
+            }
             Labels::Regression { .. } => Targets::Values(self.y),
         };
         let width = self.features.len();

@@ -75,7 +75,11 @@ impl Trainer {
         let checked = check::static_checks(&config).map_err(TrainError::Config)?;
         let device = checked.device.open().map_err(|e| one_issue("device", e.to_string()))?;
         let prepared = config.model.prepare()?;
-        let ctx = LoadContext { encoder: prepared.encoder.clone(), num_labels: config.model.num_labels() };
+        let ctx = LoadContext {
+            encoder: prepared.encoder.clone(),
+            num_labels: config.model.num_labels(),
+            ..LoadContext::default()
+        };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
             DataError::Field(issue) => TrainError::Config(vec![issue]),
             other => one_issue("data", other.to_string()),
