@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::FieldIssue;
 use crate::hub::ModelSource;
+use crate::model::lora::LoraConfig;
 
 /// How token states become one vector per text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -152,6 +153,11 @@ pub struct BertClassifierConfig {
     /// `classifier_dropout`, else its `hidden_dropout_prob`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f64>,
+    /// LoRA adapters on the encoder's linear layers (targets among `query`, `key`, `value`,
+    /// `dense`; default `[query, value]`): the whole encoder is frozen (whatever `freeze`
+    /// says) and only the adapters and the new head train. Absent: no adapters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraConfig>,
 }
 
 fn default_revision() -> String {
@@ -217,6 +223,9 @@ impl BertClassifierConfig {
         if let Some(p) = self.dropout.filter(|p| !(p.is_finite() && (0.0..1.0).contains(p))) {
             out.push(FieldIssue::new("model.dropout", format!("must be in [0, 1) (got {p})")));
         }
+        if let Some(l) = &self.lora {
+            out.extend(l.issues());
+        }
         out
     }
 }
@@ -235,7 +244,8 @@ mod imp {
     use super::{BertClassifierConfig, FILES, Freeze, Pooling};
     use crate::data::Inputs;
     use crate::hub::{self, CacheDir, Downloads, ModelFiles};
-    use crate::model::bert_encoder::{BertConfig as Config, BertEncoder};
+    use crate::model::bert_encoder::{self, BertConfig as Config, BertEncoder};
+    use crate::model::lora::{LoraBuilder, is_adapter_param};
     use crate::model::pretrained::{FrozenFn, Pretrained};
     use crate::model::{Model, ModelError, Prepared, dropout, init};
     use crate::rng::Rng;
@@ -311,6 +321,7 @@ mod imp {
         pooling: Pooling,
         dropout: f64,
         freeze: Option<Freeze>,
+        lora: bool,
         layers: usize,
         hidden: usize,
     }
@@ -331,12 +342,23 @@ mod imp {
                 config.num_hidden_layers = n;
             }
             let weights = file(files, "model.safetensors")?;
-            let freeze = c.freeze;
-            let frozen: Arc<FrozenFn> = Arc::new(move |name: &str| freeze.is_some_and(|f| f.covers(name)));
+            let (freeze, lora) = (c.freeze, c.lora.is_some());
+            // With LoRA the whole encoder (every tensor of the file) is frozen.
+            let frozen: Arc<FrozenFn> = Arc::new(move |name: &str| lora || freeze.is_some_and(|f| f.covers(name)));
             let (vb, taken) = Pretrained::open(weights, frozen)?.builder(device);
             // A file whose names carry a `bert.` prefix (BertFor… checkpoints) keeps it.
             let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
-            let bert = BertEncoder::load(&config, vb)
+            let mut adapters = match &c.lora {
+                Some(l) => Some(LoraBuilder::new(
+                    l,
+                    &bert_encoder::LINEAR_MODULES,
+                    &bert_encoder::DEFAULT_TARGETS,
+                    varmap,
+                    rng,
+                )?),
+                None => None,
+            };
+            let bert = BertEncoder::load_with_lora(&config, vb, adapters.as_mut())
                 .map_err(|e| ModelError::File { path: weights.to_owned(), message: crate::device::first_line(&e) })?;
             taken.into_varmap(varmap)?;
             let h = config.hidden_size;
@@ -350,6 +372,7 @@ mod imp {
                 pooling: c.pooling,
                 dropout,
                 freeze,
+                lora,
                 layers: config.num_hidden_layers,
                 hidden: h,
             })
@@ -399,6 +422,9 @@ mod imp {
         }
 
         fn is_trainable(&self, name: &str) -> bool {
+            if self.lora {
+                return is_adapter_param(name) || name.starts_with("classifier.");
+            }
             !self.freeze.is_some_and(|f| f.covers(name))
         }
     }
@@ -429,6 +455,49 @@ mod tests {
         );
         assert!(!Freeze::Embeddings.covers("encoder.layer.0.output.dense.bias"));
         assert_eq!(serde_json::to_string(&Freeze::Layers(3)).unwrap(), "3");
+    }
+
+    #[cfg(feature = "hub")]
+    #[test]
+    #[ignore = "needs assets: run scripts/fetch-assets.sh"]
+    fn lora_freezes_the_encoder_and_trains_adapters_and_head() {
+        use crate::hub::{CacheDir, Downloads, Offline};
+        use crate::model::Model;
+        use crate::rng::Rng;
+        use candle_core::{Device, Tensor};
+        use candle_nn::VarMap;
+
+        let assets = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"));
+        let cache = CacheDir { path: assets.join("hf/hub"), from: "HF_HUB_CACHE" };
+        let c = |extra: &str| -> BertClassifierConfig {
+            serde_saphyr::from_str(&format!(
+                "{{hub: sentence-transformers/all-MiniLM-L6-v2, num_labels: 2, num_hidden_layers: 2{extra}}}"
+            ))
+            .unwrap()
+        };
+        let (plain, lora) = (c(""), c(", lora: {r: 4, alpha: 8, target_modules: [query, value, dense]}"));
+        assert!(lora.issues().is_empty());
+        let files = prepare_in(&lora, &cache, Downloads::Off(Offline::Config)).unwrap().files.unwrap();
+        let base = BertClassifier::load(&plain, &files, &VarMap::new(), &mut Rng::new(0), &Device::Cpu).unwrap();
+        let varmap = VarMap::new();
+        let model = BertClassifier::load(&lora, &files, &varmap, &mut Rng::new(0), &Device::Cpu).unwrap();
+        let ids = Tensor::new(&[[101u32, 1996, 4937, 102]], &Device::Cpu).unwrap();
+        let (types, mask) = (ids.zeros_like().unwrap(), ids.ones_like().unwrap());
+        let pooled = |m: &BertClassifier| m.pooled(&ids, &types, &mask, false, &mut Rng::new(1)).unwrap();
+        let diff = (pooled(&base) - pooled(&model)).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "B = 0: the adapted encoder is the base encoder");
+        let inputs = crate::data::Inputs::Tokens { ids: ids.clone(), type_ids: types.clone(), mask: mask.clone() };
+        let out = Model::forward(&model, &inputs, true, &mut Rng::new(1)).unwrap();
+        let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let data = varmap.data().lock().unwrap();
+        // 2 layers x 5 adapted modules (query, value, 3 dense) x (A, B).
+        assert_eq!(data.keys().filter(|n| n.contains(".lora_")).count(), 20);
+        for (name, var) in data.iter() {
+            let trains = name.contains(".lora_") || name.starts_with("classifier.");
+            assert_eq!(model.is_trainable(name), trains, "{name}");
+            // B = 0 gives A a zero gradient, but a gradient all the same.
+            assert_eq!(grads.get(var.as_tensor()).is_some(), trains, "{name}");
+        }
     }
 
     #[test]

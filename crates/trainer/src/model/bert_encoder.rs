@@ -8,13 +8,25 @@
 //! (checked against candle-transformers to 1e-5 in the tests) with a layer norm made of plain,
 //! differentiable ops, and applies the model's own dropout (`hidden_dropout_prob`,
 //! `attention_probs_dropout_prob`) in training, as `transformers` does.
+//!
+//! With LoRA ([`BertEncoder::load_with_lora`]) every pretrained weight is held detached
+//! (frozen) and the targeted linear layers (`query`, `key`, `value`, `dense`: the last name
+//! component, as PEFT matches them) carry trainable adapters.
 
 use candle_core::{D, DType, Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
 use super::dropout;
+use super::lora::{LoraBuilder, LoraLinear};
 use crate::rng::Rng;
+
+/// The linear modules of a BERT layer LoRA may target (`dense` names the attention output,
+/// intermediate and output layers alike).
+pub const LINEAR_MODULES: [&str; 4] = ["query", "key", "value", "dense"];
+
+/// LoRA's default targets on BERT (PEFT's default for `bert`).
+pub const DEFAULT_TARGETS: [&str; 2] = ["query", "value"];
 
 /// The fields of a BERT `config.json` the encoder uses (others are ignored).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -139,9 +151,10 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(size: usize, eps: f64, vb: VarBuilder) -> candle_core::Result<Self> {
-        let weight = vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?;
-        Ok(Self { weight, bias: vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?, eps })
+    fn load(size: usize, eps: f64, vb: VarBuilder, frozen: bool) -> candle_core::Result<Self> {
+        let hold = |t: Tensor| if frozen { t.detach() } else { t };
+        let weight = hold(vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?);
+        Ok(Self { weight, bias: hold(vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?), eps })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -153,30 +166,36 @@ impl LayerNorm {
 
 /// One encoder layer: self-attention and feed-forward, each with a residual and a layer norm.
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attn_out: Linear,
+    query: LoraLinear,
+    key: LoraLinear,
+    value: LoraLinear,
+    attn_out: LoraLinear,
     attn_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: LoraLinear,
+    output: LoraLinear,
     out_norm: LayerNorm,
 }
 
 impl Layer {
-    fn load(c: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        let h = c.hidden_size;
+    fn load(c: &BertConfig, vb: VarBuilder, mut lora: Option<&mut LoraBuilder>) -> candle_core::Result<Self> {
+        let (h, i, eps, frozen) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps, lora.is_some());
         let (att, out) = (vb.pp("attention"), vb.pp("output"));
+        let mut linear =
+            |vb: VarBuilder, inputs, outputs| LoraLinear::load(vb, inputs, outputs, true, lora.as_deref_mut());
         Ok(Self {
-            query: candle_nn::linear(h, h, att.pp("self").pp("query"))?,
-            key: candle_nn::linear(h, h, att.pp("self").pp("key"))?,
-            value: candle_nn::linear(h, h, att.pp("self").pp("value"))?,
-            attn_out: candle_nn::linear(h, h, att.pp("output").pp("dense"))?,
-            attn_norm: LayerNorm::load(h, c.layer_norm_eps, att.pp("output").pp("LayerNorm"))?,
-            intermediate: candle_nn::linear(h, c.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            output: candle_nn::linear(c.intermediate_size, h, out.pp("dense"))?,
-            out_norm: LayerNorm::load(h, c.layer_norm_eps, out.pp("LayerNorm"))?,
+            query: linear(att.pp("self").pp("query"), h, h)?,
+            key: linear(att.pp("self").pp("key"), h, h)?,
+            value: linear(att.pp("self").pp("value"), h, h)?,
+            attn_out: linear(att.pp("output").pp("dense"), h, h)?,
+            attn_norm: LayerNorm::load(h, eps, att.pp("output").pp("LayerNorm"), frozen)?,
+            intermediate: linear(vb.pp("intermediate").pp("dense"), h, i)?,
+            output: linear(out.pp("dense"), i, h)?,
+            out_norm: LayerNorm::load(h, eps, out.pp("LayerNorm"), frozen)?,
         })
+    }
+
+    fn linears(&self) -> [&LoraLinear; 6] {
+        [&self.query, &self.key, &self.value, &self.attn_out, &self.intermediate, &self.output]
     }
 }
 
@@ -197,22 +216,44 @@ impl BertEncoder {
     /// Builds the encoder from `vb` under the Hugging Face names (`embeddings.*`,
     /// `encoder.layer.<i>.*`).
     pub fn load(c: &BertConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        let h = c.hidden_size;
+        Self::load_with_lora(c, vb, None)
+    }
+
+    /// [`BertEncoder::load`] with LoRA adapters on the modules `lora` targets (their variables
+    /// created by the builder); with `lora`, every pretrained weight is held detached.
+    pub fn load_with_lora(
+        c: &BertConfig,
+        vb: VarBuilder,
+        mut lora: Option<&mut LoraBuilder>,
+    ) -> candle_core::Result<Self> {
+        let (h, frozen) = (c.hidden_size, lora.is_some());
         let emb = vb.pp("embeddings");
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::load(c, vb.pp(format!("encoder.layer.{i}"))))
+            .map(|i| Layer::load(c, vb.pp(format!("encoder.layer.{i}")), lora.as_deref_mut()))
             .collect::<candle_core::Result<_>>()?;
+        let embedding = |n: usize, name: &str| -> candle_core::Result<Embedding> {
+            let w = emb.pp(name).get_with_hints((n, h), "weight", candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 })?;
+            Ok(Embedding::new(if frozen { w.detach() } else { w }, h))
+        };
         Ok(Self {
-            word: candle_nn::embedding(c.vocab_size, h, emb.pp("word_embeddings"))?,
-            position: candle_nn::embedding(c.max_position_embeddings, h, emb.pp("position_embeddings"))?,
-            token_type: candle_nn::embedding(c.type_vocab_size, h, emb.pp("token_type_embeddings"))?,
-            embed_norm: LayerNorm::load(h, c.layer_norm_eps, emb.pp("LayerNorm"))?,
+            word: embedding(c.vocab_size, "word_embeddings")?,
+            position: embedding(c.max_position_embeddings, "position_embeddings")?,
+            token_type: embedding(c.type_vocab_size, "token_type_embeddings")?,
+            embed_norm: LayerNorm::load(h, c.layer_norm_eps, emb.pp("LayerNorm"), frozen)?,
             layers,
             heads: c.num_attention_heads,
             act: c.hidden_act.clone(),
             hidden_dropout: c.hidden_dropout_prob,
             attention_dropout: c.attention_probs_dropout_prob,
         })
+    }
+
+    /// The weights of the layers that carry an adapter, with it folded in (`W + s · B A`), under
+    /// their file names (`encoder.layer.0.attention.self.query.weight`, …): what replaces the
+    /// frozen base weights in a merged export. Empty without LoRA.
+    pub fn merged_adapted_weights(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
+        let adapted = self.layers.iter().flat_map(Layer::linears).filter(|l| l.adapter().is_some());
+        adapted.map(|l| Ok((format!("{}.weight", l.name()), l.merged()?))).collect()
     }
 
     fn act(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -247,13 +288,15 @@ impl BertEncoder {
         let scale = 1.0 / (hd as f64).sqrt();
         for l in &self.layers {
             let split = |y: Tensor| y.reshape((b, t, self.heads, hd))?.transpose(1, 2)?.contiguous();
-            let (q, k, v) = (split(l.query.forward(&x)?)?, split(l.key.forward(&x)?)?, split(l.value.forward(&x)?)?);
+            let q = split(l.query.forward(&x, train, rng)?)?;
+            let k = split(l.key.forward(&x, train, rng)?)?;
+            let v = split(l.value.forward(&x, train, rng)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = dropout(&candle_nn::ops::softmax(&scores, D::Minus1)?, self.attention_dropout, train, rng)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * hd))?;
-            let attn =
-                l.attn_norm.forward(&(dropout(&l.attn_out.forward(&ctx)?, self.hidden_dropout, train, rng)? + &x)?)?;
-            let ff = l.output.forward(&self.act(&l.intermediate.forward(&attn)?)?)?;
+            let attn_out = l.attn_out.forward(&ctx, train, rng)?;
+            let attn = l.attn_norm.forward(&(dropout(&attn_out, self.hidden_dropout, train, rng)? + &x)?)?;
+            let ff = l.output.forward(&self.act(&l.intermediate.forward(&attn, train, rng)?)?, train, rng)?;
             x = cut_graph(l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?)?, train);
         }
         Ok(x)
@@ -336,6 +379,51 @@ mod tests {
         let alone = enc.forward(&one(&ids), &one(&types), &one(&mask), false, &mut Rng::new(2)).unwrap();
         let diff = (one(&padded) - alone).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "{diff}");
+    }
+
+    #[test]
+    fn lora_starts_equal_and_trains_only_the_adapters() {
+        use crate::model::lora::{LoraBuilder, LoraConfig};
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let plain = BertEncoder::load(&tiny(), vb.clone()).unwrap();
+        let lora = LoraConfig { r: 2, alpha: None, dropout: 0.1, target_modules: None, rslora: false };
+        let mut rng = Rng::new(3);
+        let mut builder = LoraBuilder::new(&lora, &LINEAR_MODULES, &DEFAULT_TARGETS, &varmap, &mut rng).unwrap();
+        // The same base variables (already in the map), now with adapters on query and value.
+        let adapted = BertEncoder::load_with_lora(&tiny(), vb, Some(&mut builder)).unwrap();
+        let (ids, types, mask) = batch();
+        let base = plain.forward(&ids, &types, &mask, false, &mut Rng::new(1)).unwrap();
+        let same = adapted.forward(&ids, &types, &mask, false, &mut Rng::new(1)).unwrap();
+        assert_eq!((base - same).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        let out = adapted.forward(&ids, &types, &mask, true, &mut Rng::new(1)).unwrap();
+        let grads = out.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let data = varmap.data().lock().unwrap();
+        assert_eq!(data.len(), 5 + 2 * 16 + 2 * 2 * 2);
+        assert!(data.contains_key("encoder.layer.1.attention.self.value.lora_A.weight"));
+        for (name, var) in data.iter() {
+            // B is zero at init, so A gets none yet; B does.
+            let wants = name.ends_with("lora_B.weight");
+            assert_eq!(grads.get(var.as_tensor()).is_some(), wants || name.ends_with("lora_A.weight"), "{name}");
+            if wants {
+                let g = grads.get(var.as_tensor()).unwrap().abs().unwrap().sum_all().unwrap();
+                assert!(g.to_scalar::<f32>().unwrap() > 0.0, "{name}");
+            }
+        }
+        drop(data);
+        let merged = adapted.merged_adapted_weights().unwrap();
+        assert_eq!(merged.len(), 4);
+        assert_eq!(merged[0].0, "encoder.layer.0.attention.self.query.weight");
+        let mut rng = Rng::new(3);
+        let all = LoraConfig { target_modules: Some(vec!["dense".into()]), ..lora };
+        let other = VarMap::new();
+        let mut builder = LoraBuilder::new(&all, &LINEAR_MODULES, &DEFAULT_TARGETS, &other, &mut rng).unwrap();
+        let dense = BertEncoder::load_with_lora(
+            &tiny(),
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+            Some(&mut builder),
+        );
+        assert_eq!(dense.unwrap().layers[0].linears().iter().filter(|l| l.adapter().is_some()).count(), 3);
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! and scale `s = alpha / r` (`alpha / sqrt(r)` with rsLoRA). Dropout (`dropout`) acts on `x`
 //! before `A` in training.
 
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{Linear, VarBuilder, VarMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::{ModelError, dropout, init};
 use crate::FieldIssue;
+use crate::rng::Rng;
 
 /// The `lora:` section under `model:`. Absent means a full fine-tune.
 ///
@@ -60,5 +64,166 @@ impl LoraConfig {
             out.push(FieldIssue::new("model.lora.target_modules", "names no module; give at least one"));
         }
         out
+    }
+}
+
+/// Whether parameter `name` belongs to a LoRA adapter (`….lora_A.weight` / `….lora_B.weight`).
+pub fn is_adapter_param(name: &str) -> bool {
+    name.contains(".lora_A.") || name.contains(".lora_B.")
+}
+
+/// What a model needs to attach adapters while it loads: the config, the resolved target
+/// module names, and where the new variables go (the run's [`VarMap`], initial values from the
+/// run's [`Rng`], in load order, so a seed fixes them).
+pub struct LoraBuilder<'a> {
+    config: &'a LoraConfig,
+    targets: Vec<String>,
+    varmap: &'a VarMap,
+    rng: &'a mut Rng,
+}
+
+impl<'a> LoraBuilder<'a> {
+    /// Resolves `config.target_modules` (default `default`) against `existing`, the linear
+    /// module names the architecture has (last name component, as PEFT matches them). A name
+    /// that matches none is a [`ModelError::Config`] at `model.lora.target_modules` listing them.
+    pub fn new(
+        config: &'a LoraConfig,
+        existing: &[&str],
+        default: &[&str],
+        varmap: &'a VarMap,
+        rng: &'a mut Rng,
+    ) -> Result<Self, ModelError> {
+        if config.r == 0 {
+            return Err(ModelError::config("model.lora.r", "must be >= 1 (got 0)"));
+        }
+        let targets: Vec<String> = match &config.target_modules {
+            Some(t) => t.clone(),
+            None => default.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        if targets.is_empty() {
+            return Err(ModelError::config("model.lora.target_modules", "names no module; give at least one"));
+        }
+        if let Some(bad) = targets.iter().find(|t| !existing.contains(&t.as_str())) {
+            return Err(ModelError::config(
+                "model.lora.target_modules",
+                format!("`{bad}` matches no module of this model; its linear modules are: {}", existing.join(", ")),
+            ));
+        }
+        Ok(Self { config, targets, varmap, rng })
+    }
+
+    /// The resolved target module names.
+    pub fn targets(&self) -> &[String] {
+        &self.targets
+    }
+
+    /// Whether the module at `prefix` (a full name such as `model.layers.0.self_attn.q_proj`)
+    /// gets an adapter.
+    pub fn wants(&self, prefix: &str) -> bool {
+        let last = prefix.rsplit('.').next().unwrap_or(prefix);
+        self.targets.iter().any(|t| t == last)
+    }
+
+    /// Creates the adapter of module `prefix` (`in_dim` → `out_dim`): `<prefix>.lora_A.weight`
+    /// `[r, in]` uniform in `±1/√in` (PEFT's `kaiming_uniform_(a=√5)`) and `<prefix>.lora_B.weight`
+    /// `[out, r]` zeros.
+    fn adapter(
+        &mut self,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        device: &Device,
+    ) -> candle_core::Result<Adapter> {
+        let r = self.config.r;
+        let a = init::uniform(self.varmap, &format!("{prefix}.lora_A.weight"), &[r, in_dim], in_dim, self.rng, device)?;
+        let b = init::normal(self.varmap, &format!("{prefix}.lora_B.weight"), &[out_dim, r], 0.0, self.rng, device)?;
+        Ok(Adapter { a, b, scale: self.config.scale(), dropout: self.config.dropout })
+    }
+}
+
+/// A LoRA adapter's trainable pair and its scale.
+struct Adapter {
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
+    dropout: f64,
+}
+
+/// A linear layer `y = x Wᵀ (+ bias)`, with a LoRA update `+ s · dropout(x) Aᵀ Bᵀ` when its
+/// module is a target. With a [`LoraBuilder`] the base weight and bias are held detached (no
+/// gradient reaches them), whether or not the module is a target.
+pub struct LoraLinear {
+    name: String,
+    base: Linear,
+    adapter: Option<Adapter>,
+}
+
+impl LoraLinear {
+    /// Loads `<vb prefix>.weight` `[out, in]` (and `.bias` `[out]` when `bias`) from `vb`, and
+    /// creates the adapter when `lora` targets this module.
+    pub fn load(
+        vb: VarBuilder,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+        lora: Option<&mut LoraBuilder>,
+    ) -> candle_core::Result<Self> {
+        let name = vb.prefix();
+        // The hints (candle-nn's `linear` defaults) only matter to a builder that creates
+        // variables (`VarBuilder::from_varmap` in tests); pretrained backends ignore them.
+        let mut weight = vb.get_with_hints((out_dim, in_dim), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+        let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
+        let mut b = if bias {
+            Some(vb.get_with_hints(out_dim, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })?)
+        } else {
+            None
+        };
+        let adapter = match lora {
+            Some(builder) => {
+                weight = weight.detach();
+                b = b.map(|t| t.detach());
+                if builder.wants(&name) { Some(builder.adapter(&name, in_dim, out_dim, vb.device())?) } else { None }
+            }
+            None => None,
+        };
+        Ok(Self { name, base: Linear::new(weight, b), adapter })
+    }
+
+    /// `x Wᵀ + b + s · dropout(x) Aᵀ Bᵀ` (`train` enables the adapter's dropout, masks from `rng`).
+    pub fn forward(&self, x: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
+        let y = self.base.forward(x)?;
+        let Some(ad) = &self.adapter else { return Ok(y) };
+        let x = dropout(x, ad.dropout, train, rng)?;
+        let update = x.broadcast_matmul(&ad.a.t()?)?.broadcast_matmul(&ad.b.t()?)?;
+        y + (update * ad.scale)?
+    }
+
+    /// The module's full name (`model.layers.0.self_attn.q_proj`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The base weight `[out, in]`.
+    pub fn weight(&self) -> &Tensor {
+        self.base.weight()
+    }
+
+    /// The base bias, when the layer has one.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.base.bias()
+    }
+
+    /// The adapter's `(A [r, in], B [out, r])`, when the module has one.
+    pub fn adapter(&self) -> Option<(&Tensor, &Tensor)> {
+        self.adapter.as_ref().map(|a| (&a.a, &a.b))
+    }
+
+    /// The weight with the adapter folded in, `W + s · B A` (detached; `W` without an adapter).
+    pub fn merged(&self) -> candle_core::Result<Tensor> {
+        let w = self.base.weight().detach();
+        match &self.adapter {
+            Some(ad) => w + (ad.b.detach().matmul(&ad.a.detach())? * ad.scale)?,
+            None => Ok(w),
+        }
     }
 }

@@ -134,3 +134,61 @@ impl LlamaConfig {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 }
+
+impl LlamaConfig {
+    /// What this implementation cannot run, if anything (`model_type`, `hidden_act`, a
+    /// `rope_scaling` type other than `llama3`, inconsistent head counts).
+    pub fn unsupported(&self) -> Option<String> {
+        if self.model_type != "llama" {
+            return Some(format!("model_type `{}` (only `llama` is supported)", self.model_type));
+        }
+        if self.hidden_act != "silu" {
+            return Some(format!("hidden_act `{}` (only `silu` is supported)", self.hidden_act));
+        }
+        if let Some(s) = self.rope_scaling.as_ref().filter(|s| s.rope_type != "llama3") {
+            return Some(format!("rope_scaling type `{}` (only `llama3` is supported)", s.rope_type));
+        }
+        let (heads, kv) = (self.num_attention_heads, self.kv_heads());
+        if heads == 0 || kv == 0 || heads % kv != 0 {
+            return Some(format!("num_attention_heads {heads} is not a positive multiple of num_key_value_heads {kv}"));
+        }
+        if self.head_dim() == 0 || !self.head_dim().is_multiple_of(2) {
+            return Some(format!("head_dim {} must be even and positive (rotary embeddings)", self.head_dim()));
+        }
+        if self.vocab_size == 0 || self.hidden_size == 0 || self.intermediate_size == 0 {
+            return Some("vocab_size, hidden_size and intermediate_size must be positive".to_owned());
+        }
+        None
+    }
+
+    /// The rotary inverse frequencies `θ^(−2i/d)`, `i < d/2` (`d` = head width), rescaled by
+    /// wavelength under `rope_scaling: llama3` as transformers' `_compute_llama3_parameters`:
+    /// long wavelengths (beyond `original_max_position_embeddings / low_freq_factor`) are
+    /// divided by `factor`, short ones (below `… / high_freq_factor`) kept, those between
+    /// interpolated.
+    pub fn inv_freq(&self) -> Vec<f64> {
+        let d = self.head_dim();
+        let base: Vec<f64> = (0..d / 2).map(|i| 1.0 / self.rope_theta.powf((2 * i) as f64 / d as f64)).collect();
+        let Some(s) = &self.rope_scaling else { return base };
+        let old = s.original_max_position_embeddings as f64;
+        let (low_wavelen, high_wavelen) = (old / s.low_freq_factor, old / s.high_freq_factor);
+        base.into_iter()
+            .map(|f| {
+                let wavelen = 2.0 * std::f64::consts::PI / f;
+                if wavelen < high_wavelen {
+                    f
+                } else if wavelen > low_wavelen {
+                    f / s.factor
+                } else {
+                    let smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+                    (1.0 - smooth) * f / s.factor + smooth * f
+                }
+            })
+            .collect()
+    }
+
+    /// The end-of-sequence ids (empty when the config names none).
+    pub fn eos_ids(&self) -> Vec<u32> {
+        self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
+    }
+}
