@@ -62,6 +62,18 @@ fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
             "model.kind = bert_classifier reads texts: use data.kind = text_classification",
         ));
     }
+    if c.data.is_lm() && !c.model.is_causal_lm() {
+        out.push(FieldIssue::new(
+            "model.kind",
+            "language-model data (data.kind = text or instruction) needs model.kind = causal_lm",
+        ));
+    }
+    if c.model.is_causal_lm() && !c.data.is_lm() {
+        out.push(FieldIssue::new(
+            "data.kind",
+            "model.kind = causal_lm trains on token sequences: use data.kind = text or instruction",
+        ));
+    }
     out
 }
 

@@ -311,7 +311,7 @@ mod imp {
         let pad = u32::try_from(config.pad_token_id).unwrap_or(0);
         let tokenizer = TextTokenizer::from_file(tokenizer_path, c.max_len, pad)
             .map_err(|message| ModelError::File { path: tokenizer_path.to_owned(), message })?;
-        Ok(Prepared { files: Some(files), encoder: Some(Arc::new(tokenizer)) })
+        Ok(Prepared { files: Some(files), encoder: Some(Arc::new(tokenizer)), ..Prepared::default() })
     }
 
     /// The built classifier.

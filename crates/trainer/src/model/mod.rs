@@ -4,6 +4,7 @@
 
 pub mod bert;
 pub mod bert_encoder;
+pub mod causal_lm;
 pub mod cnn;
 mod error;
 #[cfg(feature = "hub")]
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, Inputs, Labels, TextEncoder};
 use crate::hub::ModelFiles;
 use crate::rng::Rng;
-use crate::run::metric::Metrics;
+use crate::run::metric::{Metric, Metrics};
 use crate::task::{Supervised, Task};
 
 pub use error::ModelError;
@@ -49,6 +50,9 @@ pub struct Prepared {
     pub files: Option<ModelFiles>,
     /// The tokenizer, for text data.
     pub encoder: Option<Arc<dyn TextEncoder>>,
+    /// A causal LM's config, tokenizer and weights.
+    #[cfg(feature = "hub")]
+    pub lm: Option<Arc<causal_lm::source::LmSource>>,
 }
 
 /// Activation function of hidden layers.
@@ -85,6 +89,9 @@ pub enum ModelConfig {
     /// A pretrained BERT encoder (Hugging Face hub/cache or a folder) with a new
     /// classification head, for text data.
     BertClassifier(bert::BertClassifierConfig),
+    /// A pretrained Llama-architecture causal language model (GGUF file, Hugging Face hub/cache
+    /// or folder), fine-tuned in full or with LoRA, for text or instruction data.
+    CausalLm(causal_lm::CausalLmConfig),
 }
 
 /// What the model is built for.
@@ -105,6 +112,7 @@ impl ModelConfig {
             ModelConfig::Mlp(c) => c.issues(),
             ModelConfig::Cnn(c) => c.issues(),
             ModelConfig::BertClassifier(c) => c.issues(),
+            ModelConfig::CausalLm(c) => c.issues(),
         }
     }
 
@@ -125,6 +133,16 @@ impl ModelConfig {
     pub fn prepare(&self) -> Result<Prepared, ModelError> {
         match self {
             #[cfg(feature = "hub")]
+            ModelConfig::CausalLm(c) => {
+                let source = causal_lm::source::prepare(c, &Device::Cpu)?;
+                Ok(Prepared { files: None, encoder: None, lm: Some(Arc::new(source)) })
+            }
+            #[cfg(not(feature = "hub"))]
+            ModelConfig::CausalLm(_) => Err(ModelError::config(
+                "model.kind",
+                "causal_lm needs the `hub` feature of the trainer crate (the cli enables it by default)",
+            )),
+            #[cfg(feature = "hub")]
             ModelConfig::BertClassifier(c) => bert::prepare(c),
             #[cfg(not(feature = "hub"))]
             ModelConfig::BertClassifier(_) => Err(ModelError::config(
@@ -138,7 +156,15 @@ impl ModelConfig {
     /// The metrics the model's task reports on data labelled as `labels` (known before the
     /// model is built, so config fields naming a metric are checked before any weight loads).
     pub fn metrics(&self, labels: Labels) -> Metrics {
-        Supervised::metrics_for(labels)
+        match self {
+            ModelConfig::CausalLm(_) => Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY]),
+            _ => Supervised::metrics_for(labels),
+        }
+    }
+
+    /// Whether the model is a causal language model (it trains on `text` or `instruction` data).
+    pub fn is_causal_lm(&self) -> bool {
+        matches!(self, ModelConfig::CausalLm(_))
     }
 
     /// Builds the model's task for `data`: the network (variables created in `varmap`, initial
@@ -151,6 +177,11 @@ impl ModelConfig {
         rng: &mut Rng,
         device: &Device,
     ) -> Result<Box<dyn Task>, ModelError> {
+        #[cfg(feature = "hub")]
+        if let ModelConfig::CausalLm(c) = self {
+            let source = prepared.lm.as_ref().ok_or_else(|| ModelError::Tensor("the model was not prepared".into()))?;
+            return Ok(Box::new(causal_lm::task::CausalLm::load(c, source, varmap, rng, device)?));
+        }
         let spec = ModelSpec {
             input_shape: data.input_shape().to_vec(),
             image: data.image_shape(),
@@ -185,6 +216,10 @@ impl ModelConfig {
                 let _ = prepared;
                 Err(ModelError::config("model.kind", "bert_classifier needs the `hub` feature of the trainer crate"))
             }
+            ModelConfig::CausalLm(_) => Err(ModelError::config(
+                "model.kind",
+                "causal_lm is a language model, not a network from inputs to logits",
+            )),
         }
     }
 }

@@ -78,7 +78,9 @@ impl Trainer {
         let ctx = LoadContext {
             encoder: prepared.encoder.clone(),
             num_labels: config.model.num_labels(),
-            ..LoadContext::default()
+            #[cfg(feature = "hub")]
+            lm_tokenizer: prepared.lm.as_ref().map(|s| s.tokenizer.clone()),
+            max_context: max_context(&prepared),
         };
         let data = config.data.load_with(&ctx).map_err(|e| match e {
             DataError::Field(issue) => TrainError::Config(vec![issue]),
@@ -112,7 +114,7 @@ impl Trainer {
             varmap,
             vars: trainable.into_iter().map(|(_, v)| v).collect(),
             frozen_params,
-            model_origin: prepared.files.map(|f| f.origin),
+            model_origin: origin(&prepared),
             task,
             metrics,
             monitors,
@@ -183,6 +185,25 @@ impl Trainer {
     pub fn model_origin(&self) -> Option<&str> {
         self.model_origin.as_deref()
     }
+}
+
+/// A causal LM's context length.
+fn max_context(prepared: &crate::model::Prepared) -> Option<usize> {
+    #[cfg(feature = "hub")]
+    if let Some(lm) = &prepared.lm {
+        return Some(lm.config.max_position_embeddings);
+    }
+    let _ = prepared;
+    None
+}
+
+/// Where a pretrained model came from, in words.
+fn origin(prepared: &crate::model::Prepared) -> Option<String> {
+    #[cfg(feature = "hub")]
+    if let Some(lm) = &prepared.lm {
+        return Some(lm.origin.clone());
+    }
+    prepared.files.as_ref().map(|f| f.origin.clone())
 }
 
 /// A variable map holding `vars` (sharing their storage).

@@ -30,10 +30,11 @@ fn byte_level(add_prefix_space: bool, use_regex: bool) -> Json {
 /// The pre-tokenizer of `tokenizer.ggml.pre`.
 fn pre_tokenizer(meta: &Meta, pre: &str, add_prefix_space: bool) -> Result<Json, ModelError> {
     Ok(match pre {
-        // SmolLM/SmolLM2's tokenizer.json.
-        "smollm" => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Digits", "individual_digits": true}, byte_level(add_prefix_space, true)]}),
-        "gpt2" | "default" => byte_level(add_prefix_space, true),
+        // As transformers reads a GGUF (`GGUFGPTConverter`: GPT-2's byte-level split), which the
+        // reference values are computed with. SmolLM2's own tokenizer.json (and llama.cpp) split
+        // digits first; the two differ only where whitespace precedes a digit ("\n\n1": two
+        // `\n` tokens here, one `\n\n` there).
+        "smollm" | "gpt2" | "default" => byte_level(add_prefix_space, true),
         "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated", "invert": false},
             byte_level(add_prefix_space, false)]}),

@@ -1,0 +1,124 @@
+//! [`CausalLm`]: next-token prediction on a Llama model, as a [`Task`]: the mean negative
+//! log-likelihood of the targets the data marks, `val/loss` and `val/perplexity`.
+
+use std::sync::Arc;
+
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::VarMap;
+
+use super::CausalLmConfig;
+use super::source::LmSource;
+use crate::data::{Batch, Inputs};
+use crate::model::ModelError;
+use crate::model::llama::Llama;
+use crate::model::pretrained::FrozenFn;
+use crate::rng::Rng;
+use crate::run::metric::{Metric, Metrics};
+use crate::task::{Tally, Task};
+
+/// A causal language model with its loss.
+pub struct CausalLm {
+    model: Llama,
+    config: CausalLmConfig,
+}
+
+impl CausalLm {
+    /// Builds the model of `source` (its blocks kept by `c.num_hidden_layers`), its pretrained
+    /// weights registered in `varmap` under their Hugging Face names (frozen ones detached) and
+    /// its LoRA adapters, if any, initialised from `rng`.
+    pub fn load(
+        c: &CausalLmConfig,
+        source: &LmSource,
+        varmap: &VarMap,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let rule = c.clone();
+        let frozen: Arc<FrozenFn> = Arc::new(move |name: &str| !rule.is_trainable(name));
+        let (vb, taken) = source.pretrained(frozen)?.builder(device);
+        let model = Llama::load(&source.config, vb, c.lora.as_ref(), varmap, rng)?;
+        taken.into_varmap(varmap)?;
+        Ok(Self { model, config: c.clone() })
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+
+    /// `(Σ NLL of the marked targets, number of marked targets)` of `batch`, the logits
+    /// computed in training mode when `train`.
+    fn nll(&self, batch: &Batch, train: bool, rng: &mut Rng) -> candle_core::Result<(Tensor, f64)> {
+        let Inputs::Causal { ids, mask, loss_mask } = &batch.inputs else {
+            return Err(candle_core::Error::Msg(
+                "model.kind = causal_lm needs language-model data (data.kind = text or instruction)".into(),
+            ));
+        };
+        let logits = self.model.forward(ids, Some(mask), train, rng)?;
+        let total = masked_nll(&logits, &batch.targets, loss_mask)?;
+        let count = f64::from(loss_mask.sum_all()?.to_scalar::<f32>()?);
+        Ok((total, count))
+    }
+}
+
+/// `Σ −log softmax(logits)[target] · loss_mask` over every position (logits `[b, t, vocab]`,
+/// targets u32 `[b, t]`, loss_mask f32 `[b, t]`), composed of differentiable ops.
+pub fn masked_nll(logits: &Tensor, targets: &Tensor, loss_mask: &Tensor) -> candle_core::Result<Tensor> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let picked = logp.gather(&targets.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?.squeeze(D::Minus1)?;
+    (picked * loss_mask)?.sum_all()?.neg()
+}
+
+impl Task for CausalLm {
+    fn metrics(&self) -> Metrics {
+        Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY])
+    }
+
+    fn loss(&self, batch: &Batch, rng: &mut Rng) -> candle_core::Result<Tensor> {
+        let (total, count) = self.nll(batch, true, rng)?;
+        total.affine(1.0 / count.max(1.0), 0.0)
+    }
+
+    fn tally(&self, batch: &Batch) -> candle_core::Result<Tally> {
+        // Evaluation draws no random numbers (no dropout); the generator is a placeholder.
+        let (total, count) = self.nll(batch, false, &mut Rng::new(0))?;
+        Ok(Tally { count, sums: vec![total.to_dtype(DType::F64)?.to_scalar::<f64>()?] })
+    }
+
+    fn finish(&self, total: &Tally) -> Vec<f64> {
+        let loss = total.sums.first().copied().unwrap_or(0.0) / total.count.max(1.0);
+        vec![loss, loss.exp()]
+    }
+
+    fn is_trainable(&self, name: &str) -> bool {
+        self.config.is_trainable(name)
+    }
+
+    fn tokens(&self, batch: &Batch) -> candle_core::Result<Option<usize>> {
+        match &batch.inputs {
+            Inputs::Causal { mask, .. } => Ok(Some(mask.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()? as usize)),
+            _ => Ok(None),
+        }
+    }
+
+    fn checkpoints_frozen(&self) -> bool {
+        self.config.lora.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_nll_counts_only_marked_targets() {
+        let dev = Device::Cpu;
+        // One sequence of 3 positions over a vocabulary of 2.
+        let logits = Tensor::new(&[[[0.0f32, 0.0], [2.0, 0.0], [0.0, 5.0]]], &dev).unwrap();
+        let targets = Tensor::new(&[[1u32, 0, 0]], &dev).unwrap();
+        let mask = Tensor::new(&[[1.0f32, 1.0, 0.0]], &dev).unwrap();
+        let got = masked_nll(&logits, &targets, &mask).unwrap().to_scalar::<f32>().unwrap();
+        let want = 2.0f64.ln() + (1.0 + (-2.0f64).exp()).ln();
+        assert!((f64::from(got) - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}
