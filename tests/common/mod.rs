@@ -142,3 +142,52 @@ pub(crate) fn write_tiny_bert(dir: &Path) -> std::collections::HashMap<String, c
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     tensors
 }
+
+/// Writes the tiny Llama of `tests/data/tiny-llama` (its config and tokenizer files, and a
+/// `model.safetensors` of seeded random weights, `N(0, 0.2²)`, norms 1) into `dir`, a Hugging
+/// Face model folder; returns the weights.
+pub(crate) fn write_tiny_llama(dir: &Path) -> std::collections::HashMap<String, candle_core::Tensor> {
+    use candle_core::{Device, Tensor};
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(root().join("tests/data/tiny-llama").join(f), dir.join(f)).unwrap();
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let n = |k: &str| config[k].as_u64().unwrap() as usize;
+    let (v, h, i) = (n("vocab_size"), n("hidden_size"), n("intermediate_size"));
+    let kv = n("num_key_value_heads") * h / n("num_attention_heads");
+    let mut shapes: Vec<(String, Vec<usize>)> =
+        vec![("model.embed_tokens.weight".into(), vec![v, h]), ("model.norm.weight".into(), vec![h])];
+    for l in 0..n("num_hidden_layers") {
+        let at = |s: &str| format!("model.layers.{l}.{s}.weight");
+        for (m, shape) in [
+            ("self_attn.q_proj", vec![h, h]),
+            ("self_attn.k_proj", vec![kv, h]),
+            ("self_attn.v_proj", vec![kv, h]),
+            ("self_attn.o_proj", vec![h, h]),
+            ("mlp.gate_proj", vec![i, h]),
+            ("mlp.up_proj", vec![i, h]),
+            ("mlp.down_proj", vec![h, i]),
+            ("input_layernorm", vec![h]),
+            ("post_attention_layernorm", vec![h]),
+        ] {
+            shapes.push((at(m), shape));
+        }
+    }
+    let mut rng = trainer::rng::Rng::new(7);
+    let tensors: std::collections::HashMap<String, Tensor> = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let count: usize = shape.iter().product();
+            let values: Vec<f32> = if name.contains("norm") {
+                vec![1.0; count]
+            } else {
+                (0..count).map(|_| (0.2 * rng.normal()) as f32).collect()
+            };
+            (name, Tensor::from_vec(values, shape, &Device::Cpu).unwrap())
+        })
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    tensors
+}

@@ -34,6 +34,109 @@ pub enum Command {
     LrFind(LrFindArgs),
     /// Train the same model, data and seed once per schedule and compare them.
     Compare(CompareArgs),
+    /// Continue a prompt with a causal language model (a run's checkpoint, or a config's base
+    /// model); prints the continuation only.
+    Generate(GenerateArgs),
+    /// Perplexity of a text file under a causal language model.
+    Eval(EvalArgs),
+    /// Export a causal LM run: a PEFT LoRA adapter, or a merged Hugging Face model folder.
+    Export(ExportArgs),
+}
+
+/// Which weights of a run directory: `last` (the newest periodic checkpoint), `best`, or a step.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CheckpointArg {
+    /// `best`, `last` (the newest step checkpoint; the default) or a step number.
+    #[arg(long, value_name = "best|last|STEP")]
+    pub checkpoint: Option<String>,
+}
+
+/// `generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// A run directory (runs/<name>/<version>) or a config file (its untrained base model).
+    pub target: PathBuf,
+    /// The text to continue.
+    #[arg(long)]
+    pub prompt: String,
+    /// Most tokens to generate (stops earlier at the end-of-sequence token).
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy (the most likely token each time).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Nucleus sampling: draw from the most likely tokens whose probabilities sum to this.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// Seed of the sampler (temperature > 0).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    pub chat: bool,
+    /// Which checkpoint of a run directory.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Output format of `eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalFormat {
+    /// Readable lines.
+    Text,
+    /// `{"loss": …, "perplexity": …, "tokens": …}`.
+    Json,
+}
+
+/// `eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A run directory (runs/<name>/<version>) or a config file (its untrained base model).
+    pub target: PathBuf,
+    /// A UTF-8 text file: its perplexity in consecutive non-overlapping windows, each scored
+    /// alone.
+    #[arg(long)]
+    pub text: PathBuf,
+    /// Tokens per window.
+    #[arg(long, default_value_t = 256)]
+    pub block_size: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
+    pub format: EvalFormat,
+    /// Which checkpoint of a run directory.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A PEFT LoRA adapter: `adapter_config.json` + `adapter_model.safetensors`.
+    Peft,
+    /// A Hugging Face model folder with the adapter folded into the weights.
+    Merged,
+}
+
+/// `export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The run directory (runs/<name>/<version>).
+    pub run_dir: PathBuf,
+    /// What to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The folder to create (it must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which checkpoint.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
 }
 
 /// `--set KEY=VALUE`, declared once for every command that reads a config.
@@ -158,7 +261,8 @@ pub struct CompareArgs {
 }
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
-pub const SUBCOMMANDS: &[&str] = &["train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "help"];
+pub const SUBCOMMANDS: &[&str] =
+    &["train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "export", "help"];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.
 pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {

@@ -11,4 +11,5 @@ pub mod preview;
 pub mod progress;
 pub mod report;
 pub mod runs;
+pub mod target;
 pub mod yaml;

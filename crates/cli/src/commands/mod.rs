@@ -1,6 +1,9 @@
 //! The subcommands.
 
 pub mod compare;
+pub mod eval;
+pub mod export;
+pub mod generate;
 pub mod lr_find;
 pub mod schedule;
 pub mod train;
@@ -18,6 +21,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(a) => validate::validate(&a),
         Command::LrFind(a) => lr_find::lr_find(&a),
         Command::Compare(a) => compare::compare(&a),
+        Command::Generate(a) => generate::generate(&a),
+        Command::Eval(a) => eval::eval(&a),
+        Command::Export(a) => export::export(&a),
         Command::Schema => {
             let schema = schemars::schema_for!(trainer::RunConfig);
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;

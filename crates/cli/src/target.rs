@@ -1,0 +1,104 @@
+//! What `generate`, `eval` and `export` act on: a run directory (its config and one of its
+//! checkpoints: the newest periodic one, `best`, or a step) or a config file (the untrained base
+//! model).
+
+use std::path::{Path, PathBuf};
+
+use trainer::RunConfig;
+use trainer::checkpoint::{MODEL_FILE, STATE_FILE, step_label};
+
+use crate::commands::train::RUN_CONFIG;
+use crate::error::CliError;
+use crate::load::{Loaded, load};
+
+/// A resolved target.
+pub struct Target {
+    /// The run's (or the file's) config.
+    pub loaded: Loaded<RunConfig>,
+    /// The checkpoint whose weights to use; `None` for a config file.
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Target {
+    /// What the target is, in words (for messages).
+    pub fn describe(&self) -> String {
+        match &self.checkpoint {
+            Some(c) => format!("checkpoint {}", c.display()),
+            None => "the untrained base model of the config".to_owned(),
+        }
+    }
+}
+
+/// Resolves `target` (a run directory or a config file) and `checkpoint` (`best`, `last` or a
+/// step number; default `last`, only for run directories), with `--set` overrides.
+pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Result<Target, CliError> {
+    if target.is_dir() {
+        let config = target.join(RUN_CONFIG);
+        if !config.is_file() {
+            return Err(CliError::Other(format!(
+                "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>) or a config file",
+                target.display()
+            )));
+        }
+        let loaded = load(&config, sets)?;
+        let checkpoint = Some(choose(&target.join("checkpoints"), checkpoint.unwrap_or("last"))?);
+        return Ok(Target { loaded, checkpoint });
+    }
+    if !target.is_file() {
+        return Err(CliError::Other(format!("{} is neither a run directory nor a config file", target.display())));
+    }
+    if let Some(c) = checkpoint {
+        return Err(CliError::Other(format!(
+            "--checkpoint {c} needs a run directory; {} is a config file (its untrained base model)",
+            target.display()
+        )));
+    }
+    Ok(Target { loaded: load(target, sets)?, checkpoint: None })
+}
+
+/// The checkpoint `which` of the `checkpoints/` directory `dir`.
+fn choose(dir: &Path, which: &str) -> Result<PathBuf, CliError> {
+    let complete = |p: &Path| p.join(MODEL_FILE).is_file() && p.join(STATE_FILE).is_file();
+    let found = match which {
+        "last" => newest_periodic(dir, complete),
+        "best" => Some(dir.join("best")).filter(|p| complete(p)),
+        step => {
+            let n: u64 = step
+                .parse()
+                .map_err(|_| CliError::Other(format!("--checkpoint `{step}`: expected best, last or a step number")))?;
+            Some(dir.join(step_label(n))).filter(|p| complete(p))
+        }
+    };
+    found.ok_or_else(|| {
+        let have = available(dir, complete);
+        let have = if have.is_empty() { "none".to_owned() } else { have.join(", ") };
+        CliError::Other(format!("no complete checkpoint `{which}` in {} (there: {have})", dir.display()))
+    })
+}
+
+fn newest_periodic(dir: &Path, complete: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let step = e.file_name().to_str()?.strip_prefix("step-")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .filter(|(_, p)| complete(p))
+        .collect();
+    steps.sort_by_key(|(s, _)| *s);
+    steps.pop().map(|(_, p)| p)
+}
+
+fn available(dir: &Path, complete: impl Fn(&Path) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter(|e| complete(&e.path()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
