@@ -332,3 +332,51 @@ fn a_label_outside_num_labels_and_an_empty_data_set_are_errors_naming_the_file()
         "{stderr}"
     );
 }
+
+#[test]
+fn a_tiny_bert_with_lora_trains_adapters_and_head_and_exports_them_folded_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = write_tiny_bert(&dir.path().join("model"));
+    let cfg = tiny_config(dir.path(), "");
+    let yaml = std::fs::read_to_string(&cfg).unwrap().replace(
+        "freeze: embeddings, dropout: 0.1}",
+        "dropout: 0.1, lora: {r: 4, alpha: 8, target_modules: [query, value]}}",
+    );
+    let yaml = yaml.replace("  groups: [{name: encoder, prefix: \"encoder.\", lr: 0.01, layer_decay: 0.5}]\n", "");
+    std::fs::write(&cfg, yaml).unwrap();
+    let out =
+        run(dir.path(), &[cfg.to_str().unwrap(), "-q", "--set", "train.max_steps=300", "--set", "schedule.t_max=290"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(final_accuracy(&stdout) >= 0.8, "{stdout}");
+    let run_dir = &versions(dir.path(), "tiny")[0];
+    let ckpt = tensors(&run_dir.join("checkpoints/step-00000300/model.safetensors"));
+    // The encoder is frozen: bit-identical; the adapters (2 layers × 2 targets × A, B) and the
+    // head are the only optimizer state.
+    for (name, t) in &original {
+        assert!(same(&ckpt[name], t), "{name} changed");
+    }
+    let opt = tensors(&run_dir.join("checkpoints/step-00000300/optimizer.safetensors"));
+    assert!(opt.keys().all(|k| k.contains(".lora_") || k.starts_with("classifier.")), "{:?}", opt.keys());
+    assert_eq!(ckpt.keys().filter(|k| k.contains(".lora_")).count(), 8);
+
+    let out = run(dir.path(), &["export", run_dir.to_str().unwrap(), "--format", "merged", "--out", "merged"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let merged = tensors(&dir.path().join("merged/model.safetensors"));
+    assert!(merged.keys().all(|k| !k.contains(".lora_")) && merged.contains_key("classifier.weight"));
+    for (name, t) in &original {
+        let module = name.strip_suffix(".weight").filter(|m| m.ends_with(".query") || m.ends_with(".value"));
+        match module {
+            Some(m) => {
+                let (a, b) = (&ckpt[&format!("{m}.lora_A.weight")], &ckpt[&format!("{m}.lora_B.weight")]);
+                let want = (t + (b.matmul(a).unwrap() * 2.0).unwrap()).unwrap();
+                let diff =
+                    (&merged[name] - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-6, "{name}: {diff}");
+                assert!(!same(&merged[name], t), "{name}: the adapter changed nothing");
+            }
+            None => assert!(same(&merged[name], t), "{name}"),
+        }
+    }
+    assert!(dir.path().join("merged/config.json").is_file() && dir.path().join("merged/tokenizer.json").is_file());
+}

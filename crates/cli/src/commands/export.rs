@@ -1,6 +1,8 @@
-//! `export RUN_DIR --format peft|merged --out DIR`: a PEFT LoRA adapter, or a Hugging Face
-//! model folder with the adapter folded in.
+//! `export RUN_DIR --format peft|merged --out DIR`: for a causal LM, a PEFT LoRA adapter or a
+//! Hugging Face model folder with the adapters folded in; for a `bert_classifier`, its
+//! checkpoint's weights with the adapters folded in (`merged`).
 
+use trainer::model::ModelConfig;
 use trainer::model::causal_lm::loaded::{ExportFormat as Kind, LoadedLm};
 
 use crate::args::{ExportArgs, ExportFormat};
@@ -13,13 +15,25 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
         return Err(CliError::Other(format!("{} is not a run directory", a.run_dir.display())));
     }
     let target = resolve(&a.run_dir, a.checkpoint.checkpoint.as_deref(), &[])?;
-    let lm =
-        LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
-    let kind = match a.format {
-        ExportFormat::Peft => Kind::Peft,
-        ExportFormat::Merged => Kind::Merged,
+    let checkpoint = target.checkpoint.as_deref().ok_or_else(|| CliError::Other("no checkpoint".into()))?;
+    let files = match (&target.loaded.value.model, a.format) {
+        (ModelConfig::BertClassifier(c), ExportFormat::Merged) => {
+            trainer::model::bert_export::export_merged(c, checkpoint, &a.out).map_err(|e| locate(e, &target.loaded))?
+        }
+        (ModelConfig::BertClassifier(_), ExportFormat::Peft) => {
+            return Err(CliError::Other(
+                "--format peft is for causal LMs; export a bert_classifier run with --format merged".into(),
+            ));
+        }
+        (_, format) => {
+            let lm = LoadedLm::open(&target.loaded.value, Some(checkpoint)).map_err(|e| locate(e, &target.loaded))?;
+            let kind = match format {
+                ExportFormat::Peft => Kind::Peft,
+                ExportFormat::Merged => Kind::Merged,
+            };
+            lm.export(kind, &a.out).map_err(CliError::Train)?
+        }
     };
-    let files = lm.export(kind, &a.out).map_err(CliError::Train)?;
     println!("exported {} → {}: {}", target.describe(), a.out.display(), files.join(", "));
     Ok(())
 }

@@ -111,6 +111,11 @@ pub fn print_summary(s: &Summary) {
         }
         let best = s.best_of("val/loss").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
         println!("  val/loss:     final {:.4}{best}", e.loss());
+        if let Some(ppl) = e.named("val/perplexity") {
+            let best =
+                s.best_of("val/perplexity").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
+            println!("  val/perplexity: final {ppl:.4}{best}");
+        }
     }
     println!("  run directory: {}", s.run_dir.display());
     if let Some(c) = &s.last_checkpoint {

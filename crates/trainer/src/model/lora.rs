@@ -227,3 +227,55 @@ impl LoraLinear {
         }
     }
 }
+
+/// A checkpoint's tensors with every adapter folded into its module's weight: each
+/// `<m>.lora_A.weight` / `<m>.lora_B.weight` pair becomes `<m>.weight += scale · B A`, and the
+/// adapter tensors are dropped. An adapter without its pair or its base weight is an error.
+pub fn fold_adapters(
+    mut tensors: std::collections::HashMap<String, Tensor>,
+    scale: f64,
+) -> Result<std::collections::HashMap<String, Tensor>, String> {
+    let modules: Vec<String> =
+        tensors.keys().filter_map(|k| k.strip_suffix(".lora_A.weight").map(str::to_owned)).collect();
+    for m in modules {
+        let mut take = |suffix: &str| {
+            tensors.remove(&format!("{m}.{suffix}")).ok_or_else(|| format!("adapter `{m}` has no `{m}.{suffix}`"))
+        };
+        let (a, b) = (take("lora_A.weight")?, take("lora_B.weight")?);
+        let w = tensors.get(&format!("{m}.weight")).ok_or_else(|| format!("adapter `{m}` has no base weight"))?;
+        let merged = (b.matmul(&a).and_then(|ba| ba * scale).and_then(|d| w + d)).map_err(|e| e.to_string())?;
+        tensors.insert(format!("{m}.weight"), merged);
+    }
+    if let Some(k) = tensors.keys().find(|k| is_adapter_param(k)) {
+        return Err(format!("adapter tensor `{k}` has no lora_A pair"));
+    }
+    Ok(tensors)
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    #[test]
+    fn folding_adds_the_scaled_product_and_drops_the_adapters() {
+        let dev = Device::Cpu;
+        let t = |v: &[f32], s: (usize, usize)| Tensor::from_slice(v, s, &dev).unwrap();
+        let map = std::collections::HashMap::from([
+            ("l.weight".to_owned(), t(&[1.0, 0.0, 0.0, 1.0], (2, 2))),
+            ("l.bias".to_owned(), t(&[5.0, 6.0], (1, 2))),
+            ("l.lora_A.weight".to_owned(), t(&[1.0, 2.0], (1, 2))),
+            ("l.lora_B.weight".to_owned(), t(&[3.0, 4.0], (2, 1))),
+        ]);
+        let out = fold_adapters(map.clone(), 0.5).unwrap();
+        let mut keys: Vec<&String> = out.keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["l.bias", "l.weight"]);
+        // W + 0.5 · [[3], [4]] [[1, 2]] = [[1 + 1.5, 3], [2, 1 + 4]]
+        assert_eq!(out["l.weight"].to_vec2::<f32>().unwrap(), [[2.5, 3.0], [2.0, 5.0]]);
+        let mut broken = map;
+        broken.remove("l.lora_B.weight");
+        assert!(fold_adapters(broken, 1.0).unwrap_err().contains("has no `l.lora_B.weight`"));
+    }
+}

@@ -4,9 +4,13 @@
 
 pub mod bert;
 pub mod bert_encoder;
+#[cfg(feature = "hub")]
+pub mod bert_export;
 pub mod causal_lm;
 pub mod cnn;
 mod error;
+#[cfg(feature = "hub")]
+pub(crate) mod export_dir;
 #[cfg(feature = "hub")]
 pub mod gguf;
 pub mod init;

@@ -108,7 +108,91 @@ impl Task for CausalLm {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use candle_nn::VarBuilder;
+
     use super::*;
+    use crate::data::Split;
+    use crate::data::instruction::{self, InstructionConfig};
+    use crate::lm_tokenizer::LmTokenizer;
+    use crate::model::llama::LlamaConfig;
+
+    /// The tiny Llama of `tests/data/tiny-llama` with seeded random weights, as a task.
+    fn tiny_task() -> (CausalLm, LmTokenizer) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/tiny-llama");
+        let tok = LmTokenizer::from_hf_dir(&dir).unwrap();
+        let cfg: LlamaConfig =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        let (h, kv, i) = (cfg.hidden_size, cfg.kv_heads() * cfg.head_dim(), cfg.intermediate_size);
+        let mut rng = Rng::new(1);
+        let mut t = |shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            Tensor::from_vec((0..n).map(|_| (0.2 * rng.normal()) as f32).collect::<Vec<_>>(), shape, &Device::Cpu)
+                .unwrap()
+        };
+        let mut map = HashMap::from([
+            ("model.embed_tokens.weight".to_owned(), t(&[cfg.vocab_size, h])),
+            ("model.norm.weight".to_owned(), Tensor::ones(h, DType::F32, &Device::Cpu).unwrap()),
+        ]);
+        for l in 0..cfg.num_hidden_layers {
+            for (m, shape) in [
+                ("self_attn.q_proj", [h, h]),
+                ("self_attn.k_proj", [kv, h]),
+                ("self_attn.v_proj", [kv, h]),
+                ("self_attn.o_proj", [h, h]),
+                ("mlp.gate_proj", [i, h]),
+                ("mlp.up_proj", [i, h]),
+                ("mlp.down_proj", [h, i]),
+            ] {
+                map.insert(format!("model.layers.{l}.{m}.weight"), t(&shape));
+            }
+            for n in ["input_layernorm", "post_attention_layernorm"] {
+                map.insert(format!("model.layers.{l}.{n}.weight"), Tensor::ones(h, DType::F32, &Device::Cpu).unwrap());
+            }
+        }
+        let vb = VarBuilder::from_tensors(map, DType::F32, &Device::Cpu);
+        let model = Llama::load(&cfg, vb, None, &VarMap::new(), &mut Rng::new(0)).unwrap();
+        let config: CausalLmConfig = serde_json::from_value(serde_json::json!({"local_dir": dir})).unwrap();
+        (CausalLm { model, config }, tok)
+    }
+
+    #[test]
+    fn the_instruction_loss_ignores_every_target_outside_the_response() {
+        let (task, tok) = tiny_task();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.jsonl");
+        let rows = [
+            r#"{"prompt": "the cat sat on", "response": "the mat"}"#,
+            r#"{"messages": [{"role": "user", "content": "where did the dog run?"}, {"role": "assistant", "content": "in the sun"}]}"#,
+            r#"{"prompt": "x", "response": "y"}"#,
+        ];
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let c: InstructionConfig =
+            serde_json::from_value(serde_json::json!({"path": path, "val_size": 1, "max_len": 64})).unwrap();
+        let data = instruction::load(&c, &tok, Some(128)).unwrap();
+        let batch = crate::data::Dataset::batch(&data, Split::Train, &[0, 1], &Device::Cpu).unwrap();
+        let Inputs::Causal { loss_mask, .. } = &batch.inputs else { panic!("a causal batch") };
+        let loss = |b: &Batch| task.loss(b, &mut Rng::new(0)).unwrap().to_scalar::<f32>().unwrap();
+        let base = loss(&batch);
+        let weights = loss_mask.to_vec2::<f32>().unwrap();
+        let targets = batch.targets.to_vec2::<u32>().unwrap();
+        let changed = |counted: bool| {
+            let t: Vec<Vec<u32>> = targets
+                .iter()
+                .zip(&weights)
+                .map(|(row, w)| {
+                    row.iter().zip(w).map(|(&id, &m)| if (m > 0.0) == counted { (id + 7) % 264 } else { id }).collect()
+                })
+                .collect();
+            Batch { targets: Tensor::new(t, &Device::Cpu).unwrap(), ..batch.clone() }
+        };
+        // Any target the mask leaves out (prompt, template markers, padding) changes nothing.
+        assert_eq!(loss(&changed(false)), base);
+        assert_ne!(loss(&changed(true)), base);
+        let counted = weights.iter().flatten().filter(|&&m| m > 0.0).count();
+        assert!(counted > 0 && counted < weights.iter().flatten().count());
+    }
 
     #[test]
     fn masked_nll_counts_only_marked_targets() {
