@@ -328,3 +328,27 @@ fn the_shipped_smollm2_lora_config_lowers_held_out_perplexity() {
     assert_eq!(ppl.len(), 2, "{ppl:?}");
     assert!(ppl[1] < 0.9 * ppl[0], "held-out perplexity before and after: {ppl:?}");
 }
+
+#[test]
+#[ignore = "needs assets: run scripts/fetch-assets.sh (the SmolLM2 GGUF, HumanEval)"]
+fn the_shipped_instruction_config_trains_on_responses_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = common::root();
+    let runs = format!("logging.dir={}", dir.path().join("runs").display());
+    let mut args = vec![root.join("configs/finetune_smollm2_instruct.yaml").display().to_string(), "-q".into()];
+    for s in [
+        "model.num_hidden_layers=2",
+        "train.max_steps=3",
+        "schedule.warmup.steps=1",
+        "schedule.total_iters=2",
+        runs.as_str(),
+    ] {
+        args.extend(["--set".to_owned(), s.to_owned()]);
+    }
+    let out = cli(&root).args(&args).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    // HumanEval's 164 records: 16 held out, one whose prompt alone fills max_len skipped.
+    assert!(stdout.contains("147 train / 16 val conversations of at most 384 tokens"), "{stdout}");
+    assert!(stdout.contains("completed: 3/3 steps"), "{stdout}");
+}

@@ -180,15 +180,12 @@ mod loading {
                     tail(&full)
                 ));
             }
+            // The prompt and the rest are tokenized apart and joined (as torchtune tokenizes each
+            // message), so no token spans the boundary (e.g. ChatML's `assistant\n` followed by
+            // an indented response would otherwise merge `\n` and the indent into one token).
             let prompt_ids = self.tok.encode(&prompt, false)?;
-            let mut ids = self.tok.encode(&full, false)?;
-            if !ids.starts_with(&prompt_ids) {
-                return Err(
-                    "the tokens of the rendered conversation do not start with the tokens of its prompt (a token \
-                     spans the end of the prompt), so the response tokens cannot be told apart"
-                        .to_owned(),
-                );
-            }
+            let mut ids = prompt_ids.clone();
+            ids.extend(self.tok.encode(&full[prompt.len()..], false)?);
             ids.truncate(self.max_len);
             if prompt_ids.len() >= ids.len() {
                 return Ok(None);
