@@ -352,3 +352,65 @@ fn the_shipped_instruction_config_trains_on_responses_only() {
     assert!(stdout.contains("147 train / 16 val conversations of at most 384 tokens"), "{stdout}");
     assert!(stdout.contains("completed: 3/3 steps"), "{stdout}");
 }
+
+#[test]
+fn a_sharded_model_in_the_hugging_face_cache_loads_offline_like_the_single_file() {
+    let s = setup("");
+    // The same weights as two shards with an index, in a Hugging Face cache layout.
+    let cache = s.dir.path().join("hf");
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let repo = cache.join("models--test--tiny-llama");
+    let snap = repo.join("snapshots").join(rev);
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), rev).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(s.model.join(f), snap.join(f)).unwrap();
+    }
+    let (mut first, mut second, mut map) = (HashMap::new(), HashMap::new(), serde_json::Map::new());
+    for (name, t) in &s.base {
+        let shard = if name.contains("layers.1.") {
+            "model-00002-of-00002.safetensors"
+        } else {
+            "model-00001-of-00002.safetensors"
+        };
+        map.insert(name.clone(), serde_json::json!(shard));
+        if shard.starts_with("model-00001") {
+            first.insert(name.clone(), t.clone())
+        } else {
+            second.insert(name.clone(), t.clone())
+        };
+    }
+    candle_core::safetensors::save(&first, snap.join("model-00001-of-00002.safetensors")).unwrap();
+    candle_core::safetensors::save(&second, snap.join("model-00002-of-00002.safetensors")).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(snap.join("model.safetensors.index.json"), index.to_string()).unwrap();
+
+    let probe = s.dir.path().join("probe.txt");
+    std::fs::write(&probe, "the cat sat on the mat. the dog ran in the sun.").unwrap();
+    let single = eval_json(s.dir.path(), s.config.to_str().unwrap(), &probe);
+    let yaml = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(&format!("local_dir: '{}'", s.model.display()), "hub: test/tiny-llama");
+    let hub = s.dir.path().join("hub.yaml");
+    std::fs::write(&hub, yaml).unwrap();
+    let args =
+        ["eval", hub.to_str().unwrap(), "--text", probe.to_str().unwrap(), "--block-size", "32", "--format", "json"];
+    let out = cli(s.dir.path()).args(args).env("HF_HUB_CACHE", &cache).env("HF_HUB_OFFLINE", "1").output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let sharded: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(sharded, single);
+    // Offline with the model missing from the cache: where it looked and what to do.
+    let out = cli(s.dir.path())
+        .args(args)
+        .env("HF_HUB_CACHE", s.dir.path().join("empty"))
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    let stderr = text(&out).1;
+    assert!(
+        !out.status.success() && stderr.contains("model.hub") && stderr.contains("not in the Hugging Face cache"),
+        "{stderr}"
+    );
+}
