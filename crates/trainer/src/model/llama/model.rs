@@ -103,7 +103,11 @@ impl Llama {
 
     fn logits(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(&self.embed);
-        self.norm.forward(x)?.broadcast_matmul(&w.t()?)
+        // As one [b·t, h] × [h, vocab] product: a broadcast weight would make backprop build
+        // (and sum) a [b, h, vocab] gradient of the output projection.
+        let (b, t, h) = x.dims3()?;
+        let x = self.norm.forward(x)?.reshape((b * t, h))?;
+        x.matmul(&w.t()?)?.reshape((b, t, w.dim(0)?))
     }
 
     /// Logits `[b, t, vocab]` of `ids` (u32 `[b, t]`) at positions `0..t`. `mask` (u32
