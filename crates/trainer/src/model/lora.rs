@@ -4,7 +4,7 @@
 //! and scale `s = alpha / r` (`alpha / sqrt(r)` with rsLoRA). Dropout (`dropout`) acts on `x`
 //! before `A` in training.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -191,11 +191,22 @@ impl LoraLinear {
 
     /// `x Wᵀ + b + s · dropout(x) Aᵀ Bᵀ` (`train` enables the adapter's dropout, masks from `rng`).
     pub fn forward(&self, x: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
-        let y = self.base.forward(x)?;
-        let Some(ad) = &self.adapter else { return Ok(y) };
-        let x = dropout(x, ad.dropout, train, rng)?;
-        let update = x.broadcast_matmul(&ad.a.t()?)?.broadcast_matmul(&ad.b.t()?)?;
-        y + (update * ad.scale)?
+        // Leading dimensions folded into one: 2-D products, so backprop never builds a
+        // per-batch copy of a weight's gradient (as a broadcast weight would).
+        let dims = x.dims().to_vec();
+        let (last, lead) = dims.split_last().ok_or_else(|| candle_core::Error::Msg("linear of a scalar".into()))?;
+        let x = x.reshape((lead.iter().product::<usize>(), *last))?;
+        let mut y = x.matmul(&self.base.weight().t()?)?;
+        if let Some(b) = self.base.bias() {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(ad) = &self.adapter {
+            let x = dropout(&x, ad.dropout, train, rng)?;
+            y = (y + (x.matmul(&ad.a.t()?)?.matmul(&ad.b.t()?)? * ad.scale)?)?;
+        }
+        let mut out = lead.to_vec();
+        out.push(y.dim(1)?);
+        y.reshape(out)
     }
 
     /// The module's full name (`model.layers.0.self_attn.q_proj`).
