@@ -7,10 +7,10 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use candle_core::{Device, Tensor};
-use common::{assert_same, cli, metrics, run, series, text, versions, write_tiny_llama};
+use common::{assert_same, cli, metrics, run, series, text, versions, wait_for, write_tiny_llama};
 
 /// A repetitive text the tiny model can learn quickly.
 fn corpus(dir: &Path) -> PathBuf {
@@ -168,17 +168,6 @@ fn the_merged_and_peft_exports_match_the_run_and_the_merged_folder_loads_back() 
     let out = run(s.dir.path(), &["export", &run_dir, "--format", "peft", "--out", "peft"]);
     assert!(!out.status.success() && text(&out).1.contains("exists and is not an empty folder"), "{}", text(&out).1);
     assert!(peft.join("adapter_model.safetensors").is_file());
-}
-
-fn wait_for(path: &Path, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 #[test]

@@ -5,9 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{assert_same, cli, root, run, series, text, versions};
+use common::{assert_same, cli, root, run, series, text, versions, wait_for};
 
 fn config(name: &str) -> String {
     root().join("configs").join(name).to_string_lossy().into_owned()
@@ -75,17 +75,6 @@ fn set_overrides_are_typed_validated_and_recorded() {
     let lr = series(run_dir, "train/lr");
     assert_eq!(lr.len(), 40);
     assert_eq!(f64::from_bits(lr[30].1), 0.1, "restart after 20 warmup + 10 steps");
-}
-
-fn wait_for(path: &Path, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 const LONG: &[&str] =

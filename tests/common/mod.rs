@@ -191,3 +191,15 @@ pub(crate) fn write_tiny_llama(dir: &Path) -> std::collections::HashMap<String, 
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     tensors
 }
+
+/// Waits until `path` exists, at most `timeout`; whether it appeared.
+pub(crate) fn wait_for(path: &Path, timeout: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
