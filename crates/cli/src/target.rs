@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use trainer::RunConfig;
-use trainer::checkpoint::{MODEL_FILE, STATE_FILE, step_label};
+use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, step_label};
 
 use crate::commands::train::RUN_CONFIG;
 use crate::error::CliError;
@@ -41,7 +41,7 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
             )));
         }
         let loaded = load(&config, sets)?;
-        let checkpoint = Some(choose(&target.join("checkpoints"), checkpoint.unwrap_or("last"))?);
+        let checkpoint = Some(choose(target, checkpoint.unwrap_or("last"))?);
         return Ok(Target { loaded, checkpoint });
     }
     if !target.is_file() {
@@ -56,11 +56,13 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
     Ok(Target { loaded: load(target, sets)?, checkpoint: None })
 }
 
-/// The checkpoint `which` of the `checkpoints/` directory `dir`.
-fn choose(dir: &Path, which: &str) -> Result<PathBuf, CliError> {
+/// The checkpoint `which` of the run in `run_dir`.
+fn choose(run_dir: &Path, which: &str) -> Result<PathBuf, CliError> {
+    let checkpoints = Checkpointer::new(run_dir, 1);
+    let dir = checkpoints.dir();
     let complete = |p: &Path| p.join(MODEL_FILE).is_file() && p.join(STATE_FILE).is_file();
     let found = match which {
-        "last" => newest_periodic(dir, complete),
+        "last" => checkpoints.periodic().into_iter().map(|(_, p)| p).find(|p| complete(p)),
         "best" => Some(dir.join("best")).filter(|p| complete(p)),
         step => {
             let n: u64 = step
@@ -74,20 +76,6 @@ fn choose(dir: &Path, which: &str) -> Result<PathBuf, CliError> {
         let have = if have.is_empty() { "none".to_owned() } else { have.join(", ") };
         CliError::Other(format!("no complete checkpoint `{which}` in {} (there: {have})", dir.display()))
     })
-}
-
-fn newest_periodic(dir: &Path, complete: impl Fn(&Path) -> bool) -> Option<PathBuf> {
-    let mut steps: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let step = e.file_name().to_str()?.strip_prefix("step-")?.parse().ok()?;
-            Some((step, e.path()))
-        })
-        .filter(|(_, p)| complete(p))
-        .collect();
-    steps.sort_by_key(|(s, _)| *s);
-    steps.pop().map(|(_, p)| p)
 }
 
 fn available(dir: &Path, complete: impl Fn(&Path) -> bool) -> Vec<String> {

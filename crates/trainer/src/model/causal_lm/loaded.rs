@@ -112,7 +112,7 @@ impl LoadedLm {
                 self.max_context()
             )));
         }
-        let mut eos = self.source.config.eos_token_id.as_ref().map(|e| e.to_vec()).unwrap_or_default();
+        let mut eos = self.source.config.eos_ids();
         eos.push(t.eos.1);
         let out = sample::generate(self.lm.model(), &ids, max_new_tokens, s, &eos, &mut Rng::new(seed))?;
         t.decode(&out, true).map_err(TrainError::Tensor)
