@@ -20,8 +20,8 @@ pub struct Checked {
 /// problem found.
 pub fn static_checks(c: &RunConfig) -> Result<Checked, Vec<FieldIssue>> {
     let mut out = Vec::new();
-    if c.name.trim().is_empty() || c.name.contains(['/', '\\']) || c.name == "." || c.name == ".." {
-        out.push(FieldIssue::new("name", format!("must be a non-empty directory name without `/` (got {:?})", c.name)));
+    if let Some(problem) = crate::paths::dir_name_problem(&c.name) {
+        out.push(FieldIssue::new("name", problem));
     }
     let device =
         c.device.check_built().map(|()| c.device).map_err(|e| out.push(FieldIssue::new("device", e.to_string()))).ok();

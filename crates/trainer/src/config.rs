@@ -316,7 +316,14 @@ fn yes() -> bool {
 impl LoggingConfig {
     /// The section's problems.
     pub fn issues(&self) -> Vec<FieldIssue> {
-        failed([at_least("logging", "every", self.every, 1)])
+        let mut out = failed([at_least("logging", "every", self.every, 1)]);
+        out.extend(self.root().err().map(|e| FieldIssue::new("logging.dir", e)));
+        out
+    }
+
+    /// `dir` with a leading `~` expanded to `$HOME` ([`crate::paths::expand_home`]).
+    pub fn root(&self) -> Result<PathBuf, String> {
+        crate::paths::expand_home(&self.dir)
     }
 }
 

@@ -22,8 +22,10 @@ pub mod lm_tokenizer;
 pub mod logging;
 pub mod model;
 pub mod optim;
+pub mod paths;
 pub mod rng;
 pub mod run;
+pub mod safe_fs;
 pub mod task;
 #[cfg(feature = "hub")]
 pub mod tokenize;

@@ -6,7 +6,7 @@
 //! full `f64` (shortest text that reads back to the same `f64`). A NaN or infinite `value` (or
 //! `wall_time`) is written as `null`, because JSON has no such numbers.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -34,12 +34,13 @@ struct Line<'a> {
 impl JsonlWriter {
     /// Opens `<run_dir>/metrics.jsonl` for appending (a resumed run continues the same file),
     /// creating the directory and file if missing. If the file ends in a partial line (a run
-    /// killed mid-write), a newline is added first so that new lines stay whole.
+    /// killed mid-write), a newline is added first so that new lines stay whole. A symbolic link
+    /// (or anything but a regular file) at that name is an error, never followed.
     pub fn open(run_dir: &Path) -> Result<Self, LogError> {
         fs::create_dir_all(run_dir).map_err(|source| LogError::CreateDir { path: run_dir.to_path_buf(), source })?;
         let path = run_dir.join(FILE_NAME);
         let open_error = |source| LogError::Open { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(open_error)?;
+        let mut file = crate::safe_fs::open_append(&path).map_err(open_error)?;
         let torn = ends_without_newline(&mut file).map_err(open_error)?;
         let mut writer = Self { file: BufferedFile::new(path, file) };
         if torn {
@@ -95,11 +96,12 @@ impl serde_json::ser::Formatter for SpacedFormatter {
 }
 
 /// Drops the lines of `<run_dir>/metrics.jsonl` logged at `step` or later (and any torn line),
-/// atomically (temporary file, then rename). A resume calls it so the file holds exactly one
-/// history. A missing file is fine.
+/// atomically (a new file under a unique temporary name, then renamed; see
+/// [`crate::safe_fs::write_atomic`]). A resume calls it so the file holds exactly one history. A
+/// missing file is fine; a symbolic link at its name is an error, neither read nor written.
 pub fn truncate_from(run_dir: &Path, step: u64) -> Result<(), LogError> {
     let path = run_dir.join(FILE_NAME);
-    let text = match fs::read_to_string(&path) {
+    let text = match crate::safe_fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => return Err(LogError::Open { path, source }),
@@ -114,9 +116,7 @@ pub fn truncate_from(run_dir: &Path, step: u64) -> Result<(), LogError> {
         })
         .flat_map(|line| [line, "\n"])
         .collect();
-    let tmp = run_dir.join(format!(".{FILE_NAME}.tmp"));
-    fs::write(&tmp, kept).map_err(|source| LogError::Write { path: tmp.clone(), source })?;
-    fs::rename(&tmp, &path).map_err(|source| LogError::Write { path: path.clone(), source })
+    crate::safe_fs::write_atomic(&path, kept.as_bytes()).map_err(|source| LogError::Write { path, source })
 }
 
 #[cfg(test)]
@@ -204,12 +204,47 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn write_failure_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink("/dev/full", dir.path().join(FILE_NAME)).unwrap();
-        let mut w = JsonlWriter::open(dir.path()).unwrap();
+        let file = fs::OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let mut w = JsonlWriter { file: BufferedFile::new("/dev/full".into(), file) };
         w.add_scalar("x", 1, 1.0, 1.0).unwrap();
         let err = w.flush().err().unwrap();
         assert!(matches!(err, LogError::Write { .. }), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_metrics_file_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.jsonl");
+        let line = "{\"step\": 9, \"tag\": \"x\", \"value\": 1.0, \"wall_time\": 1.0}\n";
+        fs::write(&outside, line).unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        std::os::unix::fs::symlink(&outside, run.join(FILE_NAME)).unwrap();
+        let err = JsonlWriter::open(&run).err().unwrap();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        let err = truncate_from(&run, 1).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert_eq!(fs::read_to_string(&outside).unwrap(), line);
+        assert!(fs::symlink_metadata(run.join(FILE_NAME)).unwrap().file_type().is_symlink());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn truncating_ignores_a_link_at_the_old_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, "keep").unwrap();
+        let run = dir.path().join("run");
+        let mut w = JsonlWriter::open(&run).unwrap();
+        w.add_scalar("x", 1, 1.0, 1.0).unwrap();
+        w.add_scalar("x", 5, 5.0, 1.0).unwrap();
+        drop(w);
+        std::os::unix::fs::symlink(&outside, run.join(format!(".{FILE_NAME}.tmp"))).unwrap();
+        truncate_from(&run, 3).unwrap();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
+        assert!(fs::symlink_metadata(run.join(FILE_NAME)).unwrap().is_file());
+        assert_eq!(lines(&run).len(), 1);
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! SessionLog { SessionStatus status = 1; /* START = 1 */ }
 //! ```
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{BufferedFile, LogError, wall_time_now};
 
@@ -31,14 +32,14 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Creates `dir` if missing and a new event file in it, named
-    /// `events.out.tfevents.<10-digit unix secs>.<hostname>.<pid>.<n>` (`n` a zero-padded
-    /// process-wide counter, so names sort in creation order within a second). Never reuses or
-    /// overwrites an existing file. The file-version record is written and flushed at once.
+    /// Creates `dir` if missing and a new event file in it, named by [`file_name`]. Names sort
+    /// in creation order, as TensorBoard reads them: a new file's time is after every existing
+    /// event file's in `dir`, even if the clock went back. Never reuses, overwrites or follows
+    /// a link at an existing name. The file-version record is written and flushed at once.
     pub fn create(dir: &Path) -> Result<Self, LogError> {
         fs::create_dir_all(dir).map_err(|source| LogError::CreateDir { path: dir.to_path_buf(), source })?;
-        let secs = wall_time_now() as u64;
-        let (path, file) = create_unique(dir, secs, &hostname(), std::process::id(), &FILE_COUNTER)?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let (path, file) = create_unique(dir, now, &hostname(), std::process::id(), &FILE_COUNTER)?;
         let mut writer = Self { file: BufferedFile::new(path, file) };
         writer.write_event(&encode_event(wall_time_now(), 0, What::FileVersion(FILE_VERSION)))?;
         writer.flush()?;
@@ -73,11 +74,46 @@ impl EventWriter {
     }
 }
 
-/// Creates `<dir>/events.out.tfevents.<secs>.<host>.<pid>.<n>` with `create_new`, taking the
-/// next `n` from `counter` while the name is taken.
+/// The prefix of every event file name (TensorBoard finds event files by `tfevents`).
+const PREFIX: &str = "events.out.tfevents.";
+
+/// `events.out.tfevents.<secs>.<nanos>.<host>.<pid>.<n>`: the creation time as 10-digit Unix
+/// seconds and 9-digit nanoseconds, then the host, the 10-digit pid and a 6-digit counter, so
+/// that names sort by creation time (fixed widths: text order is number order).
+pub fn file_name(time: Duration, host: &str, pid: u32, n: u64) -> String {
+    format!("{PREFIX}{:010}.{:09}.{host}.{pid:010}.{n:06}", time.as_secs(), time.subsec_nanos())
+}
+
+/// The creation time an event file's name records: `<secs>.<nanos>` of [`file_name`]; for
+/// other names with seconds only (`<secs>.<host>…`, as older versions and PyTorch write), the
+/// last nanosecond of that second, so that a name made after it with [`file_name`] sorts after.
+fn recorded_time(name: &str) -> Option<Duration> {
+    let mut parts = name.strip_prefix(PREFIX)?.split('.');
+    let secs: u64 = parts.next().filter(|s| s.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()?;
+    let nanos = match parts.next() {
+        Some(n) if n.len() == 9 && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok()?,
+        _ => 999_999_999,
+    };
+    Some(Duration::new(secs, nanos))
+}
+
+/// The time for a new event file in `dir`: `now`, or just after the newest recorded time of
+/// the event files already there if that is not earlier.
+fn creation_time(dir: &Path, now: Duration) -> Duration {
+    let newest =
+        fs::read_dir(dir).into_iter().flatten().filter_map(|e| recorded_time(e.ok()?.file_name().to_str()?)).max();
+    match newest {
+        Some(t) if t >= now => t + Duration::from_nanos(1),
+        _ => now,
+    }
+}
+
+/// Creates a new event file in `dir` with `create_new` (a link there is never followed),
+/// named for the time after `now` and every existing event file, taking the next `n` from
+/// `counter` while the name is taken.
 fn create_unique(
     dir: &Path,
-    secs: u64,
+    now: Duration,
     host: &str,
     pid: u32,
     counter: &AtomicU64,
@@ -85,8 +121,8 @@ fn create_unique(
     let mut attempts = 0;
     loop {
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("events.out.tfevents.{secs:010}.{host}.{pid}.{n:06}"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
+        let path = dir.join(file_name(creation_time(dir, now), host, pid, n));
+        match crate::safe_fs::create_new(&path) {
             Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < MAX_NAME_ATTEMPTS => {
                 attempts += 1;
@@ -361,14 +397,54 @@ mod tests {
     }
 
     #[test]
+    fn names_sort_by_time_whatever_the_pid() {
+        let t = Duration::new(1_700_000_000, 5);
+        let short = file_name(t, "h", 99, 0);
+        let long = file_name(t + Duration::from_nanos(1), "h", 4_194_304, 0);
+        assert_eq!(short, "events.out.tfevents.1700000000.000000005.h.0000000099.000000");
+        assert!(short < long, "{short} < {long}");
+        assert!(file_name(t, "h", 4_194_304, 0) < file_name(Duration::new(1_700_000_001, 0), "h", 7, 0));
+        assert_eq!(recorded_time(&short), Some(t));
+        assert_eq!(
+            recorded_time("events.out.tfevents.1700000000.zz.123.0"),
+            Some(Duration::new(1_700_000_000, 999_999_999))
+        );
+        assert_eq!(recorded_time("metrics.jsonl"), None);
+    }
+
+    #[test]
+    fn a_later_file_sorts_after_existing_ones_even_if_the_clock_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = AtomicU64::new(0);
+        let t = Duration::new(1_700_000_000, 500);
+        // A killed run's file: an old-style name in the same second with a long pid.
+        let old = "events.out.tfevents.1700000000.zzzz.4194304.000000";
+        fs::write(dir.path().join(old), b"keep").unwrap();
+        let (first, _) = create_unique(dir.path(), t, "aaa", 12, &counter).unwrap();
+        let (second, _) = create_unique(dir.path(), t - Duration::from_secs(5), "aaa", 1, &counter).unwrap();
+        let (third, _) = create_unique(dir.path(), t, "aaa", 99_999, &counter).unwrap();
+        let names: Vec<String> =
+            [&first, &second, &third].iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_owned()).collect();
+        assert!(old < names[0].as_str() && names[0] < names[1] && names[1] < names[2], "{old} {names:?}");
+        let mut listed: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        listed.sort();
+        assert_eq!(listed, [old.to_owned(), names[0].clone(), names[1].clone(), names[2].clone()]);
+        assert_eq!(fs::read(dir.path().join(old)).unwrap(), b"keep");
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn taken_names_are_skipped_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let taken = dir.path().join("events.out.tfevents.0000000042.h.7.000000");
-        fs::write(&taken, b"keep").unwrap();
+        let t = Duration::new(42, 0);
+        // A dangling link planted under the very name the clock gives.
+        let taken = dir.path().join(file_name(t, "h", 7, 0));
+        std::os::unix::fs::symlink(dir.path().join("target"), &taken).unwrap();
         let counter = AtomicU64::new(0);
-        let (path, _) = create_unique(dir.path(), 42, "h", 7, &counter).unwrap();
-        assert_eq!(path, dir.path().join("events.out.tfevents.0000000042.h.7.000001"));
-        assert_eq!(fs::read(&taken).unwrap(), b"keep");
+        let (path, _) = create_unique(dir.path(), t, "h", 7, &counter).unwrap();
+        assert!(path > taken, "{path:?}");
+        assert!(!dir.path().join("target").exists(), "the link was not followed");
     }
 
     #[test]
