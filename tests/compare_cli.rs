@@ -2,7 +2,11 @@
 
 mod common;
 
-use common::{root, run, text};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{cli, root, run, text, wait_for};
 
 fn config(name: &str) -> String {
     root().join("configs").join(name).to_string_lossy().into_owned()
@@ -49,7 +53,7 @@ fn compare_three_schedules_writes_runs_a_matching_table_and_a_png() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step,target_step,wall_seconds"
+        "schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step,target_step,wall_seconds,status"
     );
     let mut labels = Vec::new();
     for line in lines {
@@ -64,6 +68,7 @@ fn compare_three_schedules_writes_runs_a_matching_table_and_a_png() {
         assert_eq!(c[4].parse::<f64>().unwrap(), best_acc, "{line}");
         assert_eq!(c[6].parse::<u64>().ok(), reached, "{line}");
         assert!(c[7].parse::<f64>().unwrap() > 0.0);
+        assert_eq!(c[8], "completed", "{line}");
         assert!(stdout.contains(&format!("{best_loss:.4}")), "printed table: {stdout}");
     }
     assert_eq!(labels, vec!["cosine", "step_decay", "cyclic"]);
@@ -139,4 +144,154 @@ fn compare_reads_the_configs_own_list_and_places_its_errors() {
     let out = run(dir.path(), &["compare", "c.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).1.contains("c.yaml:18:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
+}
+
+/// A tiny digits config named `cmp` (an MLP of 16, `steps` steps) with `compare` appended.
+fn tiny(dir: &Path, steps: u64, compare: &str) -> String {
+    let text = format!(
+        "name: cmp\nseed: 0\nmodel: {{kind: mlp, hidden: [16]}}\ndata: {{kind: digits}}\noptimizer: {{kind: sgd, lr: 0.1}}\nschedule: {{kind: constant}}\ntrain: {{max_steps: {steps}, batch_size: 16, eval_every: 10}}\n{compare}"
+    );
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    "c.yaml".into()
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn compare_refuses_labels_that_are_not_directory_names_before_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    let list = format!(
+        "compare:\n  - {{label: {}, schedule: {{kind: constant}}}}\n  - {{label: ../../x, schedule: {{kind: constant}}}}\n  - {{label: '', schedule: {{kind: constant}}}}\n  - {{label: \"a\\nb\", schedule: {{kind: constant}}}}\n  - {{label: '..', schedule: {{kind: constant}}}}\n  - {{label: fine, schedule: {{kind: constant}}}}\n",
+        outside.display()
+    );
+    let config = tiny(dir.path(), 10, &list);
+    let out = run(dir.path(), &["compare", &config]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for (i, why) in
+        [(0, "contains `/`"), (1, "contains `/`"), (2, "is empty"), (3, "control character"), (4, "`.` or `..`")]
+    {
+        let line = 9 + i;
+        let at = format!("c.yaml:{line}:");
+        let field = format!("compare[{i}].label: must be a single directory name");
+        assert!(
+            stderr.lines().any(|l| l.contains(&at) && l.contains(&field) && l.contains(why)),
+            "compare[{i}] ({why}) at line {line}:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("compare[5]"), "{stderr}");
+    assert_eq!(listing(dir.path()), ["c.yaml"], "no directory for a refused config");
+}
+
+#[test]
+fn compare_refuses_a_schedule_file_whose_name_is_not_a_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(dir.path(), 10, "");
+    for name in ["...yaml", "a\tb.yaml"] {
+        std::fs::write(dir.path().join(name), "schedule: {kind: constant}\n").unwrap();
+        let out = run(dir.path(), &["compare", &config, "--schedules", name]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("error: {name}: this file's name gives its run the label")), "{stderr}");
+        assert!(stderr.contains("rename the file"), "{stderr}");
+        assert!(!dir.path().join("runs").exists(), "{name}");
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    assert_eq!(listing(dir.path()), ["c.yaml"]);
+}
+
+#[test]
+fn compare_gives_colliding_labels_their_own_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = "compare:\n  - {label: x, schedule: {kind: constant}}\n  - {label: X, schedule: {kind: constant}}\n  - {label: x, schedule: {kind: constant}}\n  - {label: summary.csv, schedule: {kind: constant}}\n";
+    let config = tiny(dir.path(), 10, list);
+    let out = run(dir.path(), &["compare", &config]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let cmp = dir.path().join("runs/cmp/compare-0");
+    assert_eq!(listing(&cmp), ["X-2", "compare.png", "summary.csv", "summary.csv-2", "summary.md", "x", "x-3"]);
+    let csv = std::fs::read_to_string(cmp.join("summary.csv")).unwrap();
+    let labels: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(labels, ["x", "X-2", "x-3", "summary.csv-2"]);
+    for label in labels {
+        assert_eq!(common::series(&cmp.join(label), "train/lr").len(), 10, "{label}");
+    }
+}
+
+#[test]
+fn compare_target_must_name_a_metric_the_runs_produce_and_a_finite_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(dir.path(), 10, "compare:\n  - {label: a, schedule: {kind: constant}}\n");
+    for (target, says) in [
+        (
+            "val/perplexity=5",
+            "these runs never produce `val/perplexity`; their evaluation produces val/loss, val/accuracy",
+        ),
+        ("val/bogus=0.5", "unknown metric `val/bogus`"),
+        ("val/loss=nan", "must be a finite number"),
+        ("val/accuracy=inf", "must be a finite number"),
+        ("val/loss=-inf", "must be a finite number"),
+    ] {
+        let out = run(dir.path(), &["compare", &config, "--target", target]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{target}: {stderr}");
+        assert!(stderr.contains(says), "{target}: {stderr}");
+        assert_eq!(listing(dir.path()), ["c.yaml"], "{target}: no directory");
+    }
+}
+
+#[test]
+fn compare_exits_1_and_marks_a_failed_run_in_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = "compare:\n  - {label: ok, schedule: {kind: constant}}\n  - {label: boom, schedule: {kind: one_cycle, max_lr: 1.0e+30, total_steps: 20}}\n";
+    let config = tiny(dir.path(), 20, list);
+    let out = run(dir.path(), &["compare", &config]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("[boom] failed: "), "{stderr}");
+    assert!(stderr.trim_end().ends_with("error: 1 run failed"), "{stderr}");
+    let cmp = dir.path().join("runs/cmp/compare-0");
+    let csv = std::fs::read_to_string(cmp.join("summary.csv")).unwrap();
+    let status: Vec<(&str, &str)> =
+        csv.lines().skip(1).map(|l| (l.split(',').next().unwrap(), l.rsplit(',').next().unwrap())).collect();
+    assert_eq!(status, [("ok", "completed"), ("boom", "failed")]);
+    assert!(csv.lines().nth(2).unwrap().starts_with("boom,,,,,,,"), "no values for the failed run: {csv}");
+    let md = std::fs::read_to_string(cmp.join("summary.md")).unwrap();
+    assert!(md.lines().any(|l| l.starts_with("| boom |") && l.ends_with("| failed |")), "{md}");
+    let printed = stdout.lines().find(|l| l.starts_with("boom ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(printed.ends_with("failed"), "{printed}");
+}
+
+#[cfg(unix)]
+#[test]
+fn compare_after_ctrl_c_exits_130_and_marks_the_runs_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let list =
+        "compare:\n  - {label: first, schedule: {kind: constant}}\n  - {label: second, schedule: {kind: constant}}\n";
+    let config = tiny(dir.path(), 1_000_000, list);
+    let child = cli(dir.path())
+        .args(["compare", &config, "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = dir.path().join("runs/cmp/compare-0/first");
+    assert!(wait_for(&first.join("metrics.jsonl"), Duration::from_secs(60)), "the first run did not start");
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.trim_end().ends_with("error: interrupted"), "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("runs/cmp/compare-0/summary.csv")).unwrap();
+    let status: Vec<(&str, &str)> =
+        csv.lines().skip(1).map(|l| (l.split(',').next().unwrap(), l.rsplit(',').next().unwrap())).collect();
+    assert_eq!(status, [("first", "interrupted"), ("second", "interrupted")], "{csv}");
+    assert!(!dir.path().join("runs/cmp/compare-0/second").exists(), "no run starts after Ctrl-C");
 }

@@ -16,6 +16,20 @@ pub enum CliError {
     Train(TrainError),
     /// Anything else (files, arguments).
     Other(String),
+    /// Ctrl-C stopped the command (exit status 130).
+    Interrupted,
+    /// This many runs failed (exit status 1); what failed is already printed.
+    RunsFailed(usize),
+}
+
+impl CliError {
+    /// The process exit status for this error: 130 when interrupted, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Interrupted => 130,
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for CliError {
@@ -32,6 +46,9 @@ impl fmt::Display for CliError {
             }
             CliError::Train(e) => write!(f, "{e}"),
             CliError::Other(m) => write!(f, "{m}"),
+            CliError::Interrupted => write!(f, "interrupted"),
+            CliError::RunsFailed(1) => write!(f, "1 run failed"),
+            CliError::RunsFailed(n) => write!(f, "{n} runs failed"),
         }
     }
 }

@@ -4,13 +4,21 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use trainer::RunConfig;
+
+use crate::commands::train::RUN_CONFIG;
+use crate::error::CliError;
+
 /// Creates the next free `version_<n>` under `<root>/<name>` and returns it.
 pub fn create_version_dir(root: &Path, name: &str) -> std::io::Result<PathBuf> {
     create_numbered_dir(&root.join(name), "version_")
 }
 
-/// Creates the next free `<prefix><n>` directory under `parent` (e.g. `compare-3`).
+/// Creates the next free `<prefix><n>` directory under `parent` (e.g. `compare-3`); a leading
+/// `~` of `parent` is `$HOME` (as `logging.dir` allows).
 pub fn create_numbered_dir(parent: &Path, prefix: &str) -> std::io::Result<PathBuf> {
+    let parent = trainer::paths::expand_home(parent).map_err(std::io::Error::other)?;
+    let parent = parent.as_path();
     std::fs::create_dir_all(parent)?;
     let mut n = next_number(parent, prefix);
     loop {
@@ -34,6 +42,17 @@ fn next_number(parent: &Path, prefix: &str) -> u64 {
                 .unwrap_or(0)
         })
         .unwrap_or(0)
+}
+
+/// Writes `config` as the run directory's `config.yaml` (what `resume` reads), atomically and
+/// without following a link: a new file under a unique temporary name, renamed into place.
+pub fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
+    let text = serde_saphyr::to_string(config)
+        .map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
+    let header = "# The resolved run config (defaults filled in); `cli resume <this directory>` reads it.\n";
+    let path = run_dir.join(RUN_CONFIG);
+    trainer::safe_fs::write_atomic(&path, format!("{header}{text}").as_bytes())
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

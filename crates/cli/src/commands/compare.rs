@@ -4,15 +4,15 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
-use trainer::{Observer, RunConfig, Silent, Trainer};
+use trainer::{Observer, RunConfig, Silent, StopReason, Trainer};
 
 use crate::args::CompareArgs;
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
-use crate::report::compare::{self as report, Target};
+use crate::report::compare::{self as report, Status, Target};
 
 /// A file read for its `schedule:` section only.
 #[derive(Debug, Deserialize)]
@@ -39,15 +39,37 @@ impl Observer for Labelled<'_> {
     }
 }
 
-/// `label`, or `label-2`, `label-3`… if taken.
+/// Names in a comparison directory that are not runs.
+const RESERVED: [&str; 3] = ["summary.csv", "summary.md", "compare.png"];
+
+/// `label`, or `label-2`, `label-3`… if taken, compared as a case-insensitive file system
+/// would (so `X` and `x` get different directories everywhere); the report files' names are
+/// taken too.
 fn unique(label: String, taken: &[Entry]) -> String {
+    let clash = |l: &str| {
+        let l = l.to_lowercase();
+        taken.iter().any(|e| e.label.to_lowercase() == l) || RESERVED.contains(&l.as_str())
+    };
     let mut out = label.clone();
     let mut n = 2;
-    while taken.iter().any(|e| e.label == out) {
+    while clash(&out) {
         out = format!("{label}-{n}");
         n += 1;
     }
     out
+}
+
+/// The label of the run of `path`, a `--schedules` file: its file stem, which must be a
+/// directory name (see [`trainer::paths::dir_name_problem`]).
+fn file_label(path: &Path) -> Result<String, Box<crate::yaml::ConfigFileError>> {
+    let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
+    match trainer::paths::dir_name_problem(&stem) {
+        None => Ok(stem),
+        Some(problem) => Err(Box::new(crate::yaml::ConfigFileError::plain(
+            &path.display().to_string(),
+            format!("this file's name gives its run the label {stem:?}, which {problem}: rename the file"),
+        ))),
+    }
 }
 
 /// Builds `config`, which checks it. Problems go to `errors`, those in the schedule placed by
@@ -91,9 +113,15 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
         for (i, c) in base.value.compare.iter().enumerate() {
             let config = with_schedule(&c.schedule);
             let place = |f: &str, m| base.error_at(&format!("compare[{i}].{f}"), m);
-            if let Some(trainer) = check(&config, base, place, &mut errors)? {
-                let label = unique(c.label.clone().unwrap_or_else(|| c.schedule.kind.name().to_owned()), &out);
-                out.push(Entry { label, config, trainer });
+            let label = c.label.clone().unwrap_or_else(|| c.schedule.kind.name().to_owned());
+            let bad_label = trainer::paths::dir_name_problem(&label);
+            if let Some(problem) = &bad_label {
+                errors.push(base.error_at(&format!("compare[{i}].label"), problem.clone()));
+            }
+            if let Some(trainer) = check(&config, base, place, &mut errors)?
+                && bad_label.is_none()
+            {
+                out.push(Entry { label: unique(label, &out), config, trainer });
             }
         }
     }
@@ -106,53 +134,93 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
             }
         };
         let config = with_schedule(&loaded.value.schedule);
-        if let Some(trainer) = check(&config, base, |f, m| loaded.error_at(f, m), &mut errors)? {
-            let stem = path.file_stem().map_or_else(|| "schedule".to_owned(), |s| s.to_string_lossy().into_owned());
-            out.push(Entry { label: unique(stem, &out), config, trainer });
+        let label = file_label(path).map_err(|e| errors.push(*e)).ok();
+        if let Some(trainer) = check(&config, base, |f, m| loaded.error_at(f, m), &mut errors)?
+            && let Some(label) = label
+        {
+            out.push(Entry { label: unique(label, &out), config, trainer });
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(CliError::Config(errors)) }
 }
 
-/// Runs `compare`.
+/// Refuses a `--target` on a metric the runs' task never produces.
+fn check_target(target: &Target, runs: &[Entry]) -> Result<(), CliError> {
+    let Some(first) = runs.first() else { return Ok(()) };
+    let metrics = first.trainer.metrics();
+    if metrics.find(&target.metric).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = metrics.all().iter().map(|m| m.name).collect();
+    Err(CliError::Other(format!(
+        "--target {}: these runs never produce `{}`; their evaluation produces {}",
+        target.metric,
+        target.metric,
+        names.join(", ")
+    )))
+}
+
+/// Runs `compare`. Every run is checked (and `--target`) before any directory is created.
+/// Fails with [`CliError::Interrupted`] after Ctrl-C and [`CliError::RunsFailed`] when a run
+/// failed, once the table (which says which) is written.
 pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let target = args.target.as_deref().map(Target::parse).transpose().map_err(CliError::Other)?;
     let base: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let runs = entries(args, &base)?;
-    let root = Path::new(&base.value.logging.dir).join(&base.value.name);
+    if let Some(t) = &target {
+        check_target(t, &runs)?;
+    }
+    let root = base.value.logging.dir.join(&base.value.name);
     let dir = crate::runs::create_numbered_dir(&root, "compare-")
         .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
     println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
 
     let labels: Vec<String> = runs.iter().map(|e| e.label.clone()).collect();
-    let results = run_all(runs, &dir, args.jobs)?;
+    let stop = crate::interrupt::stop_flag();
+    let results = run_all(runs, &dir, args.jobs, &stop)?;
     let mut rows = Vec::new();
     for (label, result) in labels.iter().zip(results) {
-        match result {
-            Some(Ok(seconds)) => {
-                rows.push(report::row(label, &dir.join(label), target.as_ref(), seconds).map_err(CliError::Other)?)
+        let (status, seconds) = match result {
+            Some(Ok((seconds, reason))) => (Status::of(reason), Some(seconds)),
+            Some(Err(e)) => {
+                eprintln!("[{label}] failed: {e}");
+                (Status::Failed, None)
             }
-            Some(Err(e)) => eprintln!("[{label}] failed: {e}"),
-            None => eprintln!("[{label}] did not run"),
-        }
+            None => {
+                eprintln!("[{label}] not started: interrupted");
+                (Status::Interrupted, None)
+            }
+        };
+        rows.push(report::row(label, &dir.join(label), target.as_ref(), status, seconds).map_err(CliError::Other)?);
     }
-    report::write_all(&dir, &rows, target.as_ref())
+    report::write_all(&dir, &rows, target.as_ref())?;
+    if stop.load(Ordering::SeqCst) || rows.iter().any(|r| r.status == Status::Interrupted) {
+        return Err(CliError::Interrupted);
+    }
+    match rows.iter().filter(|r| r.status == Status::Failed).count() {
+        0 => Ok(()),
+        n => Err(CliError::RunsFailed(n)),
+    }
 }
 
-/// Trains the runs, `jobs` at a time, each in `dir/<label>`; returns, in the runs' order, each
-/// one's wall time or failure (`None` if it did not run).
-fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize) -> Result<Vec<Option<Result<f64, String>>>, CliError> {
-    let stop = crate::interrupt::stop_flag();
+/// What a run returns: its wall time and why it stopped, or why it failed.
+type RunResult = Result<(f64, StopReason), String>;
+
+/// Trains the runs, `jobs` at a time, each in `dir/<label>`, starting none once `stop` is set;
+/// returns, in the runs' order, each one's result (`None` if it did not start).
+fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize, stop: &AtomicBool) -> Result<Vec<Option<RunResult>>, CliError> {
     let workers = jobs.clamp(1, runs.len().max(1));
-    let results: Mutex<Vec<Option<Result<f64, String>>>> = Mutex::new(runs.iter().map(|_| None).collect());
+    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(runs.iter().map(|_| None).collect());
     let queue = Mutex::new(runs.into_iter().enumerate());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
                 // The guard is dropped at the end of the statement: the run holds no lock.
-                while let Some((i, entry)) = queue.lock().ok().and_then(|mut q| q.next()) {
+                while let Some((i, entry)) =
+                    queue.lock().ok().filter(|_| !stop.load(Ordering::SeqCst)).and_then(|mut q| q.next())
+                {
                     let run_dir = dir.join(&entry.label);
-                    let result = run_one(entry, &run_dir, &stop, jobs > 1);
+                    let result = run_one(entry, &run_dir, stop, jobs > 1);
                     if let Ok(mut r) = results.lock() {
                         r[i] = Some(result);
                     }
@@ -163,16 +231,18 @@ fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize) -> Result<Vec<Option<Resul
     results.into_inner().map_err(|_| CliError::Other("a run panicked".into()))
 }
 
-/// Trains one schedule; returns its wall time in seconds.
-fn run_one(entry: Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> Result<f64, String> {
+/// Trains one schedule in `dir`, a new directory (an existing one is an error, never reused);
+/// returns its wall time in seconds and why it stopped.
+fn run_one(entry: Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> RunResult {
     let Entry { label, config, trainer } = entry;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    super::train::write_config(dir, &config).map_err(|e| e.to_string())?;
+    std::fs::create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::runs::write_config(dir, &config).map_err(|e| e.to_string())?;
     let mut session = trainer.start(dir).map_err(|e| e.to_string())?;
     println!("[{label}] training {} steps", session.trainer().total_steps());
     let summary =
         if quiet { session.run(&mut Silent, stop) } else { session.run(&mut Labelled { label: &label }, stop) }
             .map_err(|e| e.to_string())?;
-    println!("[{label}] done in {:.1} s", summary.elapsed.as_secs_f64());
-    Ok(summary.elapsed.as_secs_f64())
+    let seconds = summary.elapsed.as_secs_f64();
+    println!("[{label}] {} in {seconds:.1} s", Status::of(summary.stop).as_str());
+    Ok((seconds, summary.stop))
 }

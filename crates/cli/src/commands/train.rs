@@ -20,7 +20,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
         CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display()))
     })?;
-    write_config(&run_dir, &loaded.value)?;
+    crate::runs::write_config(&run_dir, &loaded.value)?;
     let mut session = trainer.start(&run_dir).map_err(CliError::Train)?;
     println!("run {} → {}", loaded.value.name, run_dir.display());
     describe(session.trainer());
@@ -60,7 +60,7 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
         println!("config changed (accepted with --allow-config-change): {c}");
     }
     if !args.overrides.set.is_empty() {
-        write_config(&args.run_dir, &loaded.value)?;
+        crate::runs::write_config(&args.run_dir, &loaded.value)?;
     }
     println!(
         "resuming {} at step {}/{} from {}",
@@ -71,17 +71,6 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     );
     describe(session.trainer());
     run_to_end(&mut session, args.quiet)
-}
-
-pub(crate) fn write_config(run_dir: &Path, config: &RunConfig) -> Result<(), CliError> {
-    let text = serde_saphyr::to_string(config)
-        .map_err(|e| CliError::Other(format!("cannot write the resolved config: {e}")))?;
-    let header = "# The resolved run config (defaults filled in); `cli resume <this directory>` reads it.\n";
-    let path = run_dir.join(RUN_CONFIG);
-    let tmp = run_dir.join(".config.yaml.tmp");
-    std::fs::write(&tmp, format!("{header}{text}"))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {

@@ -23,7 +23,10 @@ impl Target {
     pub fn parse(s: &str) -> Result<Self, String> {
         let (m, v) =
             s.split_once('=').ok_or_else(|| format!("--target {s}: expected METRIC=VALUE, e.g. val/accuracy=0.95"))?;
-        let value = v.trim().parse().map_err(|_| format!("--target {s}: `{v}` is not a number"))?;
+        let value: f64 = v.trim().parse().map_err(|_| format!("--target {s}: `{v}` is not a number"))?;
+        if !value.is_finite() {
+            return Err(format!("--target {s}: the value must be a finite number (got `{}`)", v.trim()));
+        }
         let metric = m.trim();
         let known = || trainer::Metric::ALL.map(|m| m.name).join(", ");
         trainer::Metric::named(metric)
@@ -41,11 +44,47 @@ impl Target {
     }
 }
 
+/// How a run of the comparison ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It ran all its steps.
+    Completed,
+    /// Early stopping or a plateau hook ended it.
+    StoppedEarly,
+    /// Ctrl-C stopped it, or came before it started.
+    Interrupted,
+    /// It failed (the error is printed).
+    Failed,
+}
+
+impl Status {
+    /// The status of a run that stopped for `reason`.
+    pub fn of(reason: trainer::StopReason) -> Self {
+        match reason {
+            trainer::StopReason::Completed => Status::Completed,
+            trainer::StopReason::EarlyStopping | trainer::StopReason::Plateau => Status::StoppedEarly,
+            trainer::StopReason::Interrupted => Status::Interrupted,
+        }
+    }
+
+    /// As the table shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::StoppedEarly => "stopped early",
+            Status::Interrupted => "interrupted",
+            Status::Failed => "failed",
+        }
+    }
+}
+
 /// One schedule's results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The schedule's label.
     pub label: String,
+    /// How the run ended.
+    pub status: Status,
     /// Lowest `val/loss` and its step.
     pub best_loss: Option<(f64, u64)>,
     /// Last `val/loss`.
@@ -54,16 +93,28 @@ pub struct Row {
     pub best_accuracy: Option<(f64, u64)>,
     /// First step at which the target was reached.
     pub target_step: Option<u64>,
-    /// Wall time of the run, seconds.
-    pub seconds: f64,
+    /// Wall time of the run, seconds (none when it failed or never started).
+    pub seconds: Option<f64>,
 }
 
-/// Reads a run's `metrics.jsonl` into its row.
-pub fn row(label: &str, run_dir: &Path, target: Option<&Target>, seconds: f64) -> Result<Row, String> {
+/// Reads a run's `metrics.jsonl` into its row; a run with no such file (one that failed or never
+/// started) has no values.
+pub fn row(
+    label: &str,
+    run_dir: &Path,
+    target: Option<&Target>,
+    status: Status,
+    seconds: Option<f64>,
+) -> Result<Row, String> {
     let path = run_dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = match trainer::safe_fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
     let mut r = Row {
         label: label.to_owned(),
+        status,
         best_loss: None,
         final_loss: None,
         best_accuracy: None,
@@ -107,7 +158,8 @@ fn cells(r: &Row, target: Option<&Target>) -> Vec<String> {
     if target.is_some() {
         c.push(r.target_step.map_or("not reached".to_owned(), |s| s.to_string()));
     }
-    c.push(format!("{:.1}", r.seconds));
+    c.push(r.seconds.map_or("–".to_owned(), |x| format!("{x:.1}")));
+    c.push(r.status.as_str().to_owned());
     c
 }
 
@@ -118,6 +170,7 @@ fn header(target: Option<&Target>) -> Vec<String> {
         h.push(format!("step {} {} {}", t.metric, if t.maximised() { "≥" } else { "≤" }, t.value));
     }
     h.push("wall time (s)".into());
+    h.push("status".into());
     h
 }
 
@@ -156,7 +209,7 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
     if target.is_some() {
         s.push_str(",target_step");
     }
-    s.push_str(",wall_seconds\n");
+    s.push_str(",wall_seconds,status\n");
     let o = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     let st = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
     for r in rows {
@@ -173,7 +226,7 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
         if target.is_some() {
             let _ = write!(s, ",{}", st(r.target_step));
         }
-        let _ = writeln!(s, ",{}", r.seconds);
+        let _ = writeln!(s, ",{},{}", o(r.seconds), r.status.as_str());
     }
     s
 }
@@ -182,8 +235,11 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
 pub fn write_all(dir: &Path, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
     let table = text(rows, target);
     println!("\n{table}");
-    super::write_file(&dir.join("summary.csv"), &csv(rows, target))?;
-    super::write_file(&dir.join("summary.md"), &markdown(rows, target))?;
+    for (name, text) in [("summary.csv", csv(rows, target)), ("summary.md", markdown(rows, target))] {
+        let path = dir.join(name);
+        trainer::safe_fs::write_atomic(&path, text.as_bytes())
+            .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    }
     let png = dir.join("compare.png");
     super::plot::render(&png, &charts(dir, rows)).map_err(CliError::Other)?;
     println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
@@ -243,16 +299,38 @@ mod tests {
             .collect();
         std::fs::write(dir.path().join("metrics.jsonl"), text_).unwrap();
         let t = Target::parse("val/accuracy=0.95").unwrap();
-        let r = row("a", dir.path(), Some(&t), 1.5).unwrap();
+        let r = row("a", dir.path(), Some(&t), Status::Completed, Some(1.5)).unwrap();
         assert_eq!(r.best_loss, Some((0.5, 19)));
         assert_eq!(r.final_loss, Some(0.6));
         assert_eq!(r.best_accuracy, Some((0.96, 19)));
         assert_eq!(r.target_step, Some(19));
         let l = Target::parse("val/loss=0.55").unwrap();
-        assert_eq!(row("a", dir.path(), Some(&l), 1.5).unwrap().target_step, Some(19));
+        assert_eq!(row("a", dir.path(), Some(&l), Status::Completed, Some(1.5)).unwrap().target_step, Some(19));
         assert!(Target::parse("val/loss").is_err());
         let md = markdown(std::slice::from_ref(&r), Some(&t));
-        assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 |"), "{md}");
-        assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5\n"));
+        assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 | completed |"), "{md}");
+        assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5,completed\n"));
+    }
+
+    #[test]
+    fn unfinished_runs_are_marked_and_have_no_made_up_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let failed = row("f", &dir.path().join("missing"), None, Status::Failed, None).unwrap();
+        let stopped = row("i", &dir.path().join("missing"), None, Status::Interrupted, Some(2.0)).unwrap();
+        let rows = [failed, stopped];
+        let csv_ = csv(&rows, None);
+        assert!(csv_.contains("\nf,,,,,,,failed\n"), "{csv_}");
+        assert!(csv_.contains("\ni,,,,,,2,interrupted\n"), "{csv_}");
+        let table = text(&rows, None);
+        let cells: Vec<&str> = table.lines().nth(2).unwrap().split_whitespace().collect();
+        assert_eq!(cells, ["f", "–", "–", "–", "–", "failed"], "{table}");
+        assert!(markdown(&rows, None).contains("| i | – | – | – | 2.0 | interrupted |"));
+    }
+
+    #[test]
+    fn targets_must_be_finite() {
+        for bad in ["val/loss=nan", "val/loss=inf", "val/accuracy=-inf", "val/loss=NaN"] {
+            assert!(Target::parse(bad).unwrap_err().contains("finite"), "{bad}");
+        }
     }
 }
