@@ -142,7 +142,7 @@ fn ctrl_c_stops_cleanly_with_a_checkpoint_and_how_to_resume() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stdout.contains("interrupted:"), "{stdout}");
     assert!(stdout.contains(&format!("resume {}", Path::new("runs/cosine_restart/version_0").display())), "{stdout}");
     let steps = series(&run_dir, "train/lr").len() as u64;

@@ -1,6 +1,8 @@
-//! [`CliError`]: everything a command can fail with, printed once by `main`.
+//! [`CliError`]: everything a command can fail with, printed once by `main`, and the exit
+//! status it maps to ([`CliError::exit_status`]).
 
 use std::fmt;
+use std::io;
 
 use trainer::TrainError;
 
@@ -16,18 +18,38 @@ pub enum CliError {
     Train(TrainError),
     /// Anything else (files, arguments).
     Other(String),
-    /// Ctrl-C stopped the command (exit status 130).
-    Interrupted,
-    /// This many runs failed (exit status 1); what failed is already printed.
+    /// A run stopped cleanly on a signal (SIGINT, SIGTERM, SIGHUP; its summary says so and how to
+    /// continue): exit status 128 + the signal's number, nothing more printed.
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+    },
+    /// Writing to standard output failed. A closed pipe (the reader is gone, as with `| head`)
+    /// ends the command quietly with status 141, as a process killed by SIGPIPE; any other
+    /// failure (a full disk) is reported with status 1.
+    Stdout(io::Error),
+    /// This many runs of a `compare` failed (exit status 1); what failed is already printed.
     RunsFailed(usize),
 }
 
 impl CliError {
-    /// The process exit status for this error: 130 when interrupted, else 1.
-    pub fn exit_code(&self) -> u8 {
+    /// The process's exit status: 128 + N for a stop by signal N, 141 for a closed standard
+    /// output, 1 otherwise.
+    pub fn exit_status(&self) -> u8 {
         match self {
-            CliError::Interrupted => 130,
+            CliError::Interrupted { signal } => crate::interrupt::exit_status(*signal),
+            CliError::Stdout(e) if e.kind() == io::ErrorKind::BrokenPipe => 141,
             _ => 1,
+        }
+    }
+
+    /// Whether `main` prints it as `error: …` (not for a run stopped by a signal, whose summary
+    /// said so, nor for a closed pipe, which nobody would read).
+    pub fn is_printed(&self) -> bool {
+        match self {
+            CliError::Interrupted { .. } => false,
+            CliError::Stdout(e) => e.kind() != io::ErrorKind::BrokenPipe,
+            _ => true,
         }
     }
 }
@@ -46,7 +68,8 @@ impl fmt::Display for CliError {
             }
             CliError::Train(e) => write!(f, "{e}"),
             CliError::Other(m) => write!(f, "{m}"),
-            CliError::Interrupted => write!(f, "interrupted"),
+            CliError::Interrupted { signal } => write!(f, "interrupted by signal {signal}"),
+            CliError::Stdout(e) => write!(f, "cannot write to standard output: {e}"),
             CliError::RunsFailed(1) => write!(f, "1 run failed"),
             CliError::RunsFailed(n) => write!(f, "{n} runs failed"),
         }

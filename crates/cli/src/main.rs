@@ -1,5 +1,7 @@
-//! `cargo run -p cli -- …`: parse the arguments, run the command, print an error once.
+//! `cargo run -p cli -- …`: parse the arguments, run the command, print an error once, exit with
+//! the error's status (see `CliError::exit_status`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,8 +14,11 @@ fn main() -> ExitCode {
     match cli::commands::run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            if e.is_printed() {
+                // Not eprintln!: it panics when standard error is closed too.
+                let _ = writeln!(std::io::stderr(), "error: {e}");
+            }
+            ExitCode::from(e.exit_status())
         }
     }
 }

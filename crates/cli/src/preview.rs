@@ -22,11 +22,27 @@ pub struct Row {
 /// Walks steps `0..steps`, calling `f` with each row; `metrics[i]` is observed (by every
 /// monitored metric's plateaus) right after step `i`.
 pub fn walk(schedule: &mut Schedule, base_momentum: f64, steps: u64, metrics: &[f64], mut f: impl FnMut(Row)) {
+    walk_while(schedule, base_momentum, steps, metrics, |r| {
+        f(r);
+        true
+    });
+}
+
+/// [`walk`] until `f` returns false.
+pub fn walk_while(
+    schedule: &mut Schedule,
+    base_momentum: f64,
+    steps: u64,
+    metrics: &[f64],
+    mut f: impl FnMut(Row) -> bool,
+) {
     let monitors: Vec<String> = schedule.monitors().iter().map(|m| (*m).to_owned()).collect();
     let cycles = schedule.cycles_momentum();
     for t in 0..steps {
         let momentum = cycles.then(|| schedule.momentum(t).unwrap_or(base_momentum));
-        f(Row { step: t, lr: schedule.lr(t), momentum });
+        if !f(Row { step: t, lr: schedule.lr(t), momentum }) {
+            return;
+        }
         if let Some(&m) = metrics.get(t as usize) {
             for name in &monitors {
                 schedule.observe(t, name, m);
@@ -47,13 +63,13 @@ pub fn write_csv(
     let header = if schedule.cycles_momentum() { "step,lr,momentum" } else { "step,lr" };
     writeln!(out, "{header}")?;
     let mut result = Ok(());
-    walk(schedule, base_momentum, steps, metrics, |r| {
-        if result.is_ok() {
-            result = match r.momentum {
-                Some(m) => writeln!(out, "{},{},{}", r.step, r.lr, m),
-                None => writeln!(out, "{},{}", r.step, r.lr),
-            };
-        }
+    // Stops at the first failed write (a reader that went away).
+    walk_while(schedule, base_momentum, steps, metrics, |r| {
+        result = match r.momentum {
+            Some(m) => writeln!(out, "{},{},{}", r.step, r.lr, m),
+            None => writeln!(out, "{},{}", r.step, r.lr),
+        };
+        result.is_ok()
     });
     result
 }

@@ -1,10 +1,13 @@
 //! Progress display: an indicatif bar on a terminal, a plain line log otherwise (or `--quiet`).
+//! Failed writes (a closed pipe) are ignored: training goes on.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use trainer::{Evaluation, Event, Observer, StepReport};
+
+use crate::output::say;
 
 /// Shows training progress.
 pub struct Progress {
@@ -33,7 +36,7 @@ impl Progress {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            None => say(text),
         }
     }
 
@@ -59,7 +62,7 @@ impl Observer for Progress {
                 bar.set_message(msg);
             }
             None if (r.step + 1).is_multiple_of(self.every) || r.step + 1 == self.total => {
-                println!("step {:>6}/{} {msg}", r.step + 1, self.total);
+                say(format_args!("step {:>6}/{} {msg}", r.step + 1, self.total));
             }
             None => {}
         }
@@ -68,7 +71,7 @@ impl Observer for Progress {
     fn on_eval(&mut self, r: &Evaluation) {
         let acc = r.accuracy().map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
         if self.bar.is_none() {
-            println!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss());
+            say(format_args!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss()));
         }
         self.last_eval = Some(r.clone());
     }

@@ -107,6 +107,10 @@ pub struct TrainConfig {
     pub best_monitor: String,
 }
 
+/// The most micro-batches one optimizer step may accumulate: far beyond any useful effective
+/// batch, and a bound on how long one step (which a stop request abandons) can take.
+pub const MAX_GRAD_ACCUM_STEPS: u64 = 65_536;
+
 /// Collects the failed checks of `results`.
 pub(crate) fn failed(results: impl IntoIterator<Item = Result<(), FieldIssue>>) -> Vec<FieldIssue> {
     results.into_iter().filter_map(Result::err).collect()
@@ -132,6 +136,12 @@ impl TrainConfig {
             at_least(t, "eval_batch_size", self.eval_batch_size as u64, 1),
             at_least(t, "keep_checkpoints", self.keep_checkpoints as u64, 1),
         ]));
+        if self.grad_accum_steps > MAX_GRAD_ACCUM_STEPS {
+            out.push(FieldIssue::new(
+                "train.grad_accum_steps",
+                format!("must be <= {MAX_GRAD_ACCUM_STEPS} (got {})", self.grad_accum_steps),
+            ));
+        }
         if let Some(n) = self.max_grad_norm {
             out.extend(positive(t, "max_grad_norm", n).err());
         }

@@ -54,6 +54,9 @@ pub enum TrainError {
         .0.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n")
     )]
     ConfigChanged(Vec<String>),
+    /// The run directory is locked by another process, or cannot be locked.
+    #[error(transparent)]
+    Lock(#[from] crate::run::lock::LockError),
 }
 
 impl From<ModelError> for TrainError {

@@ -195,7 +195,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     }
     report::write_all(&dir, &rows, target.as_ref())?;
     if stop.load(Ordering::SeqCst) || rows.iter().any(|r| r.status == Status::Interrupted) {
-        return Err(CliError::Interrupted);
+        return Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) });
     }
     match rows.iter().filter(|r| r.status == Status::Failed).count() {
         0 => Ok(()),

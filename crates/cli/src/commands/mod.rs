@@ -27,8 +27,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Schema => {
             let schema = schemars::schema_for!(trainer::RunConfig);
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;
-            println!("{text}");
-            Ok(())
+            crate::output::line(text)
         }
     }
 }

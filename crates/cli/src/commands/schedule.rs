@@ -60,14 +60,11 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
         Format::Csv => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
+            // Stops at the first failed write; a closed pipe ends quietly (CliError::Stdout).
             preview::write_csv(&mut out, &mut schedule, momentum, steps, &metrics)
                 .and_then(|()| out.flush())
-                .or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })
-                .map_err(|e| CliError::Other(format!("writing the CSV: {e}")))
+                .map_err(CliError::Stdout)
         }
-        Format::Table => {
-            print!("{}", preview::render_table(&mut schedule, momentum, steps, &metrics));
-            Ok(())
-        }
+        Format::Table => crate::output::text(preview::render_table(&mut schedule, momentum, steps, &metrics)),
     }
 }

@@ -7,6 +7,7 @@ use trainer::{RunConfig, Session, StopReason, Summary, Trainer};
 use crate::args::{ResumeArgs, TrainArgs};
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
+use crate::output::say;
 use crate::progress::Progress;
 
 /// The resolved config file written into every run directory.
@@ -20,9 +21,10 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let run_dir = crate::runs::create_version_dir(root, &loaded.value.name).map_err(|e| {
         CliError::Other(format!("cannot create a run directory under {}: {e}", root.join(&loaded.value.name).display()))
     })?;
-    crate::runs::write_config(&run_dir, &loaded.value)?;
+    // Locked first: nothing is written in a directory another process trains in.
     let mut session = trainer.start(&run_dir).map_err(CliError::Train)?;
-    println!("run {} → {}", loaded.value.name, run_dir.display());
+    crate::runs::write_config(&run_dir, &loaded.value)?;
+    say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
     describe(session.trainer());
     run_to_end(&mut session, args.quiet)
 }
@@ -30,20 +32,20 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
 /// Prints what the run trains: the model's origin, the data, the parameters and the steps.
 fn describe(trainer: &Trainer) {
     if let Some(origin) = trainer.model_origin() {
-        println!("  model: {origin}");
+        say(format_args!("  model: {origin}"));
     }
     let frozen = match trainer.frozen_parameter_count() {
         0 => String::new(),
         n => format!(" ({n} frozen)"),
     };
-    println!(
+    say(format_args!(
         "  {} | {} trainable parameters{frozen} | {} | {} steps ({} per epoch)",
         trainer.data_description(),
         trainer.parameter_count(),
         trainer.device_description(),
         trainer.total_steps(),
         trainer.steps_per_epoch()
-    );
+    ));
 }
 
 /// `resume RUN_DIR`: rebuilds the run from its `config.yaml` and continues from the newest
@@ -73,6 +75,9 @@ pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     run_to_end(&mut session, args.quiet)
 }
 
+/// Trains to the end and prints the summary. Stdout write failures are ignored (training goes
+/// on to the end, writing its run directory, when nobody reads its progress). A clean stop on a
+/// signal is [`CliError::Interrupted`] (exit 128 + the signal), after the summary.
 fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     let stop = crate::interrupt::stop_flag();
     let mut progress = Progress::new(session.trainer().total_steps(), session.steps_done(), quiet);
@@ -80,10 +85,20 @@ fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     progress.finish();
     let summary = result.map_err(CliError::Train)?;
     print_summary(&summary);
-    Ok(())
+    match summary.stop {
+        StopReason::Interrupted => {
+            Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) })
+        }
+        _ => Ok(()),
+    }
 }
 
-/// Prints the end-of-run summary.
+/// The best value and step of metric `name`, as `, best V (step S)`.
+fn best(s: &Summary, name: &str) -> String {
+    s.best_of(name).map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default()
+}
+
+/// Prints the end-of-run summary (write failures ignored).
 pub fn print_summary(s: &Summary) {
     let how = match s.stop {
         StopReason::Completed => "completed",
@@ -91,28 +106,26 @@ pub fn print_summary(s: &Summary) {
         StopReason::Plateau => "stopped on a plateau (hooks.on_plateau)",
         StopReason::Interrupted => "interrupted",
     };
-    println!("{how}: {}/{} steps in {:.2} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64());
+    say(format_args!("{how}: {}/{} steps in {:.2} s", s.steps_done, s.total_steps, s.elapsed.as_secs_f64()));
     if let Some(e) = &s.final_eval {
         if let Some(acc) = e.accuracy() {
-            let best =
-                s.best_of("val/accuracy").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
-            println!("  val/accuracy: final {acc:.4}{best}");
+            say(format_args!("  val/accuracy: final {acc:.4}{}", best(s, "val/accuracy")));
         }
-        let best = s.best_of("val/loss").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
-        println!("  val/loss:     final {:.4}{best}", e.loss());
+        say(format_args!("  val/loss:     final {:.4}{}", e.loss(), best(s, "val/loss")));
         if let Some(ppl) = e.named("val/perplexity") {
-            let best =
-                s.best_of("val/perplexity").map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default();
-            println!("  val/perplexity: final {ppl:.4}{best}");
+            say(format_args!("  val/perplexity: final {ppl:.4}{}", best(s, "val/perplexity")));
         }
     }
-    println!("  run directory: {}", s.run_dir.display());
+    say(format_args!("  run directory: {}", s.run_dir.display()));
     if let Some(c) = &s.last_checkpoint {
-        println!("  checkpoint:    {}", c.display());
+        say(format_args!("  checkpoint:    {}", c.display()));
     }
     if s.stop == StopReason::Interrupted {
-        println!("continue with: cargo run -p cli -- resume {}", s.run_dir.display());
+        let dir = crate::invocation::shell_word(&s.run_dir.to_string_lossy());
+        say(format_args!("continue with: {} resume {dir}", crate::invocation::program()));
     }
     let logdir = s.run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
-    println!("watch it: tensorboard --logdir {logdir}   (add --samples_per_plugin scalars=0 to see every step)");
+    say(format_args!(
+        "watch it: tensorboard --logdir {logdir}   (add --samples_per_plugin scalars=0 to see every step)"
+    ));
 }

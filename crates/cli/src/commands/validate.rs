@@ -6,36 +6,37 @@ use trainer::{RunConfig, Trainer};
 use crate::args::ValidateArgs;
 use crate::error::{CliError, locate};
 use crate::load::{Loaded, load};
+use crate::output::{line, text};
 
 /// Runs `validate`.
 pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
     let loaded: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let yaml = serde_saphyr::to_string(&loaded.value).map_err(|e| CliError::Other(e.to_string()))?;
-    println!("# {}: valid. Resolved config (defaults filled in):", args.config.display());
-    print!("{yaml}");
+    line(format_args!("# {}: valid. Resolved config (defaults filled in):", args.config.display()))?;
+    text(&yaml)?;
     let total = trainer.total_steps();
-    println!("\n# {} | {} parameters", trainer.data_description(), trainer.parameter_count());
-    println!("# {total} optimizer steps ({} per epoch)", trainer.steps_per_epoch());
+    line(format_args!("\n# {} | {} parameters", trainer.data_description(), trainer.parameter_count()))?;
+    line(format_args!("# {total} optimizer steps ({} per epoch)", trainer.steps_per_epoch()))?;
     for g in trainer.optimizer().groups() {
-        println!("# group {}: base lr {} ({} tensors)", g.name(), g.base_lr(), g.param_names().len());
+        line(format_args!("# group {}: base lr {} ({} tensors)", g.name(), g.base_lr(), g.param_names().len()))?;
     }
     let s = trainer.schedule();
-    println!(
+    line(format_args!(
         "# lr: step 0 = {:.6e}, last step {} = {:.6e}",
         s.lr(0),
         total.saturating_sub(1),
         s.lr(total.saturating_sub(1))
-    );
+    ))?;
     let points = s.key_points(total);
     if points.is_empty() {
-        println!("# schedule key points: none");
+        line(format_args!("# schedule key points: none"))?;
     }
     for k in points.iter().take(50) {
-        println!("# {k}");
+        line(format_args!("# {k}"))?;
     }
     if points.len() > 50 {
-        println!("# … {} key points in all", points.len());
+        line(format_args!("# … {} key points in all", points.len()))?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Evaluation on the held-out split: the task's metrics over every validation example.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::Device;
 
 use super::metric::Evaluation;
@@ -7,18 +9,23 @@ use crate::data::{Dataset, Split};
 use crate::task::{Tally, Task};
 
 /// Evaluates `task` on the whole validation split in batches of `batch_size`, after step `step`.
+/// `stop` is checked before every batch: once set, the evaluation is abandoned (`Ok(None)`).
 pub(super) fn evaluate(
     task: &dyn Task,
     data: &dyn Dataset,
     batch_size: usize,
     device: &Device,
     step: u64,
-) -> Result<Evaluation, crate::TrainError> {
+    stop: &AtomicBool,
+) -> Result<Option<Evaluation>, crate::TrainError> {
     let indices: Vec<usize> = (0..data.len(Split::Val)).collect();
     let mut total = Tally::default();
     for chunk in indices.chunks(batch_size.max(1)) {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let batch = data.batch(Split::Val, chunk, device)?;
         total.add(&task.tally(&batch)?);
     }
-    Ok(Evaluation { step, metrics: task.metrics(), values: task.finish(&total) })
+    Ok(Some(Evaluation { step, metrics: task.metrics(), values: task.finish(&total) }))
 }

@@ -6,6 +6,7 @@
 mod eval;
 pub mod hooks;
 pub mod loader;
+pub mod lock;
 pub mod metric;
 pub mod observer;
 mod rundir;

@@ -13,6 +13,7 @@ use super::hooks::{
     WarmRestart, Watchdog,
 };
 use super::loader::{DataPosition, Loader};
+use super::lock::RunLock;
 use super::metric::Evaluation;
 use super::observer::{Event, Observer, StepReport, StopReason, Summary};
 use super::rundir::RunDir;
@@ -50,6 +51,8 @@ pub struct Session {
     last_checkpoint: Option<PathBuf>,
     /// The step of the newest checkpoint this session saved or resumed from.
     last_saved: Option<u64>,
+    /// The run directory's lock, held for the session's life.
+    _lock: RunLock,
 }
 
 /// One optimizer step as applied, for logging.
@@ -94,9 +97,11 @@ impl Window {
 }
 
 impl Trainer {
-    /// Starts the run in `dir` (created if missing): opens the logs.
+    /// Starts the run in `dir` (created if missing): locks it ([`RunLock`]: refused while
+    /// another process holds it), opens the logs.
     pub fn start(self, dir: impl Into<PathBuf>) -> Result<Session, TrainError> {
         let dir = RunDir::create(dir)?;
+        let lock = RunLock::acquire(dir.path())?;
         let scalars = dir.scalars(self.config.logging.tensorboard, self.config.logging.jsonl)?;
         let checkpoints = dir.checkpoints(self.config.train.keep_checkpoints);
         let state = LoopState {
@@ -110,12 +115,14 @@ impl Trainer {
             early_stopping: Default::default(),
             best_metrics: Default::default(),
             fingerprint: Fingerprint::of(&self.config),
+            eval_pending: false,
         };
-        Session::new(self, dir, scalars, checkpoints, state)
+        Session::new(self, dir, scalars, checkpoints, state, lock)
     }
 
     /// Continues the run in `dir` from its newest checkpoint that loads completely (broken or
-    /// half-written ones are skipped). Refuses a schedule or optimizer config that differs from
+    /// half-written ones are skipped). The directory is locked first ([`RunLock`]): while another
+    /// process trains in it, nothing is touched. Refuses a schedule or optimizer config that differs from
     /// the checkpoint's unless `allow_config_change`. Metrics logged after the checkpoint are
     /// dropped from `metrics.jsonl`, and a new event file starts with a session START at the
     /// resume step so TensorBoard drops its stale points.
@@ -125,6 +132,7 @@ impl Trainer {
         allow_config_change: bool,
     ) -> Result<(Session, ResumeInfo), TrainError> {
         let dir = RunDir::new(dir);
+        let lock = RunLock::acquire(dir.path())?;
         let checkpoints = dir.checkpoints(self.config.train.keep_checkpoints);
         checkpoints.clean_temporaries();
         let (path, state, skipped) = checkpoints.load_latest::<LoopState>(&mut self.varmap, &mut self.optimizer)?;
@@ -147,7 +155,7 @@ impl Trainer {
         let mut scalars = dir.scalars(self.config.logging.tensorboard, self.config.logging.jsonl)?;
         scalars.session_start(step)?;
         let state = LoopState { fingerprint: current, ..state };
-        let session = Session::new(self, dir, scalars, checkpoints, state)?;
+        let session = Session::new(self, dir, scalars, checkpoints, state, lock)?;
         Ok((session, ResumeInfo { checkpoint: path, step, skipped, accepted_changes: changes }))
     }
 }
@@ -216,11 +224,12 @@ impl Session {
         scalars: Scalars,
         checkpoints: Checkpointer,
         state: LoopState,
+        lock: RunLock,
     ) -> Result<Self, TrainError> {
         let hooks = hooks(&parts, &state)?;
         let last_checkpoint = checkpoints.periodic().into_iter().next().map(|(_, path)| path);
         let last_saved = (state.step > 0).then_some(state.step);
-        Ok(Self { parts, dir, scalars, checkpoints, state, hooks, last_checkpoint, last_saved })
+        Ok(Self { parts, dir, scalars, checkpoints, state, hooks, last_checkpoint, last_saved, _lock: lock })
     }
 
     /// The built parts (config, model, optimizer, schedule…).
@@ -238,9 +247,12 @@ impl Session {
         self.state.step
     }
 
-    /// Trains until the planned number of steps, an early stop, a plateau stop, or `stop`
-    /// (checked before every step; a checkpoint is saved). A NaN or infinite loss ends the run
-    /// with [`TrainError::NonFiniteLoss`], leaving the last checkpoint intact.
+    /// Trains until the planned number of steps, an early stop, a plateau stop, or `stop`. The
+    /// stop request is checked before every step, before every micro-batch of gradient
+    /// accumulation (an unfinished step is abandoned, nothing of it applied) and before every
+    /// evaluation batch (an abandoned evaluation is owed: the checkpoint says so and a resume
+    /// runs it first); a checkpoint of the last completed step is saved. A NaN or infinite loss
+    /// ends the run with [`TrainError::NonFiniteLoss`], leaving the last checkpoint intact.
     pub fn run(&mut self, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Summary, TrainError> {
         let started = Instant::now();
         let t = self.parts.config.train.clone();
@@ -249,36 +261,75 @@ impl Session {
         let mut window = Window::new();
         let mut last_eval = None;
         if t.eval_on_start && self.state.step == 0 {
-            let e = self.evaluate(0)?;
-            observer.on_event(&Event::BeforeTraining(e));
+            match self.evaluate(0, stop)? {
+                Some(e) => observer.on_event(&Event::BeforeTraining(e)),
+                None => return self.finish(StopReason::Interrupted, None, started, observer),
+            }
         }
-        let mut reason = StopReason::Completed;
-        while self.state.step < self.parts.total_steps {
+        let mut reason = self.owed_eval(observer, stop, &mut last_eval)?;
+        while reason == StopReason::Completed && self.state.step < self.parts.total_steps {
             if stop.load(Ordering::SeqCst) {
                 reason = StopReason::Interrupted;
                 break;
             }
             self.each_hook(observer, |h, ctx| h.before_step(ctx).map(|()| None))?;
-            let applied = self.step(&mut loader, observer)?;
+            let Some(applied) = self.step(&mut loader, observer, stop)? else {
+                reason = StopReason::Interrupted;
+                break;
+            };
             window.add(&applied);
             if let Some(report) = self.log_step(&applied, &mut window)? {
                 self.each_hook(observer, |h, ctx| h.after_step(&report, ctx).map(|()| None))?;
             }
             if self.state.step.is_multiple_of(t.eval_every) || self.state.step == self.parts.total_steps {
-                let e = self.evaluate(applied.step)?;
-                if let Some(r) = self.each_hook(observer, |h, ctx| h.after_eval(&e, ctx))? {
-                    reason = r;
+                self.state.eval_pending = true;
+                reason = self.eval_after_step(observer, stop, &mut last_eval)?;
+                if self.state.eval_pending {
+                    break;
                 }
-                last_eval = Some(e);
             }
             if t.checkpoint_every > 0 && self.state.step.is_multiple_of(t.checkpoint_every) {
                 self.checkpoint()?;
             }
-            if reason != StopReason::Completed {
-                break;
-            }
         }
         self.finish(reason, last_eval, started, observer)
+    }
+
+    /// The evaluation after the last completed step, its scalars logged and its hooks run; the
+    /// reason to stop they give. Stopped before it finished: [`StopReason::Interrupted`], with
+    /// `eval_pending` left set for the checkpoint.
+    fn eval_after_step(
+        &mut self,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+        last_eval: &mut Option<Evaluation>,
+    ) -> Result<StopReason, TrainError> {
+        let Some(e) = self.evaluate(self.state.step.saturating_sub(1), stop)? else {
+            return Ok(StopReason::Interrupted);
+        };
+        self.state.eval_pending = false;
+        let reason = self.each_hook(observer, |h, ctx| h.after_eval(&e, ctx))?;
+        *last_eval = Some(e);
+        Ok(reason.unwrap_or(StopReason::Completed))
+    }
+
+    /// After a resume from a checkpoint whose evaluation was abandoned: that evaluation, then
+    /// the checkpoint saved again with it (the trackers it fed).
+    fn owed_eval(
+        &mut self,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+        last_eval: &mut Option<Evaluation>,
+    ) -> Result<StopReason, TrainError> {
+        if !self.state.eval_pending || self.state.step == 0 {
+            self.state.eval_pending = false;
+            return Ok(StopReason::Completed);
+        }
+        let reason = self.eval_after_step(observer, stop, last_eval)?;
+        if !self.state.eval_pending {
+            self.checkpoint()?;
+        }
+        Ok(reason)
     }
 
     /// Runs `call` on every hook in order with a context on this run; returns the last reason
@@ -309,14 +360,26 @@ impl Session {
 
     /// One optimizer step: the step's settings from the schedule, forward and backward over
     /// the micro-batches, the loss hooks (the NaN watchdog), clipping, the update.
-    fn step(&mut self, loader: &mut Loader, observer: &mut dyn Observer) -> Result<Applied, TrainError> {
+    /// `None`: `stop` was set before the last micro-batch; the step is abandoned (the loop state
+    /// keeps the last completed step's RNG and data position).
+    fn step(
+        &mut self,
+        loader: &mut Loader,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+    ) -> Result<Option<Applied>, TrainError> {
         let step = self.state.step;
         let tau = step.saturating_sub(self.state.schedule_origin);
         let p = &mut self.parts;
         let settings = p.optimizer.scheduled(&p.schedule, tau);
         let accum = p.config.train.grad_accum_steps;
-        let mut g =
-            accumulate(p.task.as_ref(), p.data.as_ref(), loader, accum, &p.vars, &p.device, &mut self.state.rng)?;
+        let mut rng = self.state.rng.clone();
+        let Some(mut g) =
+            accumulate(p.task.as_ref(), p.data.as_ref(), loader, accum, &p.vars, &p.device, &mut rng, stop)?
+        else {
+            return Ok(None);
+        };
+        self.state.rng = rng;
         self.each_hook(observer, |h, ctx| h.after_loss(step, g.loss, ctx).map(|()| None))?;
         let p = &mut self.parts;
         let logged = step.is_multiple_of(p.config.logging.every.max(1)) || step + 1 == p.total_steps;
@@ -325,7 +388,7 @@ impl Session {
         p.optimizer.step(&g.grads, &settings)?;
         self.state.step += 1;
         self.state.data = loader.position();
-        Ok(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples, tokens: g.tokens })
+        Ok(Some(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples, tokens: g.tokens }))
     }
 
     /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
@@ -359,14 +422,19 @@ impl Session {
         Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec }))
     }
 
-    /// Evaluates after step `step` and logs every metric.
-    fn evaluate(&mut self, step: u64) -> Result<Evaluation, TrainError> {
+    /// Evaluates after step `step` and logs every metric; `None` (nothing logged) when `stop`
+    /// was set before it finished.
+    fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
-        let e = evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step)?;
+        let Some(e) =
+            evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step, stop)?
+        else {
+            return Ok(None);
+        };
         for (_, metric, value) in e.iter() {
             self.scalars.scalar(metric.name, step, value)?;
         }
-        Ok(e)
+        Ok(Some(e))
     }
 
     /// Saves the periodic checkpoint of the current step and rotates old ones. The logs are

@@ -38,6 +38,10 @@ pub struct LoopState {
     pub best_metrics: std::collections::BTreeMap<String, Tracker>,
     /// The schedule and optimizer configs the run was started with.
     pub fingerprint: Fingerprint,
+    /// The evaluation after step `step` was abandoned by a stop request: a resume runs it first.
+    /// (Written only when true.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eval_pending: bool,
 }
 
 /// The schedule and optimizer sections as JSON, and a hash of both (FNV-1a 64 of the JSON).

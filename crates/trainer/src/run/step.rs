@@ -1,6 +1,8 @@
 //! One optimizer step's gradients: forward and backward over `grad_accum_steps` micro-batches,
 //! summed, then global-norm clipping.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
@@ -21,7 +23,10 @@ pub(super) struct Gradients {
     pub(super) tokens: Option<usize>,
 }
 
-/// Forward and backward over `accum` micro-batches from `loader`.
+/// Forward and backward over `accum` micro-batches from `loader`. `stop` is checked before
+/// every micro-batch: once it is set the step is abandoned (`Ok(None)`), and the caller must
+/// discard the loader and `rng` it passed (both have moved on) and apply nothing.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn accumulate(
     task: &dyn Task,
     data: &dyn Dataset,
@@ -30,12 +35,16 @@ pub(super) fn accumulate(
     vars: &[Var],
     device: &Device,
     rng: &mut Rng,
-) -> Result<Gradients, crate::TrainError> {
+    stop: &AtomicBool,
+) -> Result<Option<Gradients>, crate::TrainError> {
     let mut total: Option<GradStore> = None;
     let mut loss_sum = 0.0;
     let mut samples = 0;
     let mut tokens: Option<usize> = None;
     for _ in 0..accum {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let indices = loader.next_batch().to_vec();
         samples += indices.len();
         let batch = data.batch(Split::Train, &indices, device)?;
@@ -63,7 +72,7 @@ pub(super) fn accumulate(
         });
     }
     let grads = total.ok_or_else(|| crate::TrainError::Tensor("grad_accum_steps must be >= 1".into()))?;
-    Ok(Gradients { grads, loss: loss_sum / accum as f64, samples, tokens })
+    Ok(Some(Gradients { grads, loss: loss_sum / accum as f64, samples, tokens }))
 }
 
 /// The global L2 norm of the gradients of `vars`, summed in f64. On the CPU contiguous F32/F64

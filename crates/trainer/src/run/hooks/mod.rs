@@ -156,6 +156,7 @@ pub(crate) mod testing {
                 optimizer: Default::default(),
                 hash: String::new(),
             },
+            eval_pending: false,
         }
     }
 
