@@ -126,3 +126,17 @@ fn a_name_with_a_control_character_is_refused() {
         assert_eq!(listing, ["c.yaml"], "{name}: no directory");
     }
 }
+
+#[test]
+fn validate_reports_a_compare_label_that_is_not_a_directory_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(dir.path(), "compare:\n  - {label: ../up, schedule: {kind: constant}}\n");
+    let out = run(dir.path(), &["validate", &config]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("c.yaml:9:") && stderr.contains("compare[0].label: must be a single directory name"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("runs").exists());
+}
