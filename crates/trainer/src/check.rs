@@ -23,6 +23,11 @@ pub fn static_checks(c: &RunConfig) -> Result<Checked, Vec<FieldIssue>> {
     if let Some(problem) = crate::paths::dir_name_problem(&c.name) {
         out.push(FieldIssue::new("name", problem));
     }
+    for (i, entry) in c.compare.iter().enumerate() {
+        if let Some(problem) = entry.label.as_deref().and_then(crate::paths::dir_name_problem) {
+            out.push(FieldIssue::new(format!("compare[{i}].label"), problem));
+        }
+    }
     let device =
         c.device.check_built().map(|()| c.device).map_err(|e| out.push(FieldIssue::new("device", e.to_string()))).ok();
     if let Err(e) = c.optimizer.validate() {

@@ -7,6 +7,8 @@
 //! - [`create_new`]: a new file that must not exist yet (event files).
 //! - [`open_append`]: an append-only file (`metrics.jsonl`) that must be a regular file, not a
 //!   link; [`read_to_string`] reads such a file under the same rule.
+//! - [`create_temporary_dir`]: a new directory under a unique temporary name (a checkpoint
+//!   written whole, then renamed); [`ensure_dir`]: a directory that must not be a link.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -51,12 +53,13 @@ fn regular(path: &Path, file: File) -> io::Result<File> {
 }
 
 /// A temporary name beside `path`, unique to this process, call and time:
-/// `.<file name>.tmp-<pid>-<n>-<nanos>`.
+/// `.tmp-<file name>-<pid>-<n>-<nanos>` (hidden, and `.tmp-` first, as the leftovers a
+/// checkpoint directory's cleanup removes).
 pub fn temporary_name(path: &Path) -> PathBuf {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}-{n}-{nanos:09}", std::process::id()))
+    path.with_file_name(format!(".tmp-{name}-{}-{n}-{nanos:09}", std::process::id()))
 }
 
 /// Creates `path`, which must not exist (not even as a dangling link), for writing.
@@ -99,6 +102,35 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates a new directory beside `path` under a unique temporary name (see
+/// [`temporary_name`]) and returns it: it is new and empty (`create_dir` fails on anything
+/// already there, a link included), so files created in it cannot be links planted earlier.
+/// For a checkpoint written whole, then renamed to `path`.
+pub fn create_temporary_dir(path: &Path) -> io::Result<PathBuf> {
+    loop {
+        let tmp = temporary_name(path);
+        match std::fs::create_dir(&tmp) {
+            Ok(()) => return Ok(tmp),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Creates the directory `path` (and its parents) if missing; fails if `path` is a symbolic
+/// link or not a directory, so nothing is written through a planted link (e.g. `checkpoints`).
+pub fn ensure_dir(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(explain(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", path.display())),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir_all(path),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens `path` to read and append, creating it if missing; a link or anything but a regular
 /// file there is an error, never followed.
 pub fn open_append(path: &Path) -> io::Result<File> {
@@ -139,12 +171,35 @@ mod tests {
     }
 
     #[test]
+    fn temporary_dirs_are_new_and_directories_must_be_real() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("checkpoints/best");
+        std::fs::create_dir(dir.path().join("checkpoints")).unwrap();
+        let a = create_temporary_dir(&target).unwrap();
+        let b = create_temporary_dir(&target).unwrap();
+        assert_ne!(a, b);
+        assert!(a.is_dir() && a.parent() == target.parent());
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with(".tmp-best-"));
+
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let linked = dir.path().join("linked");
+        symlink(&outside, &linked).unwrap();
+        assert!(ensure_dir(&linked).unwrap_err().to_string().contains("is a symbolic link"));
+        ensure_dir(&dir.path().join("new/deeper")).unwrap();
+        assert!(dir.path().join("new/deeper").is_dir());
+        ensure_dir(&dir.path().join("new")).unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert!(ensure_dir(&dir.path().join("file")).is_err());
+    }
+
+    #[test]
     fn temporary_names_are_unique_and_beside_the_file() {
         let p = Path::new("/r/metrics.jsonl");
         let (a, b) = (temporary_name(p), temporary_name(p));
         assert_ne!(a, b);
         assert_eq!(a.parent(), p.parent());
-        assert!(a.file_name().unwrap().to_str().unwrap().starts_with(".metrics.jsonl.tmp-"));
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with(".tmp-metrics.jsonl-"));
     }
 
     #[test]
