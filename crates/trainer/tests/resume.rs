@@ -91,6 +91,7 @@ fn resume_from_an_older_checkpoint_replays_exactly() {
     let flag = AtomicBool::new(false);
     let mut first = Trainer::build(config()).unwrap().start(dir.path()).unwrap();
     first.run(&mut StopAt { at: 45, flag: &flag }, &flag).unwrap();
+    drop(first); // the session holds the run directory's lock
     // Remove the stop's own checkpoint (step 46): the newest left is step 42, as after a kill.
     std::fs::remove_dir_all(dir.path().join("checkpoints/step-00000046")).unwrap();
     let (mut second, info) = Trainer::build(config()).unwrap().resume(dir.path(), false).unwrap();
@@ -106,6 +107,7 @@ fn half_written_and_corrupt_checkpoints_are_skipped() {
     c.train.max_steps = Some(30);
     let mut t = Trainer::build(c.clone()).unwrap().start(dir.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
+    drop(t); // the session holds the run directory's lock
     let ck = dir.path().join("checkpoints");
     // A save killed half-way: a temporary directory with a truncated file, newer than any.
     let tmp = ck.join(".tmp-step-00000099-4242");
@@ -130,6 +132,7 @@ fn a_changed_schedule_is_refused_with_what_changed() {
     c.train.max_steps = Some(10);
     let mut t = Trainer::build(c.clone()).unwrap().start(dir.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
+    drop(t); // the session holds the run directory's lock
 
     let mut changed = c.clone();
     if let sched::Kind::Chained(ch) = &mut changed.schedule.kind

@@ -266,7 +266,9 @@ train: {max_steps: 200, batch_size: 32, eval_every: 1000, checkpoint_every: 5}
     let saved: u64 = last.file_name().unwrap().to_str().unwrap().trim_start_matches("step-").parse().unwrap();
     assert!(saved <= *step && saved + 5 > *step, "newest checkpoint {saved} for a failure at {step}");
     // The checkpoint is intact: a resume loads it.
-    let (_, info) = Trainer::build(t.trainer().config().clone()).unwrap().resume(dir.path(), false).unwrap();
+    let config = t.trainer().config().clone();
+    drop(t); // the session holds the run directory's lock
+    let (_, info) = Trainer::build(config).unwrap().resume(dir.path(), false).unwrap();
     assert_eq!(info.step, saved);
 }
 
