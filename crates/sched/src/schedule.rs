@@ -37,6 +37,11 @@ impl Schedule {
         Ok(Self { root: config.build(base_lr, "schedule", 0)?, base_lr })
     }
 
+    /// The validated tree.
+    pub(crate) fn root(&self) -> &Node {
+        &self.root
+    }
+
     /// The base LR the schedule was built for (`optimizer.lr`).
     pub fn base_lr(&self) -> f64 {
         self.base_lr

@@ -115,6 +115,10 @@ pub fn run_issues(
     let plateau_hook = c.hooks.on_plateau.as_ref().map(|h| monitor("hooks.on_plateau.monitor", &h.monitor));
     let best = monitor("train.best_monitor", &c.train.best_monitor);
 
+    // Every LR and momentum of the run usable: checked at the schedule's extremes.
+    if let Err(issue) = sched::check_horizon(schedule, total_steps) {
+        out.push(issue);
+    }
     if let Some(w) = &c.schedule.warmup
         && w.steps >= total_steps
     {
