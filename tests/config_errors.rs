@@ -119,6 +119,106 @@ fn check_cases() -> Vec<Case> {
         ),
         ("a name with a slash", edit("name: e", "name: a/b"), vec!["c.yaml:1:1", "name", "directory name"]),
     ]
+    .into_iter()
+    .chain(horizon_cases())
+    .chain(typing_cases())
+    .collect()
+}
+
+/// Schedules whose LR or momentum leaves the usable range somewhere in the run (issue 13).
+fn horizon_cases() -> Vec<Case> {
+    let schedule = |s: &str| edit("{kind: cosine, t_max: 100}", s);
+    vec![
+        (
+            "exponential growing past any usable LR",
+            schedule("{kind: exponential, gamma: 1.05}").replace("max_steps: 100", "max_steps: 20000"),
+            vec!["c.yaml:5:", "schedule.gamma", "at step 331 (1.05^331 × 0.1)", "above the largest accepted"],
+        ),
+        (
+            "cyclic exp_range growing",
+            schedule("{kind: cyclic, base_lr: 0.01, max_lr: 0.1, step_size_up: 10, mode: exp_range, gamma: 2}"),
+            vec!["c.yaml:5:", "schedule.gamma", "exp_range scales the cycle by 2^"],
+        ),
+        (
+            "one_cycle with a tiny div_factor",
+            schedule("{kind: one_cycle, max_lr: 0.1, total_steps: 100, div_factor: 1e-300}"),
+            vec!["c.yaml:5:", "schedule.div_factor", "LR reaches 1e299", "at step 0"],
+        ),
+        (
+            "a nested schedule that overflows",
+            schedule(
+                "{kind: sequential, milestones: [50], schedules: [{kind: constant}, {kind: step, step_size: 1, gamma: 2}]}",
+            ),
+            vec!["c.yaml:5:", "schedule.schedules[1].gamma", "at step 24, step 74 of the run"],
+        ),
+    ]
+}
+
+/// Values the YAML types differently from the field (issues 14 and 19).
+fn typing_cases() -> Vec<Case> {
+    let kinds = "expected one of constant, step";
+    vec![
+        (
+            "a schedule kind given as a number",
+            edit("kind: cosine, t_max: 100", "kind: 6"),
+            vec!["c.yaml:5:12", "unknown variant `6`", kinds],
+        ),
+        (
+            "a schedule kind given as a boolean",
+            edit("kind: cosine, t_max: 100", "kind: true"),
+            vec!["c.yaml:5:", "unknown variant `true`", kinds],
+        ),
+        (
+            "a nested schedule kind given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: chained, schedules: [{kind: 0}]}"),
+            vec!["c.yaml:5:", "schedule.schedules[0].kind", "unknown variant `0`", kinds],
+        ),
+        (
+            "an optimizer kind given as a number",
+            edit("kind: sgd", "kind: 1"),
+            vec!["c.yaml:4:", "optimizer.kind", "unknown variant `1`", "sgd, adam, adamw"],
+        ),
+        (
+            "a model kind given as a number",
+            edit("kind: mlp", "kind: 0"),
+            vec!["c.yaml:2:", "model.kind", "unknown variant `0`", "mlp, cnn"],
+        ),
+        (
+            "a data kind given as a number",
+            edit("kind: digits", "kind: 0"),
+            vec!["c.yaml:3:", "data.kind", "unknown variant `0`", "digits, mnist"],
+        ),
+        (
+            "a plateau mode given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: plateau, monitor: val/loss, mode: 0}"),
+            vec!["c.yaml:5:", "schedule.mode", "integer `0`"],
+        ),
+        (
+            "a cyclic mode given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: cyclic, base_lr: 0.01, max_lr: 0.1, mode: 1}"),
+            vec!["c.yaml:5:", "integer `1`"],
+        ),
+        (
+            "an early-stopping mode given as a number",
+            edit("batch_size: 32", "batch_size: 32, early_stopping: {monitor: val/loss, mode: 1}"),
+            vec!["c.yaml:6:", "train.early_stopping.mode", "unknown variant `1`", "min, max"],
+        ),
+        (
+            "a hook action given as a number",
+            format!("{GOOD}hooks: {{on_plateau: {{action: 0}}}}\n"),
+            vec!["c.yaml:7:", "hooks.on_plateau.action", "unknown variant `0`"],
+        ),
+        (
+            "a quoted number for an integer",
+            edit("max_steps: 100", "max_steps: '100'"),
+            vec!["c.yaml:6:9", "train.max_steps", "quoted", "without quotes"],
+        ),
+        (
+            "a quoted number for a float",
+            edit("lr: 0.1", "lr: \"0.1\""),
+            vec!["c.yaml:4:", "optimizer", "string \"0.1\", expected f64"],
+        ),
+    ]
 }
 
 #[test]
@@ -167,6 +267,35 @@ fn a_missing_file_and_a_bad_set_are_clear_errors() {
     assert!(text(&out).1.contains("--set schedule.t_max=0: schedule.t_max: must be >= 1"), "{}", text(&out).1);
     let out = run(dir.path(), &["c.yaml", "--set", "train"]);
     assert!(text(&out).1.contains("expected KEY=VALUE"), "{}", text(&out).1);
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
+fn set_values_are_typed_like_file_values() {
+    let dir = tempfile::tempdir().unwrap();
+    // A quoted number in the file is refused in the file, with or without an unrelated --set.
+    std::fs::write(dir.path().join("c.yaml"), GOOD.replace("max_steps: 100", "max_steps: '100'")).unwrap();
+    for extra in [&[][..], &["--set", "seed=1"][..]] {
+        let out = run(dir.path(), &[&["validate", "c.yaml"][..], extra].concat());
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("c.yaml:6:9: train.max_steps: `\"100\"` is quoted"), "{stderr}");
+    }
+    std::fs::write(dir.path().join("c.yaml"), GOOD).unwrap();
+    // A quoted number given with --set is refused at the --set; an integer kind likewise.
+    for (set, words) in [
+        ("train.max_steps='100'", "--set train.max_steps='100': train.max_steps: `\"100\"` is quoted"),
+        ("schedule.kind=6", "--set schedule.kind=6: schedule.kind: unknown variant `6`, expected one of constant"),
+        ("optimizer.kind=1", "--set optimizer.kind=1: optimizer.kind: unknown variant `1`, expected one of sgd"),
+    ] {
+        let out = run(dir.path(), &["validate", "c.yaml", "--set", set]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out).1.contains(words), "{set}: {}", text(&out).1);
+    }
+    // A number for a text field reads the same from the file and from --set.
+    let out = run(dir.path(), &["validate", "c.yaml", "--set", "name=123"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).0.contains("name: \"123\""), "{}", text(&out).0);
     assert!(!dir.path().join("runs").exists());
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trainer::optim::OptimizerConfig;
 
 use crate::args::{Format, ScheduleArgs};
@@ -12,7 +12,7 @@ use crate::load::{Loaded, load};
 use crate::preview;
 
 /// The sections `schedule` reads; every other section is ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct PreviewConfig {
     optimizer: OptimizerConfig,
     schedule: sched::ScheduleConfig,
@@ -20,7 +20,7 @@ struct PreviewConfig {
     train: Option<PreviewTrain>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct PreviewTrain {
     #[serde(default)]
     max_steps: Option<u64>,

@@ -2,6 +2,7 @@
 
 mod index;
 mod report;
+pub mod typing;
 
 use std::path::Path;
 
