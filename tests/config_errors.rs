@@ -319,3 +319,53 @@ fn an_alias_bomb_fails_fast() {
     assert!(started.elapsed().as_secs_f64() < 5.0, "took {:?}", started.elapsed());
     assert!(!text(&out).1.contains("panicked"));
 }
+
+#[test]
+fn oversized_inputs_are_refused_with_their_size_and_errors_speak_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_of = |args: &[&str]| {
+        let out = run(dir.path(), args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    #[cfg(unix)]
+    {
+        let e = stderr_of(&["validate", "/dev/zero"]);
+        assert!(e.contains("/dev/zero: cannot read the config file: it holds more than the 16777216 bytes"), "{e}");
+        let data = GOOD.replace(
+            "{kind: digits}",
+            "{kind: tabular, path: /dev/zero, target: t, task: classification, format: csv}",
+        );
+        std::fs::write(dir.path().join("z.yaml"), data).unwrap();
+        let e = stderr_of(&["train", "z.yaml"]);
+        assert!(e.contains("data.path: cannot read /dev/zero: not a regular file"), "{e}");
+        std::fs::write(dir.path().join("p.yaml"), GOOD.replace("{kind: cosine, t_max: 100}", "{kind: plateau}"))
+            .unwrap();
+        let e = stderr_of(&["schedule", "p.yaml", "--metrics", "/dev/zero"]);
+        assert!(e.contains("/dev/zero: cannot read the metrics: it holds more than"), "{e}");
+    }
+    // A 500 kB line: refused by the reader's budget, quoted cut to ~200 characters, in plain words.
+    let huge = format!("{GOOD}extra: [{}1]\n", "1,".repeat(250_000));
+    std::fs::write(dir.path().join("h.yaml"), huge).unwrap();
+    let e = stderr_of(&["validate", "h.yaml"]);
+    assert!(
+        e.contains("exceeds the config reader's budget") && !e.contains("Events {") && !e.contains("Nodes {"),
+        "{e}"
+    );
+    assert!(e.len() < 2000, "{} bytes of error", e.len());
+    std::fs::write(dir.path().join("d.yaml"), format!("{GOOD}seed: 1\nseed: 2\n")).unwrap();
+    let e = stderr_of(&["validate", "d.yaml"]);
+    assert!(
+        e.contains("d.yaml:8:1: seed: duplicate key `seed` (first at line 7)") && !e.contains("DuplicateKeyPolicy"),
+        "{e}"
+    );
+    // schedule: no chart of zero steps, no PNG without its extension.
+    std::fs::write(dir.path().join("c.yaml"), GOOD).unwrap();
+    let e = stderr_of(&["schedule", "c.yaml", "--steps", "0"]);
+    assert!(e.contains("--steps must be at least 1"), "{e}");
+    let e = stderr_of(&["schedule", "c.yaml", "--png", "out"]);
+    assert!(e.contains("give the PNG file a .png extension") && !e.contains("ImageError"), "{e}");
+    assert!(!dir.path().join("out").exists() && !dir.path().join("runs").exists());
+}
