@@ -118,6 +118,17 @@ fn check_cases() -> Vec<Case> {
             vec!["c.yaml:6:", "train.max_grad_norm", "> 0"],
         ),
         ("a name with a slash", edit("name: e", "name: a/b"), vec!["c.yaml:1:1", "name", "directory name"]),
+        (
+            "a model too large to allocate",
+            edit("hidden: [16]", "hidden: [100000, 100000]"),
+            vec!["c.yaml:2:", "model: the model has at least 10000400001 parameters", "2^31"],
+        ),
+        (
+            "a model too large for its data",
+            // A lower bound of 402653205 from the config; 2516582520 with the 64 inputs and 10 classes.
+            edit("hidden: [16]", "hidden: [33554432, 10]"),
+            vec!["c.yaml:2:", "model: the model has", "parameters"],
+        ),
     ]
     .into_iter()
     .chain(horizon_cases())

@@ -49,6 +49,8 @@ fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
     out.extend(c.logging.issues());
     out.extend(c.hooks.issues(has_plateau(&c.schedule)));
     out.extend(c.model.issues());
+    // A lower bound from the config alone: an absurd model is refused before any data loads.
+    out.extend(crate::model::size::issue(&c.model, None));
     out.extend(c.data.issues());
     if c.data.is_text() && !c.model.wants_text() {
         out.push(FieldIssue::new(
