@@ -133,6 +133,12 @@ impl Schedule {
         out
     }
 
+    /// How many key points there are before `steps`, all of them (what [`Schedule::key_points`]
+    /// lists is capped at [`MAX_KEY_POINTS`]).
+    pub fn key_point_count(&self, steps: u64) -> u64 {
+        self.root.key_point_count(steps)
+    }
+
     /// The state to save with a checkpoint.
     pub fn state(&self) -> ScheduleState {
         ScheduleState { plateaus: self.plateaus().into_iter().map(|p| p.state().clone()).collect() }

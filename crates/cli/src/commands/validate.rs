@@ -34,8 +34,9 @@ pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
     for k in points.iter().take(50) {
         println!("# {k}");
     }
-    if points.len() > 50 {
-        println!("# … {} key points in all", points.len());
+    let count = s.key_point_count(total);
+    if count > 50 {
+        println!("# … {count} key points in all");
     }
     Ok(())
 }
