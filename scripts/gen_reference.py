@@ -98,6 +98,12 @@ def cases():
                  "threshold_mode": "abs", "cooldown": 1, "min_lr": 0.0005}, 90,
                 lambda o: L.ReduceLROnPlateau(o, mode="max", factor=0.3, patience=4, threshold=0.002,
                                               threshold_mode="abs", cooldown=1, min_lr=0.0005), metrics=m)
+    # min_lr above the base LR: PyTorch applies max(lr * factor, min_lr) only when it lowers the
+    # LR, so the LR stays 0.1 (issue 13, item 15); the metric stalls to trigger reductions.
+    stall = [1.0 - 0.05 * t if t < 5 else 0.8 for t in range(40)]
+    yield drive("plateau_min_lr_above_base", plain,
+                {"kind": "plateau", "factor": 0.5, "patience": 0, "min_lr": 10.0}, 40,
+                lambda o: L.ReduceLROnPlateau(o, factor=0.5, patience=0, min_lr=10.0), metrics=stall)
     yield drive("warmup_step", plain,
                 {"kind": "step", "step_size": 7, "gamma": 0.7, "warmup": {"steps": 12, "start_factor": 0.05}}, 60,
                 lambda o: L.SequentialLR(o, [L.LinearLR(o, start_factor=0.05, end_factor=1.0, total_iters=12),

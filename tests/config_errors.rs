@@ -118,6 +118,117 @@ fn check_cases() -> Vec<Case> {
             vec!["c.yaml:6:", "train.max_grad_norm", "> 0"],
         ),
         ("a name with a slash", edit("name: e", "name: a/b"), vec!["c.yaml:1:1", "name", "directory name"]),
+        (
+            "a model too large to allocate",
+            edit("hidden: [16]", "hidden: [100000, 100000]"),
+            vec!["c.yaml:2:", "model: the model has at least 10000400001 parameters", "2^31"],
+        ),
+        (
+            "a model too large for its data",
+            // A lower bound of 402653205 from the config; 2516582520 with the 64 inputs and 10 classes.
+            edit("hidden: [16]", "hidden: [33554432, 10]"),
+            vec!["c.yaml:2:", "model: the model has", "parameters"],
+        ),
+    ]
+    .into_iter()
+    .chain(horizon_cases())
+    .chain(typing_cases())
+    .collect()
+}
+
+/// Schedules whose LR or momentum leaves the usable range somewhere in the run (issue 13).
+fn horizon_cases() -> Vec<Case> {
+    let schedule = |s: &str| edit("{kind: cosine, t_max: 100}", s);
+    vec![
+        (
+            "exponential growing past any usable LR",
+            schedule("{kind: exponential, gamma: 1.05}").replace("max_steps: 100", "max_steps: 20000"),
+            vec!["c.yaml:5:", "schedule.gamma", "at step 331 (1.05^331 × 0.1)", "above the largest accepted"],
+        ),
+        (
+            "cyclic exp_range growing",
+            schedule("{kind: cyclic, base_lr: 0.01, max_lr: 0.1, step_size_up: 10, mode: exp_range, gamma: 2}"),
+            vec!["c.yaml:5:", "schedule.gamma", "exp_range scales the cycle by 2^"],
+        ),
+        (
+            "one_cycle with a tiny div_factor",
+            schedule("{kind: one_cycle, max_lr: 0.1, total_steps: 100, div_factor: 1e-300}"),
+            vec!["c.yaml:5:", "schedule.div_factor", "LR reaches 1e299", "at step 0"],
+        ),
+        (
+            "a nested schedule that overflows",
+            schedule(
+                "{kind: sequential, milestones: [50], schedules: [{kind: constant}, {kind: step, step_size: 1, gamma: 2}]}",
+            ),
+            vec!["c.yaml:5:", "schedule.schedules[1].gamma", "at step 24, step 74 of the run"],
+        ),
+    ]
+}
+
+/// Values the YAML types differently from the field (issues 14 and 19).
+fn typing_cases() -> Vec<Case> {
+    let kinds = "expected one of constant, step";
+    vec![
+        (
+            "a schedule kind given as a number",
+            edit("kind: cosine, t_max: 100", "kind: 6"),
+            vec!["c.yaml:5:12", "unknown variant `6`", kinds],
+        ),
+        (
+            "a schedule kind given as a boolean",
+            edit("kind: cosine, t_max: 100", "kind: true"),
+            vec!["c.yaml:5:", "unknown variant `true`", kinds],
+        ),
+        (
+            "a nested schedule kind given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: chained, schedules: [{kind: 0}]}"),
+            vec!["c.yaml:5:", "schedule.schedules[0].kind", "unknown variant `0`", kinds],
+        ),
+        (
+            "an optimizer kind given as a number",
+            edit("kind: sgd", "kind: 1"),
+            vec!["c.yaml:4:", "optimizer.kind", "unknown variant `1`", "sgd, adam, adamw"],
+        ),
+        (
+            "a model kind given as a number",
+            edit("kind: mlp", "kind: 0"),
+            vec!["c.yaml:2:", "model.kind", "unknown variant `0`", "mlp, cnn"],
+        ),
+        (
+            "a data kind given as a number",
+            edit("kind: digits", "kind: 0"),
+            vec!["c.yaml:3:", "data.kind", "unknown variant `0`", "digits, mnist"],
+        ),
+        (
+            "a plateau mode given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: plateau, monitor: val/loss, mode: 0}"),
+            vec!["c.yaml:5:", "schedule.mode", "integer `0`"],
+        ),
+        (
+            "a cyclic mode given as a number",
+            edit("{kind: cosine, t_max: 100}", "{kind: cyclic, base_lr: 0.01, max_lr: 0.1, mode: 1}"),
+            vec!["c.yaml:5:", "integer `1`"],
+        ),
+        (
+            "an early-stopping mode given as a number",
+            edit("batch_size: 32", "batch_size: 32, early_stopping: {monitor: val/loss, mode: 1}"),
+            vec!["c.yaml:6:", "train.early_stopping.mode", "unknown variant `1`", "min, max"],
+        ),
+        (
+            "a hook action given as a number",
+            format!("{GOOD}hooks: {{on_plateau: {{action: 0}}}}\n"),
+            vec!["c.yaml:7:", "hooks.on_plateau.action", "unknown variant `0`"],
+        ),
+        (
+            "a quoted number for an integer",
+            edit("max_steps: 100", "max_steps: '100'"),
+            vec!["c.yaml:6:9", "train.max_steps", "quoted", "without quotes"],
+        ),
+        (
+            "a quoted number for a float",
+            edit("lr: 0.1", "lr: \"0.1\""),
+            vec!["c.yaml:4:", "optimizer", "string \"0.1\", expected f64"],
+        ),
     ]
 }
 
@@ -171,6 +282,35 @@ fn a_missing_file_and_a_bad_set_are_clear_errors() {
 }
 
 #[test]
+fn set_values_are_typed_like_file_values() {
+    let dir = tempfile::tempdir().unwrap();
+    // A quoted number in the file is refused in the file, with or without an unrelated --set.
+    std::fs::write(dir.path().join("c.yaml"), GOOD.replace("max_steps: 100", "max_steps: '100'")).unwrap();
+    for extra in [&[][..], &["--set", "seed=1"][..]] {
+        let out = run(dir.path(), &[&["validate", "c.yaml"][..], extra].concat());
+        let stderr = text(&out).1;
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("c.yaml:6:9: train.max_steps: `\"100\"` is quoted"), "{stderr}");
+    }
+    std::fs::write(dir.path().join("c.yaml"), GOOD).unwrap();
+    // A quoted number given with --set is refused at the --set; an integer kind likewise.
+    for (set, words) in [
+        ("train.max_steps='100'", "--set train.max_steps='100': train.max_steps: `\"100\"` is quoted"),
+        ("schedule.kind=6", "--set schedule.kind=6: schedule.kind: unknown variant `6`, expected one of constant"),
+        ("optimizer.kind=1", "--set optimizer.kind=1: optimizer.kind: unknown variant `1`, expected one of sgd"),
+    ] {
+        let out = run(dir.path(), &["validate", "c.yaml", "--set", set]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out).1.contains(words), "{set}: {}", text(&out).1);
+    }
+    // A number for a text field reads the same from the file and from --set.
+    let out = run(dir.path(), &["validate", "c.yaml", "--set", "name=123"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(text(&out).0.contains("name: \"123\""), "{}", text(&out).0);
+    assert!(!dir.path().join("runs").exists());
+}
+
+#[test]
 fn an_alias_bomb_fails_fast() {
     let mut yaml = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for (i, c) in "bcdefghijk".chars().enumerate() {
@@ -189,4 +329,54 @@ fn an_alias_bomb_fails_fast() {
     assert!(text(&out).1.contains("budget"), "{}", text(&out).1);
     assert!(started.elapsed().as_secs_f64() < 5.0, "took {:?}", started.elapsed());
     assert!(!text(&out).1.contains("panicked"));
+}
+
+#[test]
+fn oversized_inputs_are_refused_with_their_size_and_errors_speak_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_of = |args: &[&str]| {
+        let out = run(dir.path(), args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    #[cfg(unix)]
+    {
+        let e = stderr_of(&["validate", "/dev/zero"]);
+        assert!(e.contains("/dev/zero: cannot read the config file: it holds more than the 16777216 bytes"), "{e}");
+        let data = GOOD.replace(
+            "{kind: digits}",
+            "{kind: tabular, path: /dev/zero, target: t, task: classification, format: csv}",
+        );
+        std::fs::write(dir.path().join("z.yaml"), data).unwrap();
+        let e = stderr_of(&["train", "z.yaml"]);
+        assert!(e.contains("data.path: cannot read /dev/zero: not a regular file"), "{e}");
+        std::fs::write(dir.path().join("p.yaml"), GOOD.replace("{kind: cosine, t_max: 100}", "{kind: plateau}"))
+            .unwrap();
+        let e = stderr_of(&["schedule", "p.yaml", "--metrics", "/dev/zero"]);
+        assert!(e.contains("/dev/zero: cannot read the metrics: it holds more than"), "{e}");
+    }
+    // A 500 kB line: refused by the reader's budget, quoted cut to ~200 characters, in plain words.
+    let huge = format!("{GOOD}extra: [{}1]\n", "1,".repeat(250_000));
+    std::fs::write(dir.path().join("h.yaml"), huge).unwrap();
+    let e = stderr_of(&["validate", "h.yaml"]);
+    assert!(
+        e.contains("exceeds the config reader's budget") && !e.contains("Events {") && !e.contains("Nodes {"),
+        "{e}"
+    );
+    assert!(e.len() < 2000, "{} bytes of error", e.len());
+    std::fs::write(dir.path().join("d.yaml"), format!("{GOOD}seed: 1\nseed: 2\n")).unwrap();
+    let e = stderr_of(&["validate", "d.yaml"]);
+    assert!(
+        e.contains("d.yaml:8:1: seed: duplicate key `seed` (first at line 7)") && !e.contains("DuplicateKeyPolicy"),
+        "{e}"
+    );
+    // schedule: no chart of zero steps, no PNG without its extension.
+    std::fs::write(dir.path().join("c.yaml"), GOOD).unwrap();
+    let e = stderr_of(&["schedule", "c.yaml", "--steps", "0"]);
+    assert!(e.contains("--steps must be at least 1"), "{e}");
+    let e = stderr_of(&["schedule", "c.yaml", "--png", "out"]);
+    assert!(e.contains("give the PNG file a .png extension") && !e.contains("ImageError"), "{e}");
+    assert!(!dir.path().join("out").exists() && !dir.path().join("runs").exists());
 }

@@ -88,3 +88,15 @@ fn preview_errors_name_the_field_and_line_and_exit_non_zero() {
     let out = run(tmp.path(), &["schedule", "bad.yaml"]);
     assert!(text(&out).1.contains("--steps"), "{}", text(&out).1);
 }
+
+#[test]
+fn validate_counts_every_key_point_not_the_listing_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = "name: k\nmodel: {kind: mlp, hidden: [4]}\ndata: {kind: digits}\noptimizer: {kind: sgd, lr: 0.1}\n\
+                  schedule: {kind: cosine_restarts, t_0: 1}\ntrain: {max_steps: 20001, batch_size: 8}\n";
+    std::fs::write(tmp.path().join("k.yaml"), config).unwrap();
+    let out = run(tmp.path(), &["validate", "k.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("# … 20000 key points in all"), "{}", stdout.lines().last().unwrap_or(""));
+}

@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::yaml::{ConfigFileError, Source};
+use crate::yaml::{ConfigFileError, Source, typing};
 
 /// One `--set KEY=VALUE`.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,37 +74,95 @@ impl<T> Loaded<T> {
 }
 
 /// Reads `path`, applies `sets`, and deserializes `T`.
-pub fn load<T: DeserializeOwned>(path: &Path, sets: &[String]) -> Result<Loaded<T>, Box<ConfigFileError>> {
+pub fn load<T: DeserializeOwned + Serialize>(path: &Path, sets: &[String]) -> Result<Loaded<T>, Box<ConfigFileError>> {
     let source = Source::read(path)?;
     load_source(source, sets)
 }
 
 /// As [`load`], for a source already read.
-pub fn load_source<T: DeserializeOwned>(source: Source, sets: &[String]) -> Result<Loaded<T>, Box<ConfigFileError>> {
+///
+/// The file and the `--set` values are typed the same way: the file is read into a tree (quoted
+/// scalars stay text), the overrides are set in it, and the config is read from that tree written
+/// back as YAML. A `kind:` that is not a name and a quoted number or boolean read into a number
+/// or boolean field are refused, placed in the file or at the `--set` that wrote them.
+pub fn load_source<T: DeserializeOwned + Serialize>(
+    source: Source,
+    sets: &[String],
+) -> Result<Loaded<T>, Box<ConfigFileError>> {
     let overrides = sets.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    if overrides.is_empty() {
-        let value = source.parse::<T>()?;
-        return Ok(Loaded { value, source, overrides });
-    }
     let mut tree: Value = source.parse()?;
+    let file_only = Loaded { value: (), source, overrides: Vec::new() };
+    check_tags::<T>(&tree, &file_only)?;
+    let alone = file_only.source.parse::<T>();
+    if let Ok(value) = &alone {
+        check_quoted(&tree, value, &file_only)?;
+    }
+    let Loaded { source, .. } = file_only;
+    if overrides.is_empty() {
+        return alone.map(|value| Loaded { value, source, overrides });
+    }
     for o in &overrides {
         set_path(&mut tree, &o.key, o.value.clone()).map_err(|m| {
             Box::new(ConfigFileError { field: Some(o.key.clone()), ..ConfigFileError::plain(&o.label(), m) })
         })?;
     }
-    match serde_json::from_value::<T>(tree) {
-        Ok(value) => Ok(Loaded { value, source, overrides }),
+    let placed = Loaded { value: (), source, overrides };
+    check_tags::<T>(&tree, &placed)?;
+    match parse_tree::<T>(&tree, &placed) {
+        Ok(value) => {
+            check_quoted(&tree, &value, &placed)?;
+            Ok(Loaded { value, source: placed.source, overrides: placed.overrides })
+        }
         Err(merged) => {
             // The file alone may already be wrong: then its located error is the useful one.
-            if let Err(e) = source.parse::<T>()
-                && !e.field.as_deref().is_some_and(|f| overrides.iter().any(|o| o.touches(f)))
+            if let Err(e) = alone
+                && !e.field.as_deref().is_some_and(|f| placed.overrides.iter().any(|o| o.touches(f)))
             {
                 return Err(e);
             }
-            let label = overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
-            Err(Box::new(ConfigFileError::plain(&label, merged.to_string())))
+            Err(merged)
         }
     }
+}
+
+/// Reads `T` from `tree` written as YAML; an error is placed at the `--set` that touched its
+/// field, else in the file.
+fn parse_tree<T: DeserializeOwned>(tree: &Value, placed: &Loaded<()>) -> Result<T, Box<ConfigFileError>> {
+    let label = placed.overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
+    let text = serde_saphyr::to_string(tree).map_err(|e| Box::new(ConfigFileError::plain(&label, e.to_string())))?;
+    Source::from_text(label.clone(), text).parse::<T>().map_err(|e| {
+        Box::new(match &e.field {
+            Some(field) => ConfigFileError { hint: e.hint.clone(), ..placed.error_at(field, e.message.clone()) },
+            None => ConfigFileError::plain(&label, e.message.clone()),
+        })
+    })
+}
+
+/// Refuses a `kind:` that is not a name (serde would read the number `6` as its 7th variant).
+fn check_tags<T: DeserializeOwned>(tree: &Value, placed: &Loaded<()>) -> Result<(), Box<ConfigFileError>> {
+    let Some((path, text)) = typing::non_string_tags(tree).into_iter().next() else { return Ok(()) };
+    // The same value as a name gives serde's own "unknown variant" with the list of kinds.
+    let mut probe = tree.clone();
+    let listed = set_path(&mut probe, &path, Value::String(text.clone()))
+        .ok()
+        .and_then(|()| serde_saphyr::to_string(&probe).ok())
+        .and_then(|yaml| Source::from_text("", yaml).parse::<T>().err())
+        .filter(|e| e.message.starts_with("unknown variant"));
+    let (message, hint) = match listed {
+        Some(e) => (e.message.clone(), e.hint.clone()),
+        None => (format!("unknown variant `{text}`: `kind` takes a name (e.g. `kind: cosine`)"), None),
+    };
+    Err(Box::new(ConfigFileError { hint, ..placed.error_at(&path, message) }))
+}
+
+/// Refuses quoted text read into a number or boolean field (`max_steps: '100'`).
+fn check_quoted<T: Serialize>(tree: &Value, value: &T, placed: &Loaded<()>) -> Result<(), Box<ConfigFileError>> {
+    let Ok(typed) = serde_json::to_value(value) else { return Ok(()) };
+    let Some((path, text)) = typing::quoted_scalars(tree, &typed).into_iter().next() else { return Ok(()) };
+    Err(Box::new(placed.error_at(
+        &path,
+        format!("`\"{text}\"` is quoted, so it is text, not a number or boolean: write it without quotes"),
+    )))
 }
 
 /// One segment of a field path.

@@ -76,7 +76,8 @@ pub fn write_csv(
 
 /// Reads a metrics file: one number per line (blank lines and `#` comments skipped).
 pub fn read_metrics(path: &std::path::Path) -> Result<Vec<f64>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::yaml::read_capped(path, crate::yaml::MAX_METRICS_BYTES)
+        .map_err(|e| format!("{}: cannot read the metrics: {e}", path.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))

@@ -19,6 +19,7 @@
 pub mod check;
 pub mod config;
 mod error;
+mod horizon;
 mod keypoints;
 pub mod kinds;
 mod node;
@@ -26,6 +27,7 @@ mod schedule;
 
 pub use config::{ChainedConfig, Kind, ScheduleConfig, SequentialConfig, WarmupConfig};
 pub use error::{FieldIssue, StateError};
+pub use horizon::{MAX_LR, check_horizon};
 pub use keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
 pub use kinds::cosine_restarts::CyclePosition;
 pub use kinds::plateau::{Observation, Plateau, PlateauConfig, PlateauMode, PlateauState, ThresholdMode};

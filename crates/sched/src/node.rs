@@ -256,6 +256,31 @@ impl Node {
         }
     }
 
+    /// How many key points [`Node::key_points`] finds in `[0, span)`, counted without listing them
+    /// (no cap).
+    pub(crate) fn key_point_count(&self, span: u64) -> u64 {
+        match self {
+            Node::CosineRestarts(c) if span > 0 => {
+                let cycles = c.position(span - 1).cycle;
+                c.config().cycle_limit.map_or(cycles, |limit| cycles.min(limit.saturating_sub(1)))
+            }
+            Node::Sequential { children, milestones, .. } => {
+                let mut n = 0;
+                for (k, child) in children.iter().enumerate() {
+                    let start = if k == 0 { 0 } else { milestones[k - 1] };
+                    if start >= span {
+                        break;
+                    }
+                    let end = milestones.get(k).copied().unwrap_or(u64::MAX).min(span);
+                    n += u64::from(k > 0) + child.key_point_count(end - start);
+                }
+                n
+            }
+            Node::Chained(children) => children.iter().map(|c| c.key_point_count(span)).sum(),
+            _ => 0,
+        }
+    }
+
     /// Appends the node's key points in `[offset, offset + span)` (global steps).
     pub(crate) fn key_points(&self, offset: u64, span: u64, out: &mut Vec<KeyPoint>) {
         match self {

@@ -37,6 +37,11 @@ impl Schedule {
         Ok(Self { root: config.build(base_lr, "schedule", 0)?, base_lr })
     }
 
+    /// The validated tree.
+    pub(crate) fn root(&self) -> &Node {
+        &self.root
+    }
+
     /// The base LR the schedule was built for (`optimizer.lr`).
     pub fn base_lr(&self) -> f64 {
         self.base_lr
@@ -126,6 +131,12 @@ impl Schedule {
         out.truncate(MAX_KEY_POINTS);
         out.sort_by_key(|k| k.step);
         out
+    }
+
+    /// How many key points there are before `steps`, all of them (what [`Schedule::key_points`]
+    /// lists is capped at [`MAX_KEY_POINTS`]).
+    pub fn key_point_count(&self, steps: u64) -> u64 {
+        self.root.key_point_count(steps)
     }
 
     /// The state to save with a checkpoint.

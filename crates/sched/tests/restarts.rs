@@ -133,3 +133,19 @@ fn cycle_decay_and_limit() {
     let restarts: Vec<u64> = points.iter().map(|k| k.step).collect();
     assert_eq!(restarts, vec![10, 30]);
 }
+
+#[test]
+fn key_points_are_counted_beyond_the_listing_cap() {
+    // t_0 = 1: a restart every step; the listing stops at MAX_KEY_POINTS, the count does not.
+    let s = schedule(&config(1, 1));
+    assert_eq!(s.key_points(1_000_000).len(), sched::MAX_KEY_POINTS);
+    assert_eq!(s.key_point_count(1_000_000), 999_999);
+    let mut c = config(10, 2);
+    c.cycle_limit = Some(3);
+    assert_eq!(schedule(&c).key_point_count(1000), 2);
+    let warm: sched::ScheduleConfig =
+        serde_json::from_str(r#"{"kind": "cosine_restarts", "t_0": 1, "warmup": {"steps": 10}}"#).unwrap();
+    let s = sched::Schedule::new(&warm, 0.1).unwrap();
+    assert_eq!(s.key_point_count(20_010), 1 + 19_999);
+    assert_eq!(s.key_point_count(20_010), s.key_point_count(20_010).max(s.key_points(20_010).len() as u64));
+}

@@ -54,6 +54,8 @@ fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
     out.extend(c.logging.issues());
     out.extend(c.hooks.issues(has_plateau(&c.schedule)));
     out.extend(c.model.issues());
+    // A lower bound from the config alone: an absurd model is refused before any data loads.
+    out.extend(crate::model::size::issue(&c.model, None));
     out.extend(c.data.issues());
     if c.data.is_text() && !c.model.wants_text() {
         out.push(FieldIssue::new(
@@ -120,6 +122,10 @@ pub fn run_issues(
     let plateau_hook = c.hooks.on_plateau.as_ref().map(|h| monitor("hooks.on_plateau.monitor", &h.monitor));
     let best = monitor("train.best_monitor", &c.train.best_monitor);
 
+    // Every LR and momentum of the run usable: checked at the schedule's extremes.
+    if let Err(issue) = sched::check_horizon(schedule, total_steps) {
+        out.push(issue);
+    }
     if let Some(w) = &c.schedule.warmup
         && w.steps >= total_steps
     {

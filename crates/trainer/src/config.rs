@@ -171,15 +171,18 @@ fn default_monitor() -> String {
     "val/loss".to_owned()
 }
 
-/// `train.early_stopping:`: stop after `patience` evaluations without an improvement larger than
-/// `min_delta`.
+/// `train.early_stopping:`: stop at the first evaluation that makes more than `patience`
+/// evaluations in a row without an improvement larger than `min_delta` (`patience` means what it
+/// means for `hooks.on_plateau` and PyTorch's `ReduceLROnPlateau`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyStoppingConfig {
     /// Monitored metric (default `val/loss`).
     #[serde(default = "default_monitor")]
     pub monitor: String,
-    /// Evaluations without improvement tolerated (default 5).
+    /// Evaluations in a row without improvement tolerated (default 5), as PyTorch's
+    /// `ReduceLROnPlateau(patience)`: the run stops at the `patience + 1`-th; with 0 it stops at
+    /// the first evaluation that does not improve, never at an improving one.
     #[serde(default = "default_patience")]
     pub patience: u64,
     /// Minimum change that counts as an improvement (≥ 0; default 0).
@@ -247,7 +250,9 @@ pub struct PlateauHookConfig {
     /// `min` (default) or `max`.
     #[serde(default = "default_mode")]
     pub mode: PlateauMode,
-    /// Evaluations without improvement tolerated (default 5).
+    /// Evaluations in a row without improvement tolerated (default 5), as PyTorch's
+    /// `ReduceLROnPlateau(patience)`: the action comes at the `patience + 1`-th; with 0 at the
+    /// first evaluation that does not improve, never at an improving one.
     #[serde(default = "default_patience")]
     pub patience: u64,
     /// Minimum significant improvement (default 1e-4).

@@ -190,9 +190,20 @@ fn early_stopping_and_plateau_stop() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut c = with(BASE, "");
-    c.train.early_stopping = Some(serde_saphyr::from_str("{monitor: val/loss, patience: 1, min_delta: 10.0}").unwrap());
+    // patience 0 means the same for both: act at the first evaluation that does not improve.
+    c.train.early_stopping = Some(serde_saphyr::from_str("{monitor: val/loss, patience: 0, min_delta: 10.0}").unwrap());
     let s = train(c, dir.path());
     assert_eq!((s.stop, s.steps_done), (StopReason::EarlyStopping, 100));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = with(BASE, "");
+    c.train.early_stopping = Some(serde_saphyr::from_str("{monitor: val/loss, patience: 1, min_delta: 10.0}").unwrap());
+    let s = train(c, dir.path());
+    assert_eq!(
+        (s.stop, s.steps_done),
+        (StopReason::EarlyStopping, 150),
+        "one evaluation without improvement tolerated"
+    );
 }
 
 #[test]

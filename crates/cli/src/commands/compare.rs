@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trainer::{Observer, RunConfig, Silent, StopReason, Trainer};
 
 use crate::args::CompareArgs;
@@ -15,7 +15,7 @@ use crate::load::{Loaded, load};
 use crate::report::compare::{self as report, Status, Target};
 
 /// A file read for its `schedule:` section only.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct ScheduleOnly {
     schedule: sched::ScheduleConfig,
 }

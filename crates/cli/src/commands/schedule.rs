@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trainer::optim::OptimizerConfig;
 
 use crate::args::{Format, ScheduleArgs};
@@ -12,7 +12,7 @@ use crate::load::{Loaded, load};
 use crate::preview;
 
 /// The sections `schedule` reads; every other section is ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct PreviewConfig {
     optimizer: OptimizerConfig,
     schedule: sched::ScheduleConfig,
@@ -20,7 +20,7 @@ struct PreviewConfig {
     train: Option<PreviewTrain>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct PreviewTrain {
     #[serde(default)]
     max_steps: Option<u64>,
@@ -38,6 +38,14 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
     let steps = args.steps.or_else(|| c.train.as_ref().and_then(|t| t.max_steps)).ok_or_else(|| {
         CliError::Other("give the number of steps with --steps N (the config has no train.max_steps)".into())
     })?;
+    if steps == 0 {
+        return Err(CliError::Other("--steps must be at least 1 (got 0)".into()));
+    }
+    if let Some(png) = &args.png
+        && !png.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
+    {
+        return Err(CliError::Other(format!("--png {}: give the PNG file a .png extension", png.display())));
+    }
     let metrics = match &args.metrics {
         Some(path) => preview::read_metrics(path).map_err(CliError::Other)?,
         None => Vec::new(),

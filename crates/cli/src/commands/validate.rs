@@ -35,8 +35,9 @@ pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
     for k in points.iter().take(50) {
         line(format_args!("# {k}"))?;
     }
-    if points.len() > 50 {
-        line(format_args!("# … {} key points in all", points.len()))?;
+    let count = s.key_point_count(total);
+    if count > 50 {
+        line(format_args!("# … {count} key points in all"))?;
     }
     Ok(())
 }

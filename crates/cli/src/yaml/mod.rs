@@ -1,12 +1,16 @@
 //! Reading YAML config files with errors that name the field path and the file's line:column.
 
+mod capped;
 mod index;
+mod plain;
 mod report;
+pub mod typing;
 
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+pub use capped::{MAX_CONFIG_BYTES, MAX_METRICS_BYTES, read_capped};
 pub use index::{Pos, YamlIndex, parent};
 pub use report::{ConfigFileError, did_you_mean};
 
@@ -39,7 +43,7 @@ impl Source {
     /// Reads `path`.
     pub fn read(path: &Path) -> Result<Self, Box<ConfigFileError>> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
+        let text = read_capped(path, MAX_CONFIG_BYTES)
             .map_err(|e| Box::new(ConfigFileError::plain(&file, format!("cannot read the config file: {e}"))))?;
         Ok(Self::from_text(file, text))
     }
@@ -66,8 +70,9 @@ impl Source {
     fn yaml_error(&self, err: &serde_saphyr::Error) -> ConfigFileError {
         let pos =
             err.location().filter(|l| l.line() > 0).map(|l| Pos { line: l.line() as usize, col: l.column() as usize });
-        let message = strip_trailing_location(&strip_location(&err.without_snippet().to_string()));
+        let raw = strip_trailing_location(&strip_location(&err.without_snippet().to_string()));
         let mut path = pos.and_then(|p| self.index.path_at(p)).map(str::to_owned);
+        let message = plain::translate(&raw, path.as_deref().and_then(|p| self.index.locate(p)), pos);
         let mut at = pos;
         let mut hint = None;
         if let Some((word, expected)) = unknown_name(&message, "unknown field `") {

@@ -57,7 +57,8 @@ impl fmt::Display for ConfigFileError {
         if let (Some(p), Some(line)) = (self.pos, &self.line_text) {
             let n = p.line.to_string();
             let pad = " ".repeat(n.len());
-            let caret = " ".repeat(line.chars().take(p.col.saturating_sub(1)).count());
+            let (line, caret) = crop(line, p.col.saturating_sub(1));
+            let caret = " ".repeat(caret);
             write!(f, "\n {pad} |\n {n} | {line}\n {pad} | {caret}^")?;
         }
         Ok(())
@@ -65,6 +66,22 @@ impl fmt::Display for ConfigFileError {
 }
 
 impl std::error::Error for ConfigFileError {}
+
+/// Longest source line quoted under an error, in characters.
+const MAX_QUOTED: usize = 200;
+
+/// `line` cut to at most [`MAX_QUOTED`] characters around character `col` (`…` marking the
+/// cuts), and the caret's column in the cut line.
+fn crop(line: &str, col: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= MAX_QUOTED {
+        return (line.to_owned(), col.min(len));
+    }
+    let start = col.saturating_sub(MAX_QUOTED / 2).min(len - MAX_QUOTED);
+    let body: String = line.chars().skip(start).take(MAX_QUOTED).collect();
+    let (head, tail) = (if start > 0 { "…" } else { "" }, if start + MAX_QUOTED < len { "…" } else { "" });
+    (format!("{head}{body}{tail}"), col - start + usize::from(start > 0))
+}
 
 /// `did you mean `x`?` for the valid name closest to `word`, when one is close enough.
 pub fn did_you_mean(word: &str, valid: &[String]) -> Option<String> {
@@ -74,4 +91,22 @@ pub fn did_you_mean(word: &str, valid: &[String]) -> Option<String> {
         .filter(|(score, _)| *score >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, v)| format!("did you mean `{v}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = "x".repeat(50_000_000);
+        let (cut, caret) = crop(&line, 1_000_000);
+        assert_eq!(cut.chars().count(), MAX_QUOTED + 2);
+        assert!(cut.starts_with('…') && cut.ends_with('…'));
+        assert_eq!(caret, MAX_QUOTED / 2 + 1);
+        assert_eq!(crop("short", 2), ("short".to_owned(), 2));
+        let (cut, caret) = crop(&"y".repeat(300), 0);
+        assert!(cut.ends_with('…') && !cut.starts_with('…'));
+        assert_eq!(caret, 0);
+    }
 }

@@ -123,6 +123,17 @@ impl Cyclic {
         &self.config
     }
 
+    /// Steps where the LR or the momentum can be extreme within `[0, span)`: the first and last
+    /// peaks and cycle starts (the amplitude is a monotone `gamma^t` times a triangle).
+    pub(crate) fn extremes(&self, span: u64) -> Vec<u64> {
+        let total = self.total as u64;
+        let up = self.config.step_size_up;
+        let last = span.saturating_sub(1);
+        let last_start = last / total * total;
+        let last_peak = if last_start + up <= last { last_start + up } else { last_start.saturating_sub(total - up) };
+        vec![up.min(last), last_peak, last_start, last_start.saturating_sub(total), last]
+    }
+
     /// `height · scale` at step `t`: the fraction of the way from base to max (PyTorch's
     /// `scale_factor · scale_fn(…)`), shared by the LR and the momentum.
     #[inline]

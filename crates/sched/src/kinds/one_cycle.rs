@@ -183,6 +183,15 @@ impl OneCycle {
         &self.config
     }
 
+    /// The last step of each phase, rounded down and up: where the LR and the momentum reach
+    /// their extremes (the horizon check evaluates there).
+    pub(crate) fn phase_ends(&self) -> impl Iterator<Item = u64> + '_ {
+        self.phases[..self.len].iter().flat_map(|p| {
+            let end = p.end_step.max(0.0);
+            [end.floor() as u64, end.ceil() as u64]
+        })
+    }
+
     /// The shape factor of `pct` shared by every annealed quantity: `cos(π·pct) + 1` for
     /// `cos`, `pct` for `linear`.
     #[inline]

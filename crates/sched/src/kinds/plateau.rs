@@ -25,8 +25,8 @@ pub enum ThresholdMode {
     Abs,
 }
 
-/// `ReduceLROnPlateau`: `lr(t) = max(base · factor^n, min_lr)`, where `n` is the number of
-/// reductions so far. Each observed metric (PyTorch's `step(metrics)`) updates the best value
+/// `ReduceLROnPlateau`: `lr(t) = min(base, max(base · factor^n, min_lr))`, where `n` is the number of
+/// reductions so far (a `min_lr` above `base` never raises the LR, as in PyTorch). Each observed metric (PyTorch's `step(metrics)`) updates the best value
 /// (an improvement must beat it by `threshold`, relative or absolute); after more than
 /// `patience` observations without improvement the LR is reduced (when the reduction exceeds
 /// `eps`), the counter resets and `cooldown` observations are ignored.
@@ -193,8 +193,10 @@ impl Plateau {
         Ok(())
     }
 
+    /// LR of base `base` after `n` reductions. PyTorch applies `new = max(old · factor, min_lr)`
+    /// only when it lowers the LR, so a `min_lr` above `base` never raises it: `base` stays.
     fn lr_after(&self, base: f64, n: u32) -> f64 {
-        (base * self.config.factor.powi(n as i32)).max(self.config.min_lr)
+        (base * self.config.factor.powi(n as i32)).max(self.config.min_lr).min(base)
     }
 
     /// LR for base LR `base` given the reductions so far. Unlike the other kinds it takes no

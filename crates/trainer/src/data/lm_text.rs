@@ -154,8 +154,7 @@ mod loading {
     /// The token ids of one file (no special tokens added); an unreadable or empty file is an
     /// error naming it.
     fn document(path: &Path, field: &str, tok: &LmTokenizer) -> Result<Vec<u32>, DataError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| DataError::field(field, format!("cannot read {}: {e}", path.display())))?;
+        let text = crate::data::capped::read_text(path).map_err(|e| DataError::field(field, e))?;
         if text.trim().is_empty() {
             return Err(DataError::field(field, format!("{} is empty: no text to train on", path.display())));
         }

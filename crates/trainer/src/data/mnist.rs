@@ -7,7 +7,6 @@
 //! image, a C build of aws-lc) and about 60 % of the whole build's compile work, for these
 //! ~40 lines. Files come from a folder (`dir`); fetching MNIST from the hub is not supported.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -109,14 +108,10 @@ fn find(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf, DataError> {
 
 /// Reads (and un-gzips) an IDX file.
 fn read_idx(path: &Path, ndims: u8) -> Result<Idx, DataError> {
-    let raw = std::fs::read(path)
-        .map_err(|e| DataError::field("data.dir", format!("cannot read {}: {e}", path.display())))?;
+    let raw = crate::data::capped::read(path).map_err(|e| DataError::field("data.dir", e))?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::field("data.dir", format!("{}: not a gzip file: {e}", path.display())))?;
-        out
+        crate::data::capped::read_all(flate2::read::GzDecoder::new(raw.as_slice()), crate::data::capped::MAX_DATA_BYTES)
+            .map_err(|e| DataError::field("data.dir", format!("{}: not a gzip file: {e}", path.display())))?
     } else {
         raw
     };

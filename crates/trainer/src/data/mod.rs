@@ -1,6 +1,7 @@
 //! Datasets: in-memory examples split into train and validation, assembled into batches on the
 //! run's device. One unit of data time: an epoch of shuffled train batches.
 
+pub mod capped;
 pub mod causal;
 #[cfg(feature = "hub")]
 pub mod chat;

@@ -54,7 +54,7 @@ pub struct Record {
 /// Reads every record of `path` (none from an empty file). The error names the file and the
 /// row.
 pub fn read(path: &Path, format: Format) -> Result<Vec<Record>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = crate::data::capped::read_text(path)?;
     if text.trim().is_empty() {
         return Ok(Vec::new()); // an empty file holds no records, in every format
     }

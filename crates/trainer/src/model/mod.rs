@@ -18,6 +18,7 @@ pub mod llama;
 pub mod lora;
 pub mod mlp;
 pub mod pretrained;
+pub mod size;
 
 use std::sync::Arc;
 

@@ -97,6 +97,17 @@ impl Trainer {
             check::run_issues(&config, &checked.schedule, total_steps, &metrics).map_err(TrainError::Config)?;
         let monitors = monitors(&config, &metrics, monitored)?;
 
+        // The model's size from the data's shapes, before anything is allocated (counted models only).
+        if crate::model::size::parameters(&config.model, None).is_some() {
+            let spec = crate::model::ModelSpec {
+                input_shape: data.input_shape().to_vec(),
+                image: data.image_shape(),
+                outputs: data.labels().outputs(),
+            };
+            if let Some(issue) = crate::model::size::issue(&config.model, Some(&spec)) {
+                return Err(TrainError::Config(vec![issue]));
+            }
+        }
         let mut rng = Rng::new(config.seed);
         let varmap = VarMap::new();
         let task = config.model.build(data.as_ref(), &prepared, &varmap, &mut rng, &device)?;

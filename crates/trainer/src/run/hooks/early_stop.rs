@@ -1,5 +1,6 @@
-//! [`EarlyStopping`]: stop after `patience` evaluations without an improvement larger than
-//! `min_delta` of the monitored metric (`train.early_stopping`).
+//! [`EarlyStopping`]: stop once more than `patience` evaluations in a row brought no improvement
+//! larger than `min_delta` of the monitored metric (`train.early_stopping`); `patience` counts as
+//! in PyTorch's `ReduceLROnPlateau` and `hooks.on_plateau`.
 
 use super::{Ctx, Hook};
 use crate::config::EarlyStoppingConfig;
@@ -25,10 +26,11 @@ impl Hook for EarlyStopping {
         let Some(value) = eval.value(self.metric) else { return Ok(None) };
         let c = &self.config;
         ctx.state.early_stopping.update(value, eval.step, c.mode, c.min_delta);
-        if ctx.state.early_stopping.bad < c.patience {
+        let bad = ctx.state.early_stopping.bad;
+        if bad <= c.patience {
             return Ok(None);
         }
-        ctx.fx.notify(Event::EarlyStop { step: eval.step, metric: c.monitor.clone(), patience: c.patience });
+        ctx.fx.notify(Event::EarlyStop { step: eval.step, metric: c.monitor.clone(), patience: bad });
         Ok(Some(StopReason::EarlyStopping))
     }
 }
@@ -40,18 +42,29 @@ mod tests {
     use super::*;
     use crate::run::hooks::testing::{Harness, eval};
 
-    #[test]
-    fn stops_after_patience_evaluations_without_a_large_enough_improvement() {
+    /// The stops of early stopping with `patience` over the losses evaluated at steps 0, 1, ….
+    fn stops(patience: u64, losses: &[f64]) -> (Vec<Option<StopReason>>, Vec<String>) {
         let config =
-            EarlyStoppingConfig { monitor: "val/loss".into(), patience: 2, min_delta: 0.05, mode: PlateauMode::Min };
+            EarlyStoppingConfig { monitor: "val/loss".into(), patience, min_delta: 0.05, mode: PlateauMode::Min };
         let mut hook = EarlyStopping::new(config, MetricId(0));
         let mut h = Harness::new(r#"{"kind": "constant"}"#, 0);
-        let mut stops = Vec::new();
-        for (step, loss) in [(0, 1.0), (1, 0.9), (2, 0.88), (3, 0.86), (4, 0.5)] {
-            stops.push(hook.after_eval(&eval(step, loss, 0.0), &mut h.ctx()).unwrap());
-        }
-        let fx = h.fx;
-        assert_eq!(stops, [None, None, None, Some(StopReason::EarlyStopping), None]);
-        assert_eq!(fx.events, ["step 3: early stopping (val/loss did not improve for 2 evaluations)"]);
+        let stops =
+            losses.iter().enumerate().map(|(s, &l)| hook.after_eval(&eval(s as u64, l, 0.0), &mut h.ctx()).unwrap());
+        let stops = stops.collect();
+        (stops, h.fx.events)
+    }
+
+    #[test]
+    fn stops_when_more_than_patience_evaluations_bring_no_large_enough_improvement() {
+        let stop = Some(StopReason::EarlyStopping);
+        let (got, events) = stops(2, &[1.0, 0.9, 0.88, 0.86, 0.87, 0.5]);
+        assert_eq!(got, [None, None, None, None, stop, None]);
+        assert_eq!(events, ["step 4: early stopping (val/loss did not improve for 3 evaluations)"]);
+    }
+
+    #[test]
+    fn patience_zero_stops_at_the_first_evaluation_that_does_not_improve_never_an_improving_one() {
+        let stop = Some(StopReason::EarlyStopping);
+        assert_eq!(stops(0, &[1.0, 0.9, 0.8, 0.79]).0, [None, None, None, stop]);
     }
 }

@@ -81,8 +81,12 @@ mod tests {
     use crate::run::hooks::testing::{Recorder, eval, schedule, state};
 
     fn hook(action: PlateauAction) -> PlateauHook {
+        hook_with(action, 1)
+    }
+
+    fn hook_with(action: PlateauAction, patience: u64) -> PlateauHook {
         let config: PlateauHookConfig =
-            serde_json::from_value(serde_json::json!({"action": "restart", "patience": 1})).unwrap();
+            serde_json::from_value(serde_json::json!({"action": "restart", "patience": patience})).unwrap();
         PlateauHook::new(Plateau::detector(&config.detector()).unwrap(), MetricId(0), action, None).unwrap()
     }
 
@@ -115,6 +119,14 @@ mod tests {
         let (fx, stops, _) = feed(&mut hook(PlateauAction::Stop), &mut s, &[1.0, 0.5, 0.5, 0.5]);
         assert_eq!(stops, [None, None, None, Some(StopReason::Plateau)]);
         assert_eq!(fx.events, ["step 39: val/loss plateaued; stopping"]);
+    }
+
+    #[test]
+    fn patience_zero_acts_at_the_first_evaluation_that_does_not_improve_never_an_improving_one() {
+        // The same meaning as train.early_stopping.patience (see early_stop.rs).
+        let mut s = schedule(r#"{"kind": "constant"}"#);
+        let (_, stops, _) = feed(&mut hook_with(PlateauAction::Stop, 0), &mut s, &[1.0, 0.9, 0.8, 0.8]);
+        assert_eq!(stops, [None, None, None, Some(StopReason::Plateau)]);
     }
 
     #[test]
