@@ -162,7 +162,10 @@ fn a_run_directory_in_use_is_refused_with_the_pid_until_its_process_ends() {
     let lines_after = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap().lines().count();
     assert!(lines_after >= lines_before, "metrics.jsonl not truncated ({lines_before} → {lines_after})");
 
-    child.kill().unwrap(); // SIGKILL: the lock file stays, the lock goes with the process
+    // A checkpoint to resume from, then SIGKILL: the lock file stays, the lock goes with the process.
+    let first = run_dir.join("checkpoints/step-00000100/state.json");
+    assert!(common::wait_for(&first, Duration::from_secs(120)), "no checkpoint at step 100");
+    child.kill().unwrap();
     child.wait().unwrap();
     assert!(run_dir.join(".lock").exists());
     let target = (newest_checkpoint(&run_dir) + 10).to_string();
