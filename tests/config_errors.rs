@@ -202,12 +202,17 @@ fn typing_cases() -> Vec<Case> {
         (
             "a plateau mode given as a number",
             edit("{kind: cosine, t_max: 100}", "{kind: plateau, monitor: val/loss, mode: 0}"),
-            vec!["c.yaml:5:", "schedule.mode", "integer `0`"],
+            vec!["c.yaml:5:", "schedule.mode", "unknown variant `0`", "min, max"],
         ),
         (
             "a cyclic mode given as a number",
             edit("{kind: cosine, t_max: 100}", "{kind: cyclic, base_lr: 0.01, max_lr: 0.1, mode: 1}"),
-            vec!["c.yaml:5:", "integer `1`"],
+            vec!["c.yaml:5:", "schedule.mode", "unknown variant `1`", "triangular, triangular2, exp_range"],
+        ),
+        (
+            "an activation given as a number",
+            edit("kind: mlp,", "kind: mlp, activation: 1,"),
+            vec!["c.yaml:2:", "model.activation", "unknown variant `1`", "relu"],
         ),
         (
             "an early-stopping mode given as a number",
