@@ -202,12 +202,17 @@ fn typing_cases() -> Vec<Case> {
         (
             "a plateau mode given as a number",
             edit("{kind: cosine, t_max: 100}", "{kind: plateau, monitor: val/loss, mode: 0}"),
-            vec!["c.yaml:5:", "schedule.mode", "integer `0`"],
+            vec!["c.yaml:5:", "schedule.mode", "unknown variant `0`", "min, max"],
         ),
         (
             "a cyclic mode given as a number",
             edit("{kind: cosine, t_max: 100}", "{kind: cyclic, base_lr: 0.01, max_lr: 0.1, mode: 1}"),
-            vec!["c.yaml:5:", "integer `1`"],
+            vec!["c.yaml:5:", "schedule.mode", "unknown variant `1`", "triangular, triangular2, exp_range"],
+        ),
+        (
+            "an activation given as a number",
+            edit("kind: mlp,", "kind: mlp, activation: 1,"),
+            vec!["c.yaml:2:", "model.activation", "unknown variant `1`", "relu"],
         ),
         (
             "an early-stopping mode given as a number",
@@ -224,6 +229,7 @@ fn typing_cases() -> Vec<Case> {
             edit("max_steps: 100", "max_steps: '100'"),
             vec!["c.yaml:6:9", "train.max_steps", "quoted", "without quotes"],
         ),
+        ("a NaN", edit("lr: 0.1", "lr: .nan"), vec!["c.yaml:4:", "optimizer.lr", "`.nan` is not a finite number"]),
         (
             "a quoted number for a float",
             edit("lr: 0.1", "lr: \"0.1\""),
@@ -298,6 +304,10 @@ fn set_values_are_typed_like_file_values() {
         ("train.max_steps='100'", "--set train.max_steps='100': train.max_steps: `\"100\"` is quoted"),
         ("schedule.kind=6", "--set schedule.kind=6: schedule.kind: unknown variant `6`, expected one of constant"),
         ("optimizer.kind=1", "--set optimizer.kind=1: optimizer.kind: unknown variant `1`, expected one of sgd"),
+        (
+            "optimizer.lr=.inf",
+            "--set optimizer.lr=.inf: `.inf` is not a finite number: NaN and infinities are not accepted",
+        ),
     ] {
         let out = run(dir.path(), &["validate", "c.yaml", "--set", set]);
         assert_eq!(out.status.code(), Some(1));

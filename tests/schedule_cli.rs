@@ -57,7 +57,7 @@ fn check_dir(dir: &Path) -> usize {
 #[test]
 fn csv_preview_matches_every_reference_case() {
     assert_eq!(check_dir(&root().join("tests/data/torch")), 14);
-    assert_eq!(check_dir(&root().join("tests/data/torch-extra")), 16);
+    assert_eq!(check_dir(&root().join("tests/data/torch-extra")), 17);
 }
 
 #[test]
@@ -99,4 +99,16 @@ fn validate_counts_every_key_point_not_the_listing_cap() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("# … 20000 key points in all"), "{}", stdout.lines().last().unwrap_or(""));
+}
+
+#[test]
+fn lr_find_that_diverges_within_a_few_steps_warns_instead_of_suggesting_confidently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = root().join("configs/constant.yaml");
+    let args = ["lr-find", config.to_str().unwrap(), "--min", "1", "--max", "1e5", "--steps", "100"];
+    let out = run(tmp.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: the loss diverged after ") && stderr.contains(" of 100 steps"), "{stderr}");
+    assert!(stdout.contains("suggested learning rate (unreliable: the loss diverged early):"), "{stdout}");
 }

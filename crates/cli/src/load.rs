@@ -33,8 +33,12 @@ impl Override {
         let value: Value = if raw.trim().is_empty() {
             Value::Null
         } else {
-            serde_saphyr::from_str(raw)
-                .map_err(|e| err(format!("the value is not valid YAML: {}", e.without_snippet())))?
+            serde_saphyr::from_str(raw).map_err(|e| {
+                let message = e.without_snippet().to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+                let plain = crate::yaml::translate(&message, None, None);
+                err(if plain == message { format!("the value is not valid YAML: {message}") } else { plain })
+            })?
         };
         Ok(Self { key: key.to_owned(), raw: raw.to_owned(), value })
     }

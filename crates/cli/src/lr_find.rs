@@ -88,6 +88,24 @@ pub fn suggest(points: &[Point]) -> Option<Suggestion> {
     Some(Suggestion { steepest: points[steepest].lr, minimum, minimum_div_10: minimum / 10.0 })
 }
 
+/// Fewest steps a sweep must record before it diverges for its suggestion to be trusted.
+pub const MIN_CONFIDENT_STEPS: usize = 20;
+
+/// A warning when the sweep diverged after too few of its `planned` steps (fewer than
+/// [`MIN_CONFIDENT_STEPS`] or a tenth of the sweep) for its suggestion to mean much.
+pub fn early_divergence(points: &[Point], planned: u64) -> Option<String> {
+    let recorded = points.len();
+    let enough = MIN_CONFIDENT_STEPS.max((planned / 10) as usize);
+    if recorded as u64 >= planned || recorded >= enough {
+        return None;
+    }
+    let at = points.last().map_or(String::new(), |p| format!(" (lr {:.1e})", p.lr));
+    Some(format!(
+        "the loss diverged after {recorded} of {planned} steps{at}: too few points for a reliable suggestion; \
+         the sweep starts too close to divergence: lower --min and --max and run lr-find again"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +123,16 @@ mod tests {
         t.push(1, 1.0, 0.5);
         assert!(!t.push(2, 1.0, 1.9));
         assert!(t.push(3, 1.0, 2.1), "above 4 × the best (0.5)");
+    }
+
+    #[test]
+    fn an_early_divergence_is_flagged() {
+        let points = |n: u64| (0..n).map(|t| Point { step: t, lr: 1.0, loss: 1.0, smoothed: 1.0 }).collect::<Vec<_>>();
+        let w = early_divergence(&points(5), 100).unwrap();
+        assert!(w.contains("diverged after 5 of 100 steps (lr 1.0e0)"), "{w}");
+        assert!(early_divergence(&points(100), 100).is_none(), "a complete sweep");
+        assert!(early_divergence(&points(30), 100).is_none(), "enough points");
+        assert!(early_divergence(&points(30), 1000).is_some(), "less than a tenth of the sweep");
     }
 
     #[test]

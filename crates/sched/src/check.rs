@@ -17,9 +17,21 @@
 //! let e = check::positive("optimizer", "lr", -0.5).unwrap_err();
 //! assert_eq!(e.to_string(), "optimizer.lr: must be a finite number > 0 (got -0.5)");
 //! assert!(check::in_range("schedule", "factor", 1.0, (0.0, true), (1.0, false)).is_ok());
+//! let e = check::in_range("model", "dropout", 1e300, (0.0, false), (1.0, true)).unwrap_err();
+//! assert_eq!(e.message, "must be in [0, 1) (got 1e300)");
 //! ```
 
 use crate::FieldIssue;
+
+/// `value` as written in messages: plain, or in scientific notation when very large or small
+/// (`1e300`, not 301 digits).
+pub fn show(value: f64) -> String {
+    if value != 0.0 && value.is_finite() && !(1e-5..1e16).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
+    }
+}
 
 /// Joins a parent path and a field name: `field("schedule", "gamma")` is `schedule.gamma`.
 pub fn field(path: &str, name: &str) -> String {
@@ -31,7 +43,7 @@ pub fn positive(path: &str, name: &str, value: f64) -> Result<(), FieldIssue> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(FieldIssue::new(field(path, name), format!("must be a finite number > 0 (got {value})")))
+        Err(FieldIssue::new(field(path, name), format!("must be a finite number > 0 (got {})", show(value))))
     }
 }
 
@@ -40,7 +52,7 @@ pub fn non_negative(path: &str, name: &str, value: f64) -> Result<(), FieldIssue
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(FieldIssue::new(field(path, name), format!("must be a finite number >= 0 (got {value})")))
+        Err(FieldIssue::new(field(path, name), format!("must be a finite number >= 0 (got {})", show(value))))
     }
 }
 
@@ -58,7 +70,10 @@ pub fn in_range(
         Ok(())
     } else {
         let (l, r) = (if lo_open { "(" } else { "[" }, if hi_open { ")" } else { "]" });
-        Err(FieldIssue::new(field(path, name), format!("must be in {l}{lo}, {hi}{r} (got {value})")))
+        Err(FieldIssue::new(
+            field(path, name),
+            format!("must be in {l}{}, {}{r} (got {})", show(lo), show(hi), show(value)),
+        ))
     }
 }
 

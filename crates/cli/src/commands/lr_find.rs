@@ -116,7 +116,11 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
         CliError::Other("too few steps before the loss diverged to suggest an LR: lower --min".into())
     })?;
     report::write_png(&out_dir, &loaded.value.name, &points, &suggestion)?;
-    report::print_suggestion(&out_dir, &args.config, &suggestion);
+    let warning = crate::lr_find::early_divergence(&points, args.steps);
+    if let Some(w) = &warning {
+        eprintln!("warning: {w}");
+    }
+    report::print_suggestion(&out_dir, &args.config, &suggestion, warning.is_none());
     Ok(())
 }
 

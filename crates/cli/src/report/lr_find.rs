@@ -66,9 +66,10 @@ pub fn write_png(out_dir: &Path, name: &str, points: &[Point], suggestion: &Sugg
     super::plot::render(&png, &[chart]).map_err(CliError::Other)
 }
 
-/// Prints the suggested LRs, the files written and the command to try the steepest one.
-pub fn print_suggestion(out_dir: &Path, config: &Path, suggestion: &Suggestion) {
-    println!("suggested learning rate:");
+/// Prints the suggested LRs (marked unreliable unless `reliable`), the files written and the
+/// command to try the steepest one.
+pub fn print_suggestion(out_dir: &Path, config: &Path, suggestion: &Suggestion, reliable: bool) {
+    println!("suggested learning rate{}:", if reliable { "" } else { " (unreliable: the loss diverged early)" });
     println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
     println!(
         "  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})",

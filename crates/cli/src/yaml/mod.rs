@@ -3,6 +3,7 @@
 mod capped;
 mod index;
 mod plain;
+pub(crate) use plain::translate;
 mod report;
 pub mod typing;
 

@@ -1,12 +1,12 @@
 //! The YAML reader's messages in plain words: its budget breaches (`budget breached: Events {
-//! events: 200001 }`) and duplicate keys (`set DuplicateKeyPolicy in Options`) name what the
-//! user wrote, not the library's types.
+//! events: 200001 }`), duplicate keys (`set DuplicateKeyPolicy in Options`) and non-finite
+//! numbers (`rejected by the configured policy`) name what the user wrote, not the library's types.
 
 use super::Pos;
 
 /// `message` with library wording replaced; `first` is where the field the error is about is
 /// first written (for duplicate keys), `at` where the error is.
-pub(super) fn translate(message: &str, first: Option<Pos>, at: Option<Pos>) -> String {
+pub(crate) fn translate(message: &str, first: Option<Pos>, at: Option<Pos>) -> String {
     if let Some(rest) = message.split_once("budget breached: ").map(|(_, r)| r) {
         return budget(rest);
     }
@@ -16,6 +16,10 @@ pub(super) fn translate(message: &str, first: Option<Pos>, at: Option<Pos>) -> S
             Some(f) => format!("duplicate key `{key}` (first at line {})", f.line),
             None => format!("duplicate key `{key}`"),
         };
+    }
+    if let Some(rest) = message.strip_prefix("non-finite float ") {
+        let value = rest.split(" rejected by the configured policy").next().unwrap_or(rest);
+        return format!("{value} is not a finite number: NaN and infinities are not accepted");
     }
     message.to_owned()
 }
@@ -57,5 +61,9 @@ mod tests {
         let (first, at) = (Some(Pos { line: 2, col: 1 }), Some(Pos { line: 3, col: 1 }));
         assert_eq!(translate(dup, first, at), "duplicate key `seed` (first at line 2)");
         assert_eq!(translate("unknown field `x`", None, None), "unknown field `x`");
+        assert_eq!(
+            translate("non-finite float `.nan` rejected by the configured policy", None, None),
+            "`.nan` is not a finite number: NaN and infinities are not accepted"
+        );
     }
 }

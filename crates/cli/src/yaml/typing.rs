@@ -2,7 +2,7 @@
 //! scalars kept as strings) against what the config read (the typed config serialized back).
 //!
 //! Two things the deserializer lets through are refused here:
-//! - a `kind:` that is not a name (`kind: 6` would pick serde's 7th variant);
+//! - a `kind:` (or a mode) that is not a name (`kind: 6` would pick serde's 7th variant);
 //! - a quoted value read as a number or boolean (`max_steps: '100'`): quotes make text.
 
 use serde_json::Value;
@@ -12,7 +12,26 @@ fn key_path(path: &str, key: &str) -> String {
     if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
-/// The `kind:` fields of `tree` whose value is not a string: `(path, value as written)`.
+/// Keys whose values are always names of an enum variant in a config: `kind` (the tag serde
+/// would read a number for as a variant index) and the modes and options (inside a tagged
+/// section serde would blame a neighbouring field for a number).
+const NAME_KEYS: &[&str] = &[
+    "kind",
+    "mode",
+    "threshold_mode",
+    "anneal_strategy",
+    "warmup_type",
+    "decay_type",
+    "activation",
+    "action",
+    "pooling",
+    "hidden_act",
+    "format",
+    "task",
+];
+
+/// The fields of `tree` that take a name ([`NAME_KEYS`]) whose value is not a string:
+/// `(path, value as written)`.
 pub fn non_string_tags(tree: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     walk_tags(tree, "", &mut out);
@@ -24,7 +43,7 @@ fn walk_tags(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
         Value::Object(map) => {
             for (k, child) in map {
                 let p = key_path(path, k);
-                if k == "kind" && !child.is_string() {
+                if NAME_KEYS.contains(&k.as_str()) && !child.is_string() && !child.is_object() && !child.is_array() {
                     out.push((p.clone(), scalar_text(child)));
                 }
                 walk_tags(child, &p, out);
