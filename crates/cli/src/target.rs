@@ -35,10 +35,7 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
     if target.is_dir() {
         let config = target.join(RUN_CONFIG);
         if !config.is_file() {
-            return Err(CliError::Other(format!(
-                "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>) or a config file",
-                target.display()
-            )));
+            return Err(not_a_run_dir(target, " or a config file"));
         }
         let loaded = load(&config, sets)?;
         let checkpoint = Some(choose(target, checkpoint.unwrap_or("last"))?);
@@ -54,6 +51,43 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
         )));
     }
     Ok(Target { loaded: load(target, sets)?, checkpoint: None })
+}
+
+/// The run directories (`version_<n>` holding a `config.yaml`) directly under `dir`, newest
+/// (highest `n`) first.
+pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.strip_prefix("version_")?.parse().ok()?;
+            let path = e.path();
+            path.join(RUN_CONFIG).is_file().then_some((n, path))
+        })
+        .collect();
+    found.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// `dir is not a run directory`, suggesting the run directories under it when it holds some
+/// (`runs/<name>` instead of `runs/<name>/version_<n>`).
+pub fn not_a_run_dir(dir: &Path, what: &str) -> CliError {
+    let versions = version_dirs(dir);
+    let Some(newest) = versions.first() else {
+        return CliError::Other(format!(
+            "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>){what}",
+            dir.display()
+        ));
+    };
+    let list: Vec<String> = versions.iter().take(5).map(|p| p.display().to_string()).collect();
+    let more = if versions.len() > 5 { format!(" and {} more", versions.len() - 5) } else { String::new() };
+    CliError::Other(format!(
+        "{} is not a run directory but holds {} run(s); give one of them, e.g. {} (newest first: {}{more})",
+        dir.display(),
+        versions.len(),
+        newest.display(),
+        list.join(", ")
+    ))
 }
 
 /// The checkpoint `which` of the run in `run_dir`.

@@ -52,15 +52,22 @@ pub struct Loaded<S> {
     pub candidate: Candidate,
     /// Its state.
     pub state: S,
-    /// Newer checkpoints that did not load, each `path: reason`.
-    pub skipped: Vec<String>,
+    /// The checkpoints tried before it that did not load (as new or newer), each with the
+    /// reason.
+    pub skipped: Vec<(Candidate, String)>,
     /// Whether it had no manifest (written by an older version), so was not verified.
     pub unverified: bool,
 }
 
-/// The `step` field of `dir/state.json`, when readable.
+/// The `step` field of `dir/state.json`, when readable and, if the checkpoint has a manifest,
+/// matching its size and checksum there (so a damaged step never decides the order).
 fn peek_step(dir: &Path) -> Option<u64> {
     let text = fs::read(dir.join(STATE_FILE)).ok()?;
+    if let Some(listed) = manifest::listed(dir, STATE_FILE)
+        && listed != manifest::bytes_sum(&text)
+    {
+        return None;
+    }
     let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
     v.get("step")?.as_u64()
 }
@@ -129,10 +136,11 @@ impl Checkpointer {
                     let unverified = verified == Verified::NoManifest;
                     return Ok(Loaded { candidate, state, skipped, unverified });
                 }
-                Err(why) => skipped.push(format!("{}: {why}", candidate.path.display())),
+                Err(why) => skipped.push((candidate, why)),
             }
         }
-        Err(CheckpointError::NoneValid { dir: self.dir().to_owned(), reasons: skipped })
+        let reasons = skipped.iter().map(|(c, why)| format!("{}: {why}", c.path.display())).collect();
+        Err(CheckpointError::NoneValid { dir: self.dir().to_owned(), reasons })
     }
 }
 

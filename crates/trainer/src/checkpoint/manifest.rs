@@ -64,6 +64,23 @@ pub fn file_sum(path: &Path) -> std::io::Result<FileSum> {
     Ok(FileSum { size, crc32c: format!("{crc:08x}") })
 }
 
+/// Size and CRC-32C of `bytes`.
+pub fn bytes_sum(bytes: &[u8]) -> FileSum {
+    FileSum { size: bytes.len() as u64, crc32c: format!("{:08x}", crc32c::crc32c(bytes)) }
+}
+
+/// What `dir`'s manifest lists for `name`: `None` without a manifest; a sum no file can have
+/// (size `u64::MAX`) when the manifest is unreadable or does not list it.
+pub fn listed(dir: &Path, name: &str) -> Option<FileSum> {
+    let text = fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    let unmatchable = FileSum { size: u64::MAX, crc32c: String::new() };
+    let manifest: Manifest = match serde_json::from_slice(&text) {
+        Ok(m) => m,
+        Err(_) => return Some(unmatchable),
+    };
+    Some(manifest.files.get(name).cloned().unwrap_or(unmatchable))
+}
+
 /// Writes the manifest of `files` (names inside `dir`) as `dir/manifest.json`, created new and
 /// synced.
 pub fn write(dir: &Path, files: &[&str]) -> std::io::Result<()> {

@@ -38,7 +38,8 @@ pub struct ResumeInfo {
     pub skipped: Vec<String>,
     /// Whether it has no manifest (written by an older version), so was not verified.
     pub unverified: bool,
-    /// Checkpoints newer than it, set aside: `checkpoints/<name> (step n) → <new path>`.
+    /// The skipped checkpoints (none older than it), set aside into `checkpoints/stale/`:
+    /// `checkpoints/<name> (step n) → <new path>`.
     pub invalidated: Vec<String>,
     /// Config changes accepted with `allow_config_change`.
     pub accepted_changes: Vec<String>,
@@ -125,8 +126,8 @@ impl Trainer {
     /// range, and that loads completely; the others are skipped with their reason. Refuses a
     /// config that differs from the checkpoint's in what decides the remaining steps (schedule,
     /// optimizer, model, data, seed, batch size, accumulation, clipping) unless
-    /// `allow_config_change`. Checkpoints newer than the one it continues from (a timeline this
-    /// resume replaces) are moved to `checkpoints/stale/`. Metrics logged after the checkpoint are dropped from
+    /// `allow_config_change`. The skipped checkpoints (as new as or newer than the one it continues
+    /// from: a timeline this resume replaces) are moved to `checkpoints/stale/`. Metrics logged after the checkpoint are dropped from
     /// `metrics.jsonl`, and a new event file starts with a session START at the resume step so
     /// TensorBoard drops its stale points.
     pub fn resume(
@@ -154,7 +155,7 @@ impl Trainer {
                 .map_err(|e| one_issue("schedule", format!("cannot restore the checkpoint's schedule state: {e}")))?;
         }
         let step = state.step;
-        let invalidated = invalidate_newer(&checkpoints, &loaded.candidate, step)?;
+        let invalidated = set_aside_skipped(&checkpoints, &loaded.skipped)?;
         if self.config.logging.jsonl {
             jsonl::truncate_from(dir.path(), step)?;
         }
@@ -166,7 +167,7 @@ impl Trainer {
             checkpoint: loaded.candidate.path,
             kind: loaded.candidate.kind,
             step,
-            skipped: loaded.skipped,
+            skipped: loaded.skipped.iter().map(|(c, why)| format!("{}: {why}", c.path.display())).collect(),
             unverified: loaded.unverified,
             invalidated,
             accepted_changes: changes,
@@ -195,20 +196,22 @@ impl Trainer {
     }
 }
 
-/// Sets aside (into `checkpoints/stale/`) the checkpoints newer than step `step` (the one a
-/// resume continues from), and the `best`/`cycle-*` ones whose step cannot be read: they belong
-/// to a timeline the resume replaces. Returns `checkpoints/<name> (step n) → <new path>` of each.
-fn invalidate_newer(checkpoints: &Checkpointer, chosen: &Candidate, step: u64) -> Result<Vec<String>, TrainError> {
-    let mut removed = Vec::new();
-    for c in checkpoints.candidates() {
-        if c.path == chosen.path || c.step.is_some_and(|s| s <= step) {
+/// Sets aside (into `checkpoints/stale/`) the checkpoints a resume skipped (damaged, out of
+/// range: all as new as or newer than the one it continues from, so from a timeline it
+/// replaces) and the `best`/`cycle-*` ones whose step cannot be read. Returns
+/// `checkpoints/<name> (step n) → <new path>` of each.
+fn set_aside_skipped(checkpoints: &Checkpointer, skipped: &[(Candidate, String)]) -> Result<Vec<String>, TrainError> {
+    let unreadable = checkpoints.candidates().into_iter().filter(|c| c.step.is_none());
+    let mut moved = Vec::new();
+    for c in skipped.iter().map(|(c, _)| c.clone()).chain(unreadable) {
+        if !c.path.exists() {
             continue;
         }
         let aside = checkpoints.set_aside(&c.path)?;
-        let step = c.step.map_or_else(|| "unreadable state".to_owned(), |s| format!("step {s}"));
-        removed.push(format!("{} ({step}) → {}", c.short(), aside.display()));
+        let step = c.step.map_or_else(|| "damaged state.json".to_owned(), |s| format!("step {s}"));
+        moved.push(format!("{} ({step}) → {}", c.short(), aside.display()));
     }
-    Ok(removed)
+    Ok(moved)
 }
 
 /// The hooks of a run, in the order they act.
