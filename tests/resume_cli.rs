@@ -127,3 +127,20 @@ fn a_damaged_newest_checkpoint_falls_back_to_best_and_is_set_aside() {
     assert!(stdout.contains("set aside checkpoints/step-00000045 (step 45) → "), "{stdout}");
     assert!(ck.join("stale").read_dir().unwrap().count() >= 2);
 }
+
+#[test]
+fn generate_eval_and_export_refuse_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = trained(dir.path(), "tiny");
+    let ck = dir.path().join(&run_dir).join("checkpoints");
+    flip_middle_byte(&ck.join("best/model.safetensors"));
+    let out = run(dir.path(), &["eval", &run_dir, "--checkpoint", "best", "--text", "tiny.yaml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "checkpoint {run_dir}/checkpoints/best is damaged: model.safetensors: checksum mismatch"
+        )),
+        "{stderr}"
+    );
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use trainer::RunConfig;
-use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, step_label};
+use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, manifest, step_label};
 
 use crate::commands::train::RUN_CONFIG;
 use crate::error::CliError;
@@ -96,7 +96,7 @@ fn choose(run_dir: &Path, which: &str) -> Result<PathBuf, CliError> {
     let dir = checkpoints.dir();
     let complete = |p: &Path| p.join(MODEL_FILE).is_file() && p.join(STATE_FILE).is_file();
     let found = match which {
-        "last" => checkpoints.periodic().into_iter().map(|(_, p)| p).find(|p| complete(p)),
+        "last" => checkpoints.periodic().into_iter().map(|(_, p)| p).find(|p| complete(p) && verified(p).is_ok()),
         "best" => Some(dir.join("best")).filter(|p| complete(p)),
         step => {
             let n: u64 = step
@@ -105,11 +105,22 @@ fn choose(run_dir: &Path, which: &str) -> Result<PathBuf, CliError> {
             Some(dir.join(step_label(n))).filter(|p| complete(p))
         }
     };
+    if let Some(p) = &found {
+        verified(p)?;
+    }
     found.ok_or_else(|| {
         let have = available(dir, complete);
         let have = if have.is_empty() { "none".to_owned() } else { have.join(", ") };
         CliError::Other(format!("no complete checkpoint `{which}` in {} (there: {have})", dir.display()))
     })
+}
+
+/// Checks the checkpoint's files against its manifest (one without a manifest, written by an
+/// older version, is used as it is).
+fn verified(checkpoint: &Path) -> Result<(), CliError> {
+    manifest::verify(checkpoint, &[MODEL_FILE, STATE_FILE])
+        .map(|_| ())
+        .map_err(|why| CliError::Other(format!("checkpoint {} is damaged: {why}", checkpoint.display())))
 }
 
 fn available(dir: &Path, complete: impl Fn(&Path) -> bool) -> Vec<String> {
