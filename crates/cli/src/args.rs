@@ -168,7 +168,8 @@ pub struct ResumeArgs {
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
-    /// Continue even if the schedule or optimizer config differs from the checkpoint's.
+    /// Continue even if the config differs from the checkpoint's in what decides the remaining
+    /// steps (schedule, optimizer, model, data, seed, batch size, accumulation, clipping).
     #[arg(long)]
     pub allow_config_change: bool,
     /// Plain line log instead of a progress bar.

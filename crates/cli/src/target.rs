@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use trainer::RunConfig;
-use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, step_label};
+use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, manifest, step_label};
 
 use crate::commands::train::RUN_CONFIG;
 use crate::error::CliError;
@@ -35,10 +35,7 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
     if target.is_dir() {
         let config = target.join(RUN_CONFIG);
         if !config.is_file() {
-            return Err(CliError::Other(format!(
-                "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>) or a config file",
-                target.display()
-            )));
+            return Err(not_a_run_dir(target, " or a config file"));
         }
         let loaded = load(&config, sets)?;
         let checkpoint = Some(choose(target, checkpoint.unwrap_or("last"))?);
@@ -56,13 +53,50 @@ pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Resu
     Ok(Target { loaded: load(target, sets)?, checkpoint: None })
 }
 
+/// The run directories (`version_<n>` holding a `config.yaml`) directly under `dir`, newest
+/// (highest `n`) first.
+pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.strip_prefix("version_")?.parse().ok()?;
+            let path = e.path();
+            path.join(RUN_CONFIG).is_file().then_some((n, path))
+        })
+        .collect();
+    found.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// `dir is not a run directory`, suggesting the run directories under it when it holds some
+/// (`runs/<name>` instead of `runs/<name>/version_<n>`).
+pub fn not_a_run_dir(dir: &Path, what: &str) -> CliError {
+    let versions = version_dirs(dir);
+    let Some(newest) = versions.first() else {
+        return CliError::Other(format!(
+            "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>){what}",
+            dir.display()
+        ));
+    };
+    let list: Vec<String> = versions.iter().take(5).map(|p| p.display().to_string()).collect();
+    let more = if versions.len() > 5 { format!(" and {} more", versions.len() - 5) } else { String::new() };
+    CliError::Other(format!(
+        "{} is not a run directory but holds {} run(s); give one of them, e.g. {} (newest first: {}{more})",
+        dir.display(),
+        versions.len(),
+        newest.display(),
+        list.join(", ")
+    ))
+}
+
 /// The checkpoint `which` of the run in `run_dir`.
 fn choose(run_dir: &Path, which: &str) -> Result<PathBuf, CliError> {
     let checkpoints = Checkpointer::new(run_dir, 1);
     let dir = checkpoints.dir();
     let complete = |p: &Path| p.join(MODEL_FILE).is_file() && p.join(STATE_FILE).is_file();
     let found = match which {
-        "last" => checkpoints.periodic().into_iter().map(|(_, p)| p).find(|p| complete(p)),
+        "last" => checkpoints.periodic().into_iter().map(|(_, p)| p).find(|p| complete(p) && verified(p).is_ok()),
         "best" => Some(dir.join("best")).filter(|p| complete(p)),
         step => {
             let n: u64 = step
@@ -71,11 +105,22 @@ fn choose(run_dir: &Path, which: &str) -> Result<PathBuf, CliError> {
             Some(dir.join(step_label(n))).filter(|p| complete(p))
         }
     };
+    if let Some(p) = &found {
+        verified(p)?;
+    }
     found.ok_or_else(|| {
         let have = available(dir, complete);
         let have = if have.is_empty() { "none".to_owned() } else { have.join(", ") };
         CliError::Other(format!("no complete checkpoint `{which}` in {} (there: {have})", dir.display()))
     })
+}
+
+/// Checks the checkpoint's files against its manifest (one without a manifest, written by an
+/// older version, is used as it is).
+fn verified(checkpoint: &Path) -> Result<(), CliError> {
+    manifest::verify(checkpoint, &[MODEL_FILE, STATE_FILE])
+        .map(|_| ())
+        .map_err(|why| CliError::Other(format!("checkpoint {} is damaged: {why}", checkpoint.display())))
 }
 
 fn available(dir: &Path, complete: impl Fn(&Path) -> bool) -> Vec<String> {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use trainer::{RunConfig, Session, StopReason, Summary, Trainer};
+use trainer::checkpoint::Kind;
+use trainer::{ResumeInfo, RunConfig, Session, StopReason, Summary, Trainer};
 
 use crate::args::{ResumeArgs, TrainArgs};
 use crate::error::{CliError, locate};
@@ -49,30 +50,54 @@ fn describe(trainer: &Trainer) {
 }
 
 /// `resume RUN_DIR`: rebuilds the run from its `config.yaml` and continues from the newest
-/// valid checkpoint.
+/// valid checkpoint; says which one when it falls back, and what it removed. The run's
+/// `config.yaml` is rewritten (with the `--set` overrides) only once the resume has started.
 pub fn resume(args: &ResumeArgs) -> Result<(), CliError> {
     let config_path = args.run_dir.join(RUN_CONFIG);
+    if args.run_dir.is_dir() && !config_path.exists() {
+        return Err(crate::target::not_a_run_dir(&args.run_dir, ""));
+    }
     let loaded: Loaded<RunConfig> = load(&config_path, &args.overrides.set)?;
     let trainer = Trainer::build(loaded.value.clone()).map_err(|e| locate(e, &loaded))?;
     let (mut session, info) = trainer.resume(&args.run_dir, args.allow_config_change).map_err(CliError::Train)?;
-    for s in &info.skipped {
-        println!("skipped a checkpoint that does not load: {s}");
-    }
-    for c in &info.accepted_changes {
-        println!("config changed (accepted with --allow-config-change): {c}");
-    }
+    report_resume(&info);
     if !args.overrides.set.is_empty() {
         crate::runs::write_config(&args.run_dir, &loaded.value)?;
     }
-    println!(
+    say(format_args!(
         "resuming {} at step {}/{} from {}",
         args.run_dir.display(),
         info.step,
         session.trainer().total_steps(),
         info.checkpoint.display()
-    );
+    ));
     describe(session.trainer());
     run_to_end(&mut session, args.quiet)
+}
+
+/// What a resume skipped, fell back to, accepted and removed.
+fn report_resume(info: &ResumeInfo) {
+    for s in &info.skipped {
+        say(format_args!("skipped a checkpoint that does not load: {s}"));
+    }
+    let name = info.checkpoint.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    if info.kind != Kind::Step {
+        say(format_args!("resuming from checkpoints/{name} (step {}): no newer step checkpoint loads", info.step));
+    }
+    if info.unverified {
+        say(format_args!(
+            "note: checkpoints/{name} has no manifest (written by an older version): its files are not verified"
+        ));
+    }
+    for c in &info.accepted_changes {
+        say(format_args!("config changed (accepted with --allow-config-change): {c}"));
+    }
+    for r in &info.invalidated {
+        say(format_args!(
+            "set aside {r}: it does not load, and this resume continues from the older step {}",
+            info.step
+        ));
+    }
 }
 
 /// Trains to the end and prints the summary. Stdout write failures are ignored (training goes

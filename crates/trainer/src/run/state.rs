@@ -1,7 +1,14 @@
-//! The loop state saved in every checkpoint (`state.json`), and the fingerprint of the
-//! schedule and optimizer configs that a resume must match.
+//! The loop state saved in every checkpoint (`state.json`), and the fingerprint of the configs a
+//! resume must match: everything that decides what the remaining steps compute (schedule,
+//! optimizer, model, data, seed, and the train fields that set the sample order and what a step
+//! is). Logging, evaluation, checkpointing, `max_steps`/`epochs` (the schedule's horizon is in
+//! its own section), early stopping, `best_monitor`, hooks and the device may change.
 
 use serde::{Deserialize, Serialize};
+
+mod check;
+
+pub use check::Expected;
 
 use super::loader::DataPosition;
 use super::stopping::Tracker;
@@ -44,14 +51,28 @@ pub struct LoopState {
     pub eval_pending: bool,
 }
 
-/// The schedule and optimizer sections as JSON, and a hash of both (FNV-1a 64 of the JSON).
+/// The config sections a resume must match, as JSON, and a hash of them (FNV-1a 64 of the
+/// JSON). Sections absent from an older `state.json` were not recorded: they are not compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fingerprint {
     /// `schedule:` as JSON.
     pub schedule: serde_json::Value,
     /// `optimizer:` as JSON.
     pub optimizer: serde_json::Value,
-    /// `fnv1a64:<hex>` of the two.
+    /// `model:` as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<serde_json::Value>,
+    /// `data:` as JSON (files, split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// `seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<serde_json::Value>,
+    /// The train fields that set the sample order and what one step is: `batch_size`,
+    /// `grad_accum_steps`, `max_grad_norm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<serde_json::Value>,
+    /// `fnv1a64:<hex>` of the sections.
     pub hash: String,
 }
 
@@ -62,19 +83,59 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 impl Fingerprint {
     /// The fingerprint of a config.
     pub fn of(config: &RunConfig) -> Self {
-        let schedule = serde_json::to_value(&config.schedule).unwrap_or_default();
-        let optimizer = serde_json::to_value(&config.optimizer).unwrap_or_default();
-        let text = format!("{schedule}\n{optimizer}");
-        Self { schedule, optimizer, hash: format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes())) }
+        let t = &config.train;
+        let train = serde_json::json!({
+            "batch_size": t.batch_size,
+            "grad_accum_steps": t.grad_accum_steps,
+            "max_grad_norm": t.max_grad_norm,
+        });
+        let (schedule, optimizer) = (json(&config.schedule), json(&config.optimizer));
+        let (model, data, seed) = (json(&config.model), json(&config.data), serde_json::json!(config.seed));
+        let text = format!("{schedule}\n{optimizer}\n{model}\n{data}\n{seed}\n{train}");
+        Self {
+            schedule,
+            optimizer,
+            model: Some(model),
+            data: Some(data),
+            seed: Some(seed),
+            train: Some(train),
+            hash: format!("fnv1a64:{:016x}", fnv1a64(text.as_bytes())),
+        }
     }
 
-    /// The differences from `other`, one `path: old → new` per changed field.
+    /// The differences from `other`, one `path: old → new` per changed field. A section this
+    /// fingerprint did not record (an older `state.json`) is not compared.
     pub fn changes(&self, other: &Self) -> Vec<String> {
         let mut out = Vec::new();
         diff("schedule", &self.schedule, &other.schedule, &mut out);
         diff("optimizer", &self.optimizer, &other.optimizer, &mut out);
+        let recorded = [
+            ("model", &self.model, &other.model),
+            ("data", &self.data, &other.data),
+            ("seed", &self.seed, &other.seed),
+            ("train", &self.train, &other.train),
+        ];
+        for (path, old, new) in recorded {
+            if let (Some(old), Some(new)) = (old, new) {
+                diff(path, old, new, &mut out);
+            }
+        }
         out
     }
+
+    /// Whether the changes from `other` touch the sample order (data, seed, batch size,
+    /// accumulation): then the saved data position cannot be checked against the step.
+    pub fn changes_sample_order(&self, other: &Self) -> bool {
+        self.data != other.data && self.data.is_some()
+            || self.seed != other.seed && self.seed.is_some()
+            || self.train != other.train && self.train.is_some()
+    }
+}
+
+/// A config section as JSON (`Null` if it cannot be represented, which serde-derived configs
+/// always can).
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 fn diff(path: &str, old: &serde_json::Value, new: &serde_json::Value, out: &mut Vec<String>) {

@@ -36,8 +36,9 @@ pub trait Effects {
     fn reset_optimizer(&mut self) -> Result<(), TrainError>;
     /// Logs one scalar and flushes the logs (used when the run is about to fail).
     fn record(&mut self, tag: &str, step: u64, value: f64) -> Result<(), TrainError>;
-    /// The newest periodic checkpoint, if any.
-    fn last_checkpoint(&self) -> Option<PathBuf>;
+    /// The newest checkpoint (any kind) saved before step `step` ran: its weights are not the
+    /// ones step `step` computed with.
+    fn checkpoint_before(&self, step: u64) -> Option<PathBuf>;
     /// Tells the observer about an event.
     fn notify(&mut self, event: Event);
     /// Tells the observer about a logged step.
@@ -107,7 +108,8 @@ pub(crate) mod testing {
         pub(crate) resets: usize,
         pub(crate) recorded: Vec<(String, u64, f64)>,
         pub(crate) events: Vec<String>,
-        pub(crate) last: Option<PathBuf>,
+        /// Checkpoints on "disk": `(step, path)`.
+        pub(crate) checkpoints: Vec<(u64, PathBuf)>,
         pub(crate) steps: Vec<u64>,
         pub(crate) evals: Vec<u64>,
     }
@@ -125,8 +127,8 @@ pub(crate) mod testing {
             self.recorded.push((tag.to_owned(), step, value));
             Ok(())
         }
-        fn last_checkpoint(&self) -> Option<PathBuf> {
-            self.last.clone()
+        fn checkpoint_before(&self, step: u64) -> Option<PathBuf> {
+            self.checkpoints.iter().filter(|(s, _)| *s < step).max_by_key(|(s, _)| *s).map(|(_, p)| p.clone())
         }
         fn notify(&mut self, event: Event) {
             self.events.push(event.to_string());
@@ -154,6 +156,10 @@ pub(crate) mod testing {
             fingerprint: Fingerprint {
                 schedule: Default::default(),
                 optimizer: Default::default(),
+                model: None,
+                data: None,
+                seed: None,
+                train: None,
                 hash: String::new(),
             },
             eval_pending: false,

@@ -1,22 +1,32 @@
-//! Checkpoints: a directory per checkpoint holding `model.safetensors`, `optimizer.safetensors`
-//! and `state.json`, written atomically (into a temporary directory, synced, then renamed), so a
-//! kill during a save never leaves a broken checkpoint under a final name.
+//! Checkpoints: a directory per checkpoint holding `model.safetensors`, `optimizer.safetensors`,
+//! `state.json` and `manifest.json` (size and CRC-32C of the others, written last), written
+//! atomically (into a fresh temporary directory, synced, then renamed), so a kill during a save
+//! never leaves a broken checkpoint under a final name, and damage on disk is detected on load.
 //!
 //! Layout under `<run>/checkpoints/`: `step-<8 digits>/` (periodic, the newest `keep` kept),
 //! `best/` (best monitored metric), `cycle-<k>/` (snapshot at the end of restart cycle `k`).
-//! Temporary `.tmp-*` directories are ignored (and cleaned up) on resume.
+//! Temporary `.tmp-*` and `.old-*` directories are ignored (and cleaned up) on resume;
+//! `stale/` holds the checkpoints a resume set aside (newer than its starting point).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use candle_nn::VarMap;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::optim::Optimizer;
 
+mod load;
+pub mod manifest;
+
+pub use load::{Candidate, Kind, Loaded};
+pub use manifest::MANIFEST_FILE;
+
 /// File names inside a checkpoint directory.
 pub const MODEL_FILE: &str = "model.safetensors";
+/// Where checkpoints newer than a resume point are moved (`checkpoints/stale/`).
+pub const STALE_DIR: &str = "stale";
 /// Optimizer state file.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// Loop state file.
@@ -41,6 +51,24 @@ pub enum CheckpointError {
         /// Why each candidate was rejected.
         reasons: Vec<String>,
     },
+    /// The run stopped before it wrote any checkpoint.
+    #[error(
+        "no checkpoint was written before this run stopped ({}); start it again with `cli train <config>` (this run's resolved config is {})",
+        match checkpoint_every { 0 => "checkpoint_every: 0 saves only at the end or on Ctrl-C".to_owned(), n => format!("checkpoint_every: {n}: it stopped before step {n}") },
+        config.display()
+    )]
+    NoneWritten {
+        /// The run's `train.checkpoint_every`.
+        checkpoint_every: u64,
+        /// The run's resolved config file.
+        config: PathBuf,
+    },
+}
+
+/// A name for a temporary entry in the checkpoints directory, unique per process and call.
+fn unique(prefix: &str, label: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{label}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 fn write_err(path: &Path, e: impl std::fmt::Display) -> CheckpointError {
@@ -59,6 +87,17 @@ pub fn step_label(step: u64) -> String {
     format!("step-{step:08}")
 }
 
+/// Writes `bytes` to a new file at `path` (never an existing entry or a link) and syncs it.
+fn create_new(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| write_err(path, e))
+}
+
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
     fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| write_err(dir, e))
 }
@@ -74,8 +113,10 @@ impl Checkpointer {
         &self.dir
     }
 
-    /// Saves the model, the optimizer state and `state` as checkpoint `label`, atomically: an
-    /// existing checkpoint of that name is replaced only once the new one is complete.
+    /// Saves the model, the optimizer state, `state` and the manifest as checkpoint `label`,
+    /// atomically: written into a fresh temporary directory (created new under a name unique to
+    /// this process and call), then renamed; an existing checkpoint of that name is replaced only
+    /// once the new one is complete.
     pub fn save<S: Serialize>(
         &self,
         label: &str,
@@ -84,10 +125,7 @@ impl Checkpointer {
         state: &S,
     ) -> Result<PathBuf, CheckpointError> {
         fs::create_dir_all(&self.dir).map_err(|e| write_err(&self.dir, e))?;
-        let tmp = self.dir.join(format!(".tmp-{label}-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| write_err(&tmp, e))?;
-        }
+        let tmp = self.dir.join(unique(".tmp", label));
         fs::create_dir(&tmp).map_err(|e| write_err(&tmp, e))?;
         let model = tmp.join(MODEL_FILE);
         varmap.save(&model).map_err(|e| write_err(&model, e))?;
@@ -95,14 +133,16 @@ impl Checkpointer {
         optimizer.save_state(&opt).map_err(|e| write_err(&opt, e))?;
         let state_path = tmp.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(state).map_err(|e| write_err(&state_path, e))?;
-        fs::write(&state_path, json).map_err(|e| write_err(&state_path, e))?;
+        create_new(&state_path, &json)?;
         for f in [&model, &opt, &state_path] {
             fs::File::open(f).and_then(|f| f.sync_all()).map_err(|e| write_err(f, e))?;
         }
+        manifest::write(&tmp, &[MODEL_FILE, OPTIMIZER_FILE, STATE_FILE])
+            .map_err(|e| write_err(&tmp.join(MANIFEST_FILE), e))?;
         sync_dir(&tmp)?;
         let target = self.dir.join(label);
-        let old = self.dir.join(format!(".old-{label}-{}", std::process::id()));
-        if target.exists() {
+        let old = self.dir.join(unique(".old", label));
+        if target.symlink_metadata().is_ok() {
             fs::rename(&target, &old).map_err(|e| write_err(&target, e))?;
         }
         fs::rename(&tmp, &target).map_err(|e| write_err(&target, e))?;
@@ -136,6 +176,23 @@ impl Checkpointer {
         Ok(())
     }
 
+    /// Moves checkpoint `path` (inside this directory) into `stale/`, where neither a resume nor
+    /// `generate`/`eval`/`export` look; returns its new path. One rename: it disappears at once
+    /// under its name, and nothing is lost if it was set aside by mistake.
+    pub fn set_aside(&self, path: &Path) -> Result<PathBuf, CheckpointError> {
+        let stale = self.dir.join(STALE_DIR);
+        match fs::create_dir(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(write_err(&stale, e)),
+            _ => {}
+        }
+        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let aside = stale.join(unique(&name, &secs.to_string()));
+        fs::rename(path, &aside).map_err(|e| write_err(path, e))?;
+        sync_dir(&self.dir)?;
+        Ok(aside)
+    }
+
     /// Removes leftovers of interrupted saves (`.tmp-*`, `.old-*`).
     pub fn clean_temporaries(&self) {
         let Ok(entries) = fs::read_dir(&self.dir) else { return };
@@ -146,33 +203,4 @@ impl Checkpointer {
             }
         }
     }
-
-    /// Loads the newest periodic checkpoint that loads completely into `varmap` and
-    /// `optimizer`, returning its path and state. Broken ones (truncated, corrupt) are skipped,
-    /// with the reason reported in the error when none loads.
-    pub fn load_latest<S: DeserializeOwned>(
-        &self,
-        varmap: &mut VarMap,
-        optimizer: &mut Optimizer,
-    ) -> Result<(PathBuf, S, Vec<String>), CheckpointError> {
-        let mut reasons = Vec::new();
-        for (_, path) in self.periodic() {
-            match load_one(&path, varmap, optimizer) {
-                Ok(state) => return Ok((path, state, reasons)),
-                Err(why) => reasons.push(format!("{}: {why}", path.display())),
-            }
-        }
-        Err(CheckpointError::NoneValid { dir: self.dir.clone(), reasons })
-    }
-}
-
-fn load_one<S: DeserializeOwned>(dir: &Path, varmap: &mut VarMap, optimizer: &mut Optimizer) -> Result<S, String> {
-    let state_path = dir.join(STATE_FILE);
-    let text = fs::read(&state_path).map_err(|e| format!("{STATE_FILE}: {e}"))?;
-    let state: S = serde_json::from_slice(&text).map_err(|e| format!("{STATE_FILE}: {e}"))?;
-    varmap.load(dir.join(MODEL_FILE)).map_err(|e| format!("{MODEL_FILE}: {}", crate::device::first_line(&e)))?;
-    optimizer
-        .load_state(dir.join(OPTIMIZER_FILE))
-        .map_err(|e| format!("{OPTIMIZER_FILE}: {}", crate::device::first_line(&e)))?;
-    Ok(state)
 }
