@@ -183,3 +183,15 @@ fn a_run_that_never_wrote_a_checkpoint_says_so() {
     let err = Trainer::build(config()).unwrap().resume(dir.path(), false).err().unwrap().to_string();
     assert!(err.contains("no checkpoint was written before this run stopped (checkpoint_every: 7: it stopped before step 7); start it again with `cli train <config>`"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_checkpoints_directory_that_is_a_link_is_refused_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("checkpoints")).unwrap();
+    let mut t = Trainer::build(config()).unwrap().start(dir.path()).unwrap();
+    let err = t.run(&mut Silent, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(err.contains("checkpoints"), "{err}");
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "nothing written through the link");
+}

@@ -124,7 +124,8 @@ impl Checkpointer {
         optimizer: &Optimizer,
         state: &S,
     ) -> Result<PathBuf, CheckpointError> {
-        fs::create_dir_all(&self.dir).map_err(|e| write_err(&self.dir, e))?;
+        // A `checkpoints` that is a link (to somewhere outside the run) is refused, not followed.
+        crate::safe_fs::ensure_dir(&self.dir).map_err(|e| write_err(&self.dir, e))?;
         let tmp = self.dir.join(unique(".tmp", label));
         fs::create_dir(&tmp).map_err(|e| write_err(&tmp, e))?;
         let model = tmp.join(MODEL_FILE);
@@ -147,7 +148,7 @@ impl Checkpointer {
         }
         fs::rename(&tmp, &target).map_err(|e| write_err(&target, e))?;
         sync_dir(&self.dir)?;
-        if old.exists() {
+        if old.symlink_metadata().is_ok() {
             fs::remove_dir_all(&old).map_err(|e| write_err(&old, e))?;
         }
         Ok(target)
