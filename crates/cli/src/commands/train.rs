@@ -24,8 +24,10 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     // Locked first: nothing is written in a directory another process trains in.
     let mut session = trainer.start(&run_dir).map_err(CliError::Train)?;
     crate::runs::write_config(&run_dir, &loaded.value)?;
-    say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
-    describe(session.trainer());
+    if !args.quiet {
+        say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
+        describe(session.trainer());
+    }
     run_to_end(&mut session, args.quiet)
 }
 
@@ -84,7 +86,8 @@ fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     let result = session.run(&mut progress, &stop);
     progress.finish();
     let summary = result.map_err(CliError::Train)?;
-    print_summary(&summary);
+    let points = crate::tensorboard::points_per_tag(session.trainer().config(), summary.total_steps);
+    print_summary(&summary, points);
     match summary.stop {
         StopReason::Interrupted => {
             Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) })
@@ -98,8 +101,9 @@ fn best(s: &Summary, name: &str) -> String {
     s.best_of(name).map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default()
 }
 
-/// Prints the end-of-run summary (write failures ignored).
-pub fn print_summary(s: &Summary) {
+/// Prints the end-of-run summary (write failures ignored); the run logged at most `points`
+/// points per tag (see [`crate::tensorboard::command`]).
+pub fn print_summary(s: &Summary, points: u64) {
     let how = match s.stop {
         StopReason::Completed => "completed",
         StopReason::EarlyStopping => "stopped early (early stopping)",
@@ -125,7 +129,5 @@ pub fn print_summary(s: &Summary) {
         say(format_args!("continue with: {} resume {dir}", crate::invocation::program()));
     }
     let logdir = s.run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
-    say(format_args!(
-        "watch it: tensorboard --logdir {logdir}   (add --samples_per_plugin scalars=0 to see every step)"
-    ));
+    say(format_args!("watch it: {}", crate::tensorboard::command(&crate::invocation::shell_word(&logdir), points)));
 }
