@@ -82,6 +82,76 @@ fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// `text` without the trailing zeros of its fraction (and without a bare trailing `.`).
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { text }
+}
+
+/// Scientific notation with at most three significant digits: `3e-4`, `1.5e6`.
+fn scientific(v: f64) -> String {
+    let text = format!("{v:.2e}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) => format!("{}e{exp}", trim_fraction(mantissa)),
+        None => text,
+    }
+}
+
+/// A tick or value label for `v` on a linear axis from `lo` to `hi`: plain decimals (`0.95`,
+/// `12.5`, `3`) with as many digits as the range needs, scientific notation only for very
+/// small or very large magnitudes (below 0.001 or from 100000).
+pub fn tick_label(v: f64, lo: f64, hi: f64) -> String {
+    let magnitude = lo.abs().max(hi.abs());
+    if !v.is_finite() || !magnitude.is_finite() || magnitude >= 1e5 || (magnitude > 0.0 && magnitude < 1e-3) {
+        return scientific(v);
+    }
+    let span = if hi > lo { hi - lo } else { magnitude.max(1e-3) };
+    // Ticks are about span/10 apart: one more digit than that needs, trailing zeros dropped.
+    let decimals = (-(span / 20.0).log10()).ceil().clamp(0.0, 8.0) as usize;
+    let text = format!("{v:.decimals$}");
+    let text = trim_fraction(&text);
+    if text == "-0" { "0".to_owned() } else { text.to_owned() }
+}
+
+/// A value on its own (the top and bottom of a terminal chart): four significant digits,
+/// plain from 0.001 to 99999 (`0.1124`, `2.303`), else scientific.
+pub fn value_label(v: f64) -> String {
+    if v == 0.0 {
+        return "0".to_owned();
+    }
+    if !(v.abs() >= 1e-3 && v.abs() < 1e5) {
+        return scientific(v);
+    }
+    let decimals = (3 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    trim_fraction(&text).to_owned()
+}
+
+/// A tick label on a logarithmic axis: plain from 0.001 to 99999 (`0.005`, `20`), else
+/// scientific (`1e-7`).
+fn log_tick_label(v: f64) -> String {
+    if v.abs() >= 1e-3 && v.abs() < 1e5 { tick_label(v, v, v) } else { scientific(v) }
+}
+
+/// Marker labels stack in at most this many rows below the top of a panel; a label that would
+/// overlap every row's last label is left out (its line is still drawn).
+const MARKER_ROWS: usize = 3;
+
+/// The row (0 = top) for a label spanning pixels `left..right`, given each row's rightmost
+/// pixel used so far; `None` when it fits in no row.
+fn marker_row(rows: &mut Vec<i32>, left: i32, right: i32) -> Option<usize> {
+    const GAP: i32 = 6;
+    let row = match rows.iter().position(|&end| left >= end + GAP) {
+        Some(r) => r,
+        None if rows.len() < MARKER_ROWS => {
+            rows.push(i32::MIN / 2);
+            rows.len() - 1
+        }
+        None => return None,
+    };
+    rows[row] = right;
+    Some(row)
+}
+
 /// Draws `charts` stacked vertically into the PNG `path`.
 pub fn render(path: &Path, charts: &[Chart]) -> Result<(), String> {
     register_font();
@@ -112,19 +182,26 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
             c.configure_mesh()
                 .x_desc(chart.x_label.as_str())
                 .y_desc(chart.y_label.as_str())
-                .y_label_formatter(&|v| format!("{v:.2e}"))
+                .y_label_formatter(&|v| if chart.log_y { log_tick_label(*v) } else { tick_label(*v, y0, y1) })
                 .x_label_formatter(&|v| if chart.log_x { format!("{v:.0e}") } else { format!("{v:.0}") })
                 .light_line_style(WHITE)
                 .label_style(("sans-serif", 14))
                 .draw()?;
-            for m in &chart.markers {
+            let font = ("sans-serif", 13).into_font().color(&RGBColor(110, 110, 110));
+            let mut rows = Vec::new();
+            let mut markers: Vec<&Marker> = chart.markers.iter().collect();
+            markers.sort_by(|a, b| a.x.total_cmp(&b.x));
+            for m in markers {
                 let style = ShapeStyle::from(&RGBColor(150, 150, 150)).stroke_width(1);
                 c.draw_series(std::iter::once(PathElement::new(vec![(m.x, y0), (m.x, y1)], style)))?;
-                c.draw_series(std::iter::once(Text::new(
-                    m.label.clone(),
-                    (m.x, y1),
-                    ("sans-serif", 13).into_font().color(&RGBColor(110, 110, 110)),
-                )))?;
+                let left = c.backend_coord(&(m.x, y1)).0 + 3;
+                let width = area.estimate_text_size(&m.label, &font).map_or(8 * m.label.len() as u32, |s| s.0);
+                if let Some(row) = marker_row(&mut rows, left, left + width as i32) {
+                    let offset = (3, 2 + 16 * row as i32);
+                    c.draw_series(std::iter::once(
+                        EmptyElement::at((m.x, y1)) + Text::new(m.label.clone(), offset, font.clone()),
+                    ))?;
+                }
             }
             for (i, s) in chart.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
@@ -158,6 +235,34 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_plain_decimals_where_the_range_allows() {
+        assert_eq!(tick_label(0.95, 0.9, 1.0), "0.95");
+        assert_eq!(tick_label(0.9, 0.9, 1.0), "0.9");
+        assert_eq!(tick_label(0.15, 0.0, 0.5), "0.15");
+        assert_eq!(tick_label(12.0, 0.0, 100.0), "12");
+        assert_eq!(tick_label(-0.0001, -0.5, 0.5), "0");
+        assert_eq!(tick_label(3e-4, 1e-5, 5e-4), "3e-4");
+        assert_eq!(tick_label(1.5e6, 0.0, 2e6), "1.5e6");
+        assert_eq!(log_tick_label(0.005), "0.005");
+        assert_eq!(log_tick_label(1e-7), "1e-7");
+        assert_eq!(value_label(0.11243), "0.1124");
+        assert_eq!(value_label(2.30412), "2.304");
+        assert_eq!(value_label(0.003), "0.003");
+        assert_eq!(value_label(1e-4), "1e-4");
+    }
+
+    #[test]
+    fn marker_labels_stagger_and_are_skipped_when_no_row_is_free() {
+        let mut rows = Vec::new();
+        assert_eq!(marker_row(&mut rows, 10, 80), Some(0), "warmup end");
+        assert_eq!(marker_row(&mut rows, 60, 120), Some(1), "restart 1 overlaps it: next row");
+        assert_eq!(marker_row(&mut rows, 90, 150), Some(0), "room again in the first row");
+        assert_eq!(marker_row(&mut rows, 100, 160), Some(2));
+        assert_eq!(marker_row(&mut rows, 110, 170), None, "three rows taken: left out");
+        assert_eq!(marker_row(&mut rows, 400, 450), Some(0));
+    }
 
     #[test]
     fn renders_a_png_with_panels_and_markers() {
