@@ -27,6 +27,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     if !args.quiet {
         say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
         describe(session.trainer());
+        say(format_args!("  watch it: {}", watch_command(&run_dir, session.trainer())));
     }
     run_to_end(&mut session, args.quiet)
 }
@@ -86,8 +87,7 @@ fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     let result = session.run(&mut progress, &stop);
     progress.finish();
     let summary = result.map_err(CliError::Train)?;
-    let points = crate::tensorboard::points_per_tag(session.trainer().config(), summary.total_steps);
-    print_summary(&summary, points);
+    print_summary(&summary, &watch_command(&summary.run_dir, session.trainer()));
     match summary.stop {
         StopReason::Interrupted => {
             Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) })
@@ -101,9 +101,17 @@ fn best(s: &Summary, name: &str) -> String {
     s.best_of(name).map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default()
 }
 
-/// Prints the end-of-run summary (write failures ignored); the run logged at most `points`
-/// points per tag (see [`crate::tensorboard::command`]).
-pub fn print_summary(s: &Summary, points: u64) {
+/// The TensorBoard command that shows every point of the run in `run_dir` (see
+/// [`crate::tensorboard::command`]): `--logdir` is the runs folder, `runs/<name>/<version>/../..`.
+fn watch_command(run_dir: &Path, trainer: &Trainer) -> String {
+    let logdir = run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
+    let points = crate::tensorboard::points_per_tag(trainer.config(), trainer.total_steps());
+    crate::tensorboard::command(&crate::invocation::shell_word(&logdir), points)
+}
+
+/// Prints the end-of-run summary (write failures ignored), ending with `watch`, the
+/// TensorBoard command for the run.
+pub fn print_summary(s: &Summary, watch: &str) {
     let how = match s.stop {
         StopReason::Completed => "completed",
         StopReason::EarlyStopping => "stopped early (early stopping)",
@@ -128,6 +136,5 @@ pub fn print_summary(s: &Summary, points: u64) {
         let dir = crate::invocation::shell_word(&s.run_dir.to_string_lossy());
         say(format_args!("continue with: {} resume {dir}", crate::invocation::program()));
     }
-    let logdir = s.run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
-    say(format_args!("watch it: {}", crate::tensorboard::command(&crate::invocation::shell_word(&logdir), points)));
+    say(format_args!("watch it: {watch}"));
 }
