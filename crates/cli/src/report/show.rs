@@ -117,10 +117,12 @@ pub fn status_text(v: &RunView) -> String {
     }
 }
 
-/// Whether `resume` can continue the run.
+/// Whether `resume` can continue the run: it stopped before its end and has a periodic
+/// checkpoint.
 fn resumable(v: &RunView) -> bool {
+    let checkpoint = v.checkpoints.iter().any(|c| c.name.starts_with("step-"));
     match &v.status {
-        Ok(RunStatus::Ended(r)) => matches!(r.stop, Ending::Interrupted | Ending::Failed) && r.steps_done > 0,
+        Ok(RunStatus::Ended(r)) => matches!(r.stop, Ending::Interrupted | Ending::Failed) && checkpoint,
         Ok(RunStatus::Unfinished { checkpoint }) => checkpoint.is_some(),
         _ => false,
     }
