@@ -136,6 +136,9 @@ fn log_tick_label(v: f64) -> String {
 /// overlap every row's last label is left out (its line is still drawn).
 const MARKER_ROWS: usize = 3;
 
+/// The share of a panel's y range added above the data when it has markers, for their labels.
+const MARKER_HEADROOM: f64 = 0.18;
+
 /// The row (0 = top) for a label spanning pixels `left..right`, given each row's rightmost
 /// pixel used so far; `None` when it fits in no row.
 fn marker_row(rows: &mut Vec<i32>, left: i32, right: i32) -> Option<usize> {
@@ -166,6 +169,45 @@ pub fn render(path: &Path, charts: &[Chart]) -> Result<(), String> {
     root.present().map_err(|e| err(&e))
 }
 
+/// Whether the point can be drawn on the chart's axes (finite, and positive on a log axis).
+fn drawable(chart: &Chart, &(x, y): &(f64, f64)) -> bool {
+    x.is_finite() && y.is_finite() && (!chart.log_y || y > 0.0) && (!chart.log_x || x > 0.0)
+}
+
+/// Where the legend box (`size` in pixels) covers the fewest pixels of the drawn `lines` in the
+/// plot area `(x range, y range)`: a corner, or the middle of a side (first such on a tie).
+fn legend_position(
+    lines: &[Vec<(i32, i32)>],
+    (xs, ys): (std::ops::Range<i32>, std::ops::Range<i32>),
+    (w, h): (i32, i32),
+) -> SeriesLabelPosition {
+    const MARGIN: i32 = 10;
+    let (left, right) = (xs.start + MARGIN, xs.end - MARGIN - w);
+    let (top, bottom, middle) = (ys.start + MARGIN, ys.end - MARGIN - h, (ys.start + ys.end - h) / 2);
+    let candidates = [
+        (SeriesLabelPosition::UpperRight, right, top),
+        (SeriesLabelPosition::UpperLeft, left, top),
+        (SeriesLabelPosition::LowerRight, right, bottom),
+        (SeriesLabelPosition::LowerLeft, left, bottom),
+        (SeriesLabelPosition::MiddleRight, right, middle),
+        (SeriesLabelPosition::MiddleLeft, left, middle),
+    ];
+    // The lines sampled every few pixels, so a segment crossing a box counts too.
+    let mut samples = Vec::new();
+    for line in lines {
+        for pair in line.windows(2) {
+            let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+            let n = ((x1 - x0).abs().max((y1 - y0).abs()) / 4).clamp(1, 2000);
+            samples.extend((0..=n).map(|k| (x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n)));
+        }
+        samples.extend(line.first().copied());
+    }
+    let covered = |&(_, x, y): &(SeriesLabelPosition, i32, i32)| {
+        samples.iter().filter(|p| p.0 >= x && p.0 <= x + w && p.1 >= y && p.1 <= y + h).count()
+    };
+    candidates.iter().min_by_key(|c| covered(c)).map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone())
+}
+
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::Error>> {
@@ -173,6 +215,12 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
     let ys = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (x0, x1) = range(xs, chart.log_x);
     let (y0, y1) = chart.y_range.unwrap_or_else(|| range(ys, chart.log_y));
+    // Room above the data for the marker labels (rows of 16 px in a ~340 px plot).
+    let y1 = match (chart.markers.is_empty(), chart.log_y) {
+        (true, _) => y1,
+        (false, false) => y1 + (y1 - y0) * MARKER_HEADROOM,
+        (false, true) => y1 * (y1 / y0).powf(MARKER_HEADROOM),
+    };
     let mut builder = ChartBuilder::on(area);
     builder.caption(&chart.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(80);
     // The four combinations of linear/log axes are four coordinate types.
@@ -183,7 +231,7 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
                 .x_desc(chart.x_label.as_str())
                 .y_desc(chart.y_label.as_str())
                 .y_label_formatter(&|v| if chart.log_y { log_tick_label(*v) } else { tick_label(*v, y0, y1) })
-                .x_label_formatter(&|v| if chart.log_x { format!("{v:.0e}") } else { format!("{v:.0}") })
+                .x_label_formatter(&|v| if chart.log_x { log_tick_label(*v) } else { format!("{v:.0}") })
                 .light_line_style(WHITE)
                 .label_style(("sans-serif", 14))
                 .draw()?;
@@ -205,9 +253,7 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
             }
             for (i, s) in chart.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
-                let points = s.points.iter().copied().filter(|(x, y)| {
-                    x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0) && (!chart.log_x || *x > 0.0)
-                });
+                let points = s.points.iter().copied().filter(|p| drawable(chart, p));
                 c.draw_series(LineSeries::new(points, ShapeStyle::from(&color).stroke_width(2)))?
                     .label(s.label.clone())
                     .legend(move |(x, y)| {
@@ -215,7 +261,18 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
                     });
             }
             if chart.series.len() > 1 || chart.series.iter().any(|s| !s.label.is_empty()) {
+                let (xs, ys) = c.plotting_area().get_pixel_range();
+                let lines: Vec<Vec<(i32, i32)>> = chart
+                    .series
+                    .iter()
+                    .map(|s| s.points.iter().filter(|p| drawable(chart, p)).map(|p| c.backend_coord(p)).collect())
+                    .collect();
+                let label_style = TextStyle::from(("sans-serif", 14).into_font());
+                let label_width = |s: &Series| area.estimate_text_size(&s.label, &label_style).map_or(0, |s| s.0);
+                let width = chart.series.iter().map(label_width).max().unwrap_or(0) as i32 + 40;
+                let size = (width, 20 * chart.series.len() as i32 + 10);
                 c.configure_series_labels()
+                    .position(legend_position(&lines, (xs, ys), size))
                     .background_style(WHITE.mix(0.85))
                     .border_style(BLACK)
                     .label_font(("sans-serif", 14))
@@ -251,6 +308,20 @@ mod tests {
         assert_eq!(value_label(2.30412), "2.304");
         assert_eq!(value_label(0.003), "0.003");
         assert_eq!(value_label(1e-4), "1e-4");
+    }
+
+    #[test]
+    fn the_legend_goes_where_it_covers_the_fewest_line_pixels() {
+        let area = (0..1000, 0..400);
+        // A line along the top: the legend goes to a lower corner.
+        let top = vec![vec![(0, 20), (1000, 20)]];
+        assert!(matches!(legend_position(&top, area.clone(), (120, 50)), SeriesLabelPosition::LowerRight));
+        // A falling line from top left to bottom right: the upper right corner is free.
+        let falling = vec![vec![(0, 0), (1000, 400)]];
+        assert!(matches!(legend_position(&falling, area.clone(), (120, 50)), SeriesLabelPosition::UpperRight));
+        // Lines on the right half and the top: the lower left.
+        let right = vec![vec![(600, 0), (600, 400)], vec![(0, 30), (1000, 30)], vec![(900, 0), (900, 400)]];
+        assert!(matches!(legend_position(&right, area, (120, 50)), SeriesLabelPosition::LowerLeft));
     }
 
     #[test]
