@@ -13,7 +13,8 @@ fn mnist_with_the_shipped_one_cycle_config_reaches_95_percent_test_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let config = root().join("configs/mnist_one_cycle.yaml");
     let dir_set = format!("data.dir={}", assets().join("mnist").display());
-    let out = run(dir.path(), &[config.to_str().unwrap(), "--set", &dir_set, "-q"]);
+    // Not --quiet: the data's description line is checked.
+    let out = run(dir.path(), &[config.to_str().unwrap(), "--set", &dir_set]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("MNIST 28×28: 60000 train / 10000 test images as validation"), "{stdout}");
