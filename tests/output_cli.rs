@@ -101,3 +101,19 @@ fn the_terminal_legend_lists_only_the_markers_drawn() {
     let multistep = format!("{sgd}schedule: {{kind: multistep, milestones: [50, 100], gamma: 0.5}}\n");
     assert_eq!(legend(dir.path(), &multistep), None);
 }
+
+#[test]
+fn compare_gives_the_tensorboard_command_that_shows_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let schedules = [config("cosine.yaml"), config("step_decay.yaml")];
+    let mut args = vec!["compare".to_owned(), config("cosine_restart.yaml"), "--schedules".to_owned()];
+    args.extend(schedules);
+    args.extend(["--set", "train.max_steps=1100", "--set", "train.eval_every=500"].map(str::to_owned));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(dir.path(), &args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let want =
+        "overlay the curves: tensorboard --logdir runs/cosine_restart/compare-0 --samples_per_plugin scalars=2000";
+    assert!(stdout.lines().any(|l| l == want), "1100 points per tag, more than TensorBoard's 1000:\n{stdout}");
+}

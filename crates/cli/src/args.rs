@@ -168,7 +168,7 @@ pub struct TrainArgs {
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
-    /// Plain line log instead of a progress bar.
+    /// Print only errors and the final summary (no progress bar or progress lines).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -184,7 +184,7 @@ pub struct ResumeArgs {
     /// Continue even if the schedule or optimizer config differs from the checkpoint's.
     #[arg(long)]
     pub allow_config_change: bool,
-    /// Plain line log instead of a progress bar.
+    /// Print only errors and the final summary (no progress bar or progress lines).
     #[arg(long, short)]
     pub quiet: bool,
 }
