@@ -77,6 +77,17 @@ fn a_finished_run_at_a_glance_and_as_a_png() {
     assert_eq!(&png[1..4], b"PNG");
     let record = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
     assert!(record.contains("\"stop\": \"completed\"") && record.contains("\"steps_done\": 200"), "{record}");
+
+    // A reader that is gone: quiet exit 141 (as by SIGPIPE), no panic; a full disk: one error.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = cli(dir.path()).args(["show", "runs/cosine_restart/version_0"]).stdout(writer).output().unwrap();
+    assert_eq!((out.status.code(), text(&out).1.as_str()), (Some(141), ""));
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = cli(dir.path()).args(["show", "runs/cosine_restart/version_0"]).stdout(full).output().unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.starts_with("error: cannot write to standard output") && stderr.lines().count() == 1, "{stderr}");
 }
 
 /// A long run started in `dir` (never finishes here), once its metrics are on disk.
