@@ -259,16 +259,26 @@ fn a_run_still_training_is_served_as_it_grows() {
 #[ignore = "needs assets/venv-tb (scripts/fetch-assets.sh)"]
 fn a_killed_and_resumed_run_is_served_once_per_step() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = train_args(&["train.max_steps=1500", "train.checkpoint_every=100"]);
+    let mut args = train_args(&["train.max_steps=1500", "train.checkpoint_every=100", "train.keep_checkpoints=50"]);
     args.push("-q".to_owned());
     let run_dir = dir.path().join("runs/cosine_restart/version_0");
     let mut training = KillOnDrop(cli(dir.path()).args(&args).stdout(Stdio::null()).spawn().unwrap());
     assert!(wait_for(&run_dir.join("checkpoints/step-00000300"), Duration::from_secs(60)));
-    training.0.kill().unwrap(); // SIGKILL: no summary, logs beyond the checkpoint
+    training.0.kill().unwrap(); // SIGKILL: no summary
     training.0.wait().unwrap();
+    // Resume from step 200: the first event file holds steps 200..299 (and maybe more), logged
+    // again by the resume; TensorBoard must show each step once, with the resumed values.
+    for e in std::fs::read_dir(run_dir.join("checkpoints")).unwrap() {
+        let path = e.unwrap().path();
+        let step = path.file_name().unwrap().to_str().unwrap().strip_prefix("step-").map(|s| s.parse::<u64>().unwrap());
+        if step.is_some_and(|s| s >= 300) {
+            std::fs::remove_dir_all(path).unwrap();
+        }
+    }
     let out = run(dir.path(), &["resume", "runs/cosine_restart/version_0", "-q"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("at step 200/1500"), "{stdout}");
     assert!(stdout.contains("completed: 1500/1500"), "{stdout}");
     let command = watch_command(&stdout);
     assert_eq!(command, "tensorboard --logdir runs --samples_per_plugin scalars=2000");
