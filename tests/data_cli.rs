@@ -13,7 +13,8 @@ fn mnist_with_the_shipped_one_cycle_config_reaches_95_percent_test_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let config = root().join("configs/mnist_one_cycle.yaml");
     let dir_set = format!("data.dir={}", assets().join("mnist").display());
-    let out = run(dir.path(), &[config.to_str().unwrap(), "--set", &dir_set, "-q"]);
+    // Not --quiet: the data's description line is checked.
+    let out = run(dir.path(), &[config.to_str().unwrap(), "--set", &dir_set]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("MNIST 28×28: 60000 train / 10000 test images as validation"), "{stdout}");
@@ -57,7 +58,8 @@ fn tabular_regression_learns_and_reports_only_the_loss() {
         &format!("{{kind: tabular, path: '{data}', target: 'y', features: [a, b], task: regression, val_size: 80}}"),
         "",
     );
-    let out = run(dir.path(), &[&cfg, "-q"]);
+    // Not --quiet: the data's description line is checked.
+    let out = run(dir.path(), &[&cfg]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -106,7 +108,7 @@ fn tabular_classification_from_jsonl_with_a_validation_file() {
         &format!("{{kind: tabular, path: '{train}', val_path: '{val}', target: class, task: classification}}"),
         "",
     );
-    let out = run(dir.path(), &[&cfg, "-q"]);
+    let out = run(dir.path(), &[&cfg]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("tabular classification, 2 classes: 320 train / 80 val rows × 2 features"), "{stdout}");

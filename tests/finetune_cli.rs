@@ -45,7 +45,8 @@ fn minilm_fine_tunes_on_the_sentiment_sentences_from_chance_to_over_80_percent_o
         "train.max_steps=150".into(),
         "schedule.t_max=120".into(),
     ];
-    let mut args = vec![config("finetune_minilm_sentiment.yaml"), "-q".into()];
+    // Not --quiet: the data's description line is checked.
+    let mut args = vec![config("finetune_minilm_sentiment.yaml")];
     sets.iter().for_each(|s| args.extend(["--set".to_owned(), s.clone()]));
     let out = cli_offline(dir.path()).args(&args).output().unwrap();
     let (stdout, stderr) = text(&out);
@@ -168,7 +169,7 @@ fn a_tiny_bert_from_a_local_folder_fine_tunes_with_frozen_layers_and_layer_decay
     let dir = tempfile::tempdir().unwrap();
     let original = write_tiny_bert(&dir.path().join("model"));
     let cfg = tiny_config(dir.path(), "");
-    let out = run(dir.path(), &[cfg.to_str().unwrap(), "-q"]);
+    let out = run(dir.path(), &[cfg.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("320 train / 60 val texts"), "{stdout}");

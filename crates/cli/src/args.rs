@@ -41,6 +41,19 @@ pub enum Command {
     Eval(EvalArgs),
     /// Export a causal LM run: a PEFT LoRA adapter, or a merged Hugging Face model folder.
     Export(ExportArgs),
+    /// A run at a glance without TensorBoard: config, status, metrics, checkpoints and charts
+    /// (a run directory), or one line per run (a compare folder, runs/<name>/, runs/).
+    Show(ShowArgs),
+}
+
+/// `show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A run directory (runs/<name>/<version>), or a folder of runs.
+    pub path: PathBuf,
+    /// Also draw the charts into this PNG file.
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
 }
 
 /// Which weights of a run directory: `last` (the newest periodic checkpoint), `best`, or a step.
@@ -155,7 +168,7 @@ pub struct TrainArgs {
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
-    /// Plain line log instead of a progress bar.
+    /// Print only errors and the final summary (no progress bar or progress lines).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -172,7 +185,7 @@ pub struct ResumeArgs {
     /// steps (schedule, optimizer, model, data, seed, batch size, accumulation, clipping).
     #[arg(long)]
     pub allow_config_change: bool,
-    /// Plain line log instead of a progress bar.
+    /// Print only errors and the final summary (no progress bar or progress lines).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -262,8 +275,10 @@ pub struct CompareArgs {
 }
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
-pub const SUBCOMMANDS: &[&str] =
-    &["train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "export", "help"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "export", "show",
+    "help",
+];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.
 pub fn with_default_subcommand(mut args: Vec<String>) -> Vec<String> {

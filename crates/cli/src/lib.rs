@@ -14,4 +14,5 @@ pub mod progress;
 pub mod report;
 pub mod runs;
 pub mod target;
+pub mod tensorboard;
 pub mod yaml;

@@ -169,7 +169,15 @@ pub fn render_table(schedule: &mut Schedule, base_momentum: f64, steps: u64, met
     }
     let _ = writeln!(s, "{:>10} └{}", "", axis.iter().collect::<String>());
     let _ = writeln!(s, "{:>12}0{:>w$}", "", steps.saturating_sub(1), w = WIDTH - 1);
-    let _ = writeln!(s, "{:>12}W = warmup ends, R = warm restart, M = milestone", "");
+    // The legend names only the markers the axis shows.
+    let legend: Vec<&str> = [('W', "W = warmup ends"), ('R', "R = warm restart"), ('M', "M = milestone")]
+        .into_iter()
+        .filter(|(c, _)| axis.contains(c))
+        .map(|(_, text)| text)
+        .collect();
+    if !legend.is_empty() {
+        let _ = writeln!(s, "{:>12}{}", "", legend.join(", "));
+    }
     s
 }
 

@@ -1,4 +1,5 @@
-//! Progress display: an indicatif bar on a terminal, a plain line log otherwise (or `--quiet`).
+//! Progress display: an indicatif bar on a terminal, one plain line per interval otherwise, and
+//! nothing at all with `--quiet` (the command then prints errors and its final summary only).
 //! Failed writes (a closed pipe) are ignored: training goes on.
 
 use std::io::IsTerminal;
@@ -15,10 +16,12 @@ pub struct Progress {
     total: u64,
     every: u64,
     last_eval: Option<Evaluation>,
+    quiet: bool,
 }
 
 impl Progress {
-    /// A bar when stdout is a terminal and not `quiet`, else a line log (about 20 lines a run).
+    /// Nothing when `quiet`; else a bar when stdout is a terminal, a line log otherwise (about
+    /// 20 lines a run, and the events).
     pub fn new(total: u64, start: u64, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stdout().is_terminal()).then(|| {
             let bar = ProgressBar::new(total).with_position(start);
@@ -30,10 +33,13 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Self { bar, total, every: (total / 20).max(1), last_eval: None }
+        Self { bar, total, every: (total / 20).max(1), last_eval: None, quiet }
     }
 
     fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.bar {
             Some(bar) => bar.println(text),
             None => say(text),
@@ -50,12 +56,20 @@ impl Progress {
 
 impl Observer for Progress {
     fn on_step(&mut self, r: &StepReport) {
+        if self.quiet {
+            return;
+        }
         let eval = self
             .last_eval
             .as_ref()
             .and_then(|e| e.accuracy().map(|a| format!(" val acc {:.4}", a)))
             .unwrap_or_default();
-        let msg = format!("loss {:.4} lr {:.3e} {:.0} samples/s{eval}", r.loss, r.lr, r.samples_per_sec);
+        // A language model's examples are token windows: its throughput is in tokens.
+        let speed = match r.tokens_per_sec {
+            Some(t) => format!("{t:.0} tokens/s"),
+            None => format!("{:.0} samples/s", r.samples_per_sec),
+        };
+        let msg = format!("loss {:.4} lr {:.3e} {speed}{eval}", r.loss, r.lr);
         match &self.bar {
             Some(bar) => {
                 bar.set_position(r.step + 1);
@@ -70,7 +84,7 @@ impl Observer for Progress {
 
     fn on_eval(&mut self, r: &Evaluation) {
         let acc = r.accuracy().map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
-        if self.bar.is_none() {
+        if self.bar.is_none() && !self.quiet {
             say(format_args!("eval after step {}: val/loss {:.4}{acc}", r.step, r.loss()));
         }
         self.last_eval = Some(r.clone());

@@ -6,6 +6,7 @@ pub mod export;
 pub mod generate;
 pub mod lr_find;
 pub mod schedule;
+pub mod show;
 pub mod train;
 pub mod validate;
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Generate(a) => generate::generate(&a),
         Command::Eval(a) => eval::eval(&a),
         Command::Export(a) => export::export(&a),
+        Command::Show(a) => show::show(&a),
         Command::Schema => {
             let schema = schemars::schema_for!(trainer::RunConfig);
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;

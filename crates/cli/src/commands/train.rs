@@ -25,8 +25,11 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     // Locked first: nothing is written in a directory another process trains in.
     let mut session = trainer.start(&run_dir).map_err(CliError::Train)?;
     crate::runs::write_config(&run_dir, &loaded.value)?;
-    say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
-    describe(session.trainer());
+    if !args.quiet {
+        say(format_args!("run {} → {}", loaded.value.name, run_dir.display()));
+        describe(session.trainer());
+        say(format_args!("  watch it: {}", watch_command(&run_dir, session.trainer())));
+    }
     run_to_end(&mut session, args.quiet)
 }
 
@@ -109,7 +112,7 @@ fn run_to_end(session: &mut Session, quiet: bool) -> Result<(), CliError> {
     let result = session.run(&mut progress, &stop);
     progress.finish();
     let summary = result.map_err(CliError::Train)?;
-    print_summary(&summary);
+    print_summary(&summary, &watch_command(&summary.run_dir, session.trainer()));
     match summary.stop {
         StopReason::Interrupted => {
             Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) })
@@ -123,8 +126,17 @@ fn best(s: &Summary, name: &str) -> String {
     s.best_of(name).map(|(v, st)| format!(", best {v:.4} (step {st})")).unwrap_or_default()
 }
 
-/// Prints the end-of-run summary (write failures ignored).
-pub fn print_summary(s: &Summary) {
+/// The TensorBoard command that shows every point of the run in `run_dir` (see
+/// [`crate::tensorboard::command`]): `--logdir` is the runs folder, `runs/<name>/<version>/../..`.
+fn watch_command(run_dir: &Path, trainer: &Trainer) -> String {
+    let logdir = run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
+    let points = crate::tensorboard::points_per_tag(trainer.config(), trainer.total_steps());
+    crate::tensorboard::command(&crate::invocation::shell_word(&logdir), points)
+}
+
+/// Prints the end-of-run summary (write failures ignored), ending with `watch`, the
+/// TensorBoard command for the run.
+pub fn print_summary(s: &Summary, watch: &str) {
     let how = match s.stop {
         StopReason::Completed => "completed",
         StopReason::EarlyStopping => "stopped early (early stopping)",
@@ -149,8 +161,5 @@ pub fn print_summary(s: &Summary) {
         let dir = crate::invocation::shell_word(&s.run_dir.to_string_lossy());
         say(format_args!("continue with: {} resume {dir}", crate::invocation::program()));
     }
-    let logdir = s.run_dir.parent().and_then(Path::parent).map_or_else(|| "runs".into(), |p| p.display().to_string());
-    say(format_args!(
-        "watch it: tensorboard --logdir {logdir}   (add --samples_per_plugin scalars=0 to see every step)"
-    ));
+    say(format_args!("watch it: {watch}"));
 }

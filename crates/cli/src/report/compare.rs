@@ -243,8 +243,25 @@ pub fn write_all(dir: &Path, rows: &[Row], target: Option<&Target>) -> Result<()
     let png = dir.join("compare.png");
     super::plot::render(&png, &charts(dir, rows)).map_err(CliError::Other)?;
     println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
-    println!("overlay the curves: tensorboard --logdir {}", dir.display());
+    let logdir = crate::invocation::shell_word(&dir.to_string_lossy());
+    println!("overlay the curves: {}", crate::tensorboard::command(&logdir, max_points(dir, rows)));
     Ok(())
+}
+
+/// The most points any tag of any run logged (for the TensorBoard command).
+fn max_points(dir: &Path, rows: &[Row]) -> u64 {
+    let mut most = 0;
+    for r in rows {
+        let text = std::fs::read_to_string(dir.join(&r.label).join("metrics.jsonl")).unwrap_or_default();
+        let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for v in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+            if let Some(tag) = v["tag"].as_str() {
+                *counts.entry(tag.to_owned()).or_default() += 1;
+            }
+        }
+        most = most.max(counts.into_values().max().unwrap_or(0));
+    }
+    most
 }
 
 /// LR, validation loss and validation accuracy of every run, one panel each.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::plot::{Chart, Marker, Series};
+use super::plot::{Chart, Marker, Series, value_label};
 use crate::error::CliError;
 use crate::lr_find::{Point, Suggestion, lr_at};
 
@@ -57,8 +57,11 @@ pub fn write_png(out_dir: &Path, name: &str, points: &[Point], suggestion: &Sugg
             Series { label: "smoothed".into(), points: points.iter().map(|p| (p.lr, p.smoothed)).collect() },
         ],
         markers: vec![
-            Marker { x: suggestion.steepest, label: format!("steepest {:.1e}", suggestion.steepest) },
-            Marker { x: suggestion.minimum_div_10, label: format!("min/10 {:.1e}", suggestion.minimum_div_10) },
+            Marker { x: suggestion.steepest, label: format!("steepest {}", value_label(suggestion.steepest)) },
+            Marker {
+                x: suggestion.minimum_div_10,
+                label: format!("min/10 {}", value_label(suggestion.minimum_div_10)),
+            },
         ],
         log_y: true,
         y_range,

@@ -1,9 +1,11 @@
-//! What `compare` and `lr-find` show and write: tables as text, CSV and Markdown, PNG charts, and
+//! What `compare`, `lr-find` and `show` show and write: tables as text, CSV and Markdown, PNG charts, and
 //! the printed suggestions. The commands only orchestrate.
 
 pub mod compare;
 pub mod lr_find;
 pub mod plot;
+pub mod show;
+pub mod terminal;
 
 use std::path::Path;
 

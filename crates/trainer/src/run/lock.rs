@@ -66,6 +66,38 @@ impl RunLock {
     }
 }
 
+/// Whether a process holds the lock of run directory `dir`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// No process: the run is not training (or `dir` has no lock file).
+    Nobody,
+    /// A live process holds it (its pid, when written): the run is training.
+    Process(Option<u32>),
+}
+
+/// Finds out, without blocking and without creating the lock file, whether another process
+/// holds `dir`'s lock. (The probe takes the lock for an instant when it is free.)
+pub fn probe(dir: &Path) -> io::Result<Holder> {
+    let path = dir.join(LOCK_FILE);
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut file = match options.open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Holder::Nobody),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Holder::Nobody),
+        Err(TryLockError::WouldBlock) => Ok(Holder::Process(holder(&mut file))),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The pid written by the holder (`None` when it has not written it yet, or it is unreadable).
 fn holder(file: &mut File) -> Option<u32> {
     let mut text = String::new();
@@ -115,8 +147,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert_eq!(probe(dir.path()).unwrap(), Holder::Process(Some(pid)));
         drop(first);
+        assert_eq!(probe(dir.path()).unwrap(), Holder::Nobody);
         let _again = RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn probing_a_directory_without_a_lock_file_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(probe(dir.path()).unwrap(), Holder::Nobody);
+        assert!(!dir.path().join(LOCK_FILE).exists());
     }
 
     #[cfg(unix)]

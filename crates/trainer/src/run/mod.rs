@@ -5,10 +5,12 @@
 
 mod eval;
 pub mod hooks;
+pub mod inspect;
 pub mod loader;
 pub mod lock;
 pub mod metric;
 pub mod observer;
+pub mod record;
 mod rundir;
 mod session;
 pub mod state;

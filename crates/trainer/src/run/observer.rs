@@ -19,6 +19,8 @@ pub struct StepReport {
     pub lr: f64,
     /// Training examples per second since the previous report.
     pub samples_per_sec: f64,
+    /// Tokens per second since the previous report, for tasks that count tokens (causal LMs).
+    pub tokens_per_sec: Option<f64>,
 }
 
 /// Receives progress from [`super::Session::run`] (through the `Progress` hook and events); every

@@ -16,6 +16,7 @@ use super::loader::{DataPosition, Loader};
 use super::lock::RunLock;
 use super::metric::Evaluation;
 use super::observer::{Event, Observer, StepReport, StopReason, Summary};
+use super::record::RunRecord;
 use super::rundir::RunDir;
 use super::state::{Expected, Fingerprint, LoopState, STATE_FORMAT};
 use super::step::{accumulate, clip};
@@ -23,7 +24,7 @@ use super::{Trainer, one_issue};
 use crate::checkpoint::{Candidate, CheckpointError, Checkpointer, Kind, Loaded, step_label};
 use crate::data::Split;
 use crate::error::TrainError;
-use crate::logging::{Scalars, jsonl};
+use crate::logging::{LogError, Scalars, jsonl};
 use crate::optim::{GroupStep, Optimizer};
 
 /// What a resume found.
@@ -314,8 +315,31 @@ impl Session {
     /// evaluation batch (an abandoned evaluation is owed: the checkpoint says so and a resume
     /// runs it first); a checkpoint of the last completed step is saved. A NaN or infinite loss
     /// ends the run with [`TrainError::NonFiniteLoss`], leaving the last checkpoint intact.
+    ///
+    /// However it ends, `<run dir>/summary.json` records how ([`RunRecord`]); a failure to write
+    /// it is an error only when training itself succeeded.
     pub fn run(&mut self, observer: &mut dyn Observer, stop: &AtomicBool) -> Result<Summary, TrainError> {
         let started = Instant::now();
+        let result = self.train(observer, stop, started);
+        let record = match &result {
+            Ok(summary) => RunRecord::of(summary),
+            Err(e) => RunRecord::failed(self.state.step, self.parts.total_steps, started.elapsed(), e),
+        };
+        let written = record
+            .write(self.dir.path())
+            .map_err(|source| LogError::Write { path: self.dir.path().join(super::record::SUMMARY_FILE), source });
+        let summary = result?;
+        written?;
+        Ok(summary)
+    }
+
+    /// [`Session::run`] without the record.
+    fn train(
+        &mut self,
+        observer: &mut dyn Observer,
+        stop: &AtomicBool,
+        started: Instant,
+    ) -> Result<Summary, TrainError> {
         let t = self.parts.config.train.clone();
         let mut loader =
             Loader::new(self.parts.config.seed, self.parts.data.len(Split::Train), t.batch_size, self.state.data);
@@ -474,7 +498,7 @@ impl Session {
         if let Some(t) = tokens_per_sec {
             s.scalar("perf/tokens_per_sec", a.step, t)?;
         }
-        Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec }))
+        Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec, tokens_per_sec }))
     }
 
     /// Evaluates after step `step` and logs every metric; `None` (nothing logged) when `stop`

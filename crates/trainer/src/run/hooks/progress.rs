@@ -31,7 +31,8 @@ mod tests {
     fn reports_each_logged_step_and_evaluation() {
         let mut h = Harness::new(r#"{"kind": "constant"}"#, 0);
         let mut ctx = h.ctx();
-        let report = StepReport { step: 4, total: 10, loss: 0.5, lr: 0.1, samples_per_sec: 100.0 };
+        let report =
+            StepReport { step: 4, total: 10, loss: 0.5, lr: 0.1, samples_per_sec: 100.0, tokens_per_sec: None };
         Progress.after_step(&report, &mut ctx).unwrap();
         assert_eq!(Progress.after_eval(&eval(4, 0.4, 0.9), &mut ctx).unwrap(), None);
         assert_eq!(h.fx.steps, [4]);
