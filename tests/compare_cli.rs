@@ -249,9 +249,15 @@ fn compare_target_must_name_a_metric_the_runs_produce_and_a_finite_value() {
 #[test]
 fn compare_exits_1_and_marks_a_failed_run_in_every_table() {
     let dir = tempfile::tempdir().unwrap();
-    let list = "compare:\n  - {label: ok, schedule: {kind: constant}}\n  - {label: boom, schedule: {kind: one_cycle, max_lr: 1.0e+30, total_steps: 20}}\n";
-    let config = tiny(dir.path(), 20, list);
-    let out = run(dir.path(), &["compare", &config]);
+    // An LR of 1e6 passes the config checks (the largest accepted) but makes this GELU network's
+    // loss NaN within a few steps; `ok` keeps it at 0.1 for the whole run.
+    let yaml = "name: cmp\nseed: 0\nmodel: {kind: mlp, hidden: [16], activation: gelu}\ndata: {kind: digits}\n\
+        optimizer: {kind: sgd, lr: 1.0e+6, momentum: 0.9}\ntrain: {max_steps: 20, batch_size: 16, eval_every: 10}\n\
+        schedule: {kind: constant}\ncompare:\n  - {label: ok, schedule: {kind: constant, factor: 1.0e-7, total_iters: 100}}\n\
+        \x20 - {label: boom, schedule: {kind: constant, factor: 1.0}}\n";
+    std::fs::write(dir.path().join("c.yaml"), yaml).unwrap();
+    let config = "c.yaml";
+    let out = run(dir.path(), &["compare", config]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("[boom] failed: "), "{stderr}");

@@ -143,12 +143,12 @@ fn a_run_killed_outright_and_a_failed_run() {
     );
     assert!(field(&stdout, "continue with").ends_with(&format!("resume {path}")), "{stdout}");
 
-    let out = run(dir.path(), &["train", &config(), "--set", "optimizer.lr=1e30", "--set", "name=nan", "-q"]);
+    let out = run(dir.path(), &["train", &config(), "--set", "optimizer.lr=1e6", "--set", "name=nan", "-q"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = show(dir.path(), &["runs/nan/version_0"]);
     assert_eq!(
         field(&stdout, "status"),
-        "failed at step 1/770: the training loss is NaN at step 1: stopped. No checkpoint was saved before it."
+        "failed at step 5/770: the training loss is NaN at step 5: stopped. No checkpoint was saved before it."
     );
     assert!(!stdout.contains("continue with"), "no checkpoint to continue from: {stdout}");
 }

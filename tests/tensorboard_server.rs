@@ -268,13 +268,7 @@ fn a_killed_and_resumed_run_is_served_once_per_step() {
     training.0.wait().unwrap();
     // Resume from step 200: the first event file holds steps 200..299 (and maybe more), logged
     // again by the resume; TensorBoard must show each step once, with the resumed values.
-    for e in std::fs::read_dir(run_dir.join("checkpoints")).unwrap() {
-        let path = e.unwrap().path();
-        let step = path.file_name().unwrap().to_str().unwrap().strip_prefix("step-").map(|s| s.parse::<u64>().unwrap());
-        if step.is_some_and(|s| s >= 300) {
-            std::fs::remove_dir_all(path).unwrap();
-        }
-    }
+    common::remove_checkpoints_from(&run_dir, 300);
     let out = run(dir.path(), &["resume", "runs/cosine_restart/version_0", "-q"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");

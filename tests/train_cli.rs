@@ -248,7 +248,7 @@ fn real_tensorboard_reads_the_main_run_and_a_resumed_run() {
     ];
     assert!(run(dir.path(), &args).status.success());
     let run_dir = dir.path().join("runs/r/version_0");
-    std::fs::remove_dir_all(run_dir.join("checkpoints/step-00000300")).unwrap();
+    common::remove_checkpoints_from(&run_dir, 300);
     let out = run(dir.path(), &["resume", run_dir.to_str().unwrap(), "--set", "train.max_steps=400", "-q"]);
     assert!(out.status.success(), "{}", text(&out).1);
     assert!(text(&out).0.contains("at step 200/400"), "{}", text(&out).0);

@@ -203,3 +203,16 @@ pub(crate) fn wait_for(path: &Path, timeout: std::time::Duration) -> bool {
     }
     false
 }
+
+/// Removes every checkpoint of `run_dir` (`step-*`, `best`, `cycle-*`) whose state is at `step` or
+/// later, so that a resume continues from an older one (a resume takes the newest of any kind).
+pub(crate) fn remove_checkpoints_from(run_dir: &Path, step: u64) {
+    for e in std::fs::read_dir(run_dir.join("checkpoints")).unwrap() {
+        let path = e.unwrap().path();
+        let Ok(text) = std::fs::read_to_string(path.join("state.json")) else { continue };
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if state["step"].as_u64().unwrap() >= step {
+            std::fs::remove_dir_all(path).unwrap();
+        }
+    }
+}

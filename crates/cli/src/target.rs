@@ -74,6 +74,14 @@ pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
 pub fn not_a_run_dir(dir: &Path, what: &str) -> CliError {
     let versions = version_dirs(dir);
     let Some(newest) = versions.first() else {
+        if dir.join(trainer::run::lock::LOCK_FILE).is_file() {
+            // `train` locks its new directory first, then writes config.yaml: it was stopped in
+            // between, before training started.
+            return CliError::Other(format!(
+                "{} holds a run stopped before it wrote its {RUN_CONFIG} (nothing was trained); start it again with `cli train <config>`",
+                dir.display()
+            ));
+        }
         return CliError::Other(format!(
             "{} is not a run directory (it has no {RUN_CONFIG}); give a run directory (runs/<name>/<version>){what}",
             dir.display()
