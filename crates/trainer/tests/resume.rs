@@ -1,9 +1,12 @@
 //! Exact resume: a run stopped at any point and resumed from its checkpoint logs the same LRs and
 //! losses as an uninterrupted run; half-written and corrupt checkpoints are skipped.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::series;
 use trainer::{Observer, RunConfig, Silent, StepReport, Trainer};
 
 /// Every piece of state at once: dropout (RNG), accumulation (data position), a plateau in a
@@ -27,17 +30,6 @@ hooks: {on_restart: {reset_optimizer: true, snapshot: true}}
 
 fn config() -> RunConfig {
     serde_saphyr::from_str(CONFIG).unwrap()
-}
-
-fn series(dir: &Path, tag: &str) -> Vec<(u64, u64)> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["tag"] == tag).then(|| (v["step"].as_u64().unwrap(), v["value"].as_f64().unwrap().to_bits()))
-        })
-        .collect()
 }
 
 /// Requests a stop after step `at`.

@@ -2,9 +2,11 @@
 //! just before the step's gradient accumulation) abandons the step: nothing of it is applied,
 //! the checkpoint holds the last completed step, and the resumed run equals an uninterrupted one.
 
-use std::path::Path;
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::series;
 use trainer::{Event, Observer, RunConfig, Silent, StopReason, Trainer};
 
 /// Dropout (RNG), accumulation (data position) and a restart that resets Adam and snapshots.
@@ -21,17 +23,6 @@ hooks: {on_restart: {reset_optimizer: true, snapshot: true}}
 
 fn config() -> RunConfig {
     serde_saphyr::from_str(CONFIG).unwrap()
-}
-
-fn series(dir: &Path, tag: &str) -> Vec<(u64, u64)> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["tag"] == tag).then(|| (v["step"].as_u64().unwrap(), v["value"].as_f64().unwrap().to_bits()))
-        })
-        .collect()
 }
 
 /// Requests a stop when the warm restart at the start of step 20 is announced.
