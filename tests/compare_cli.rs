@@ -94,7 +94,9 @@ fn compare_rejects_a_bad_schedule_file_before_running_anything() {
 #[test]
 fn lr_find_suggests_a_sensible_lr_that_trains() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["lr-find", &config("constant.yaml"), "--min", "1e-6", "--max", "10", "--steps", "100"]);
+    // As from a shell, not under cargo (which sets CARGO for the test and its children).
+    let args = ["lr-find", &config("constant.yaml"), "--min", "1e-6", "--max", "10", "--steps", "100"];
+    let out = cli(dir.path()).args(args).env_remove("CARGO").output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let pick = |label: &str| -> f64 {
@@ -102,6 +104,9 @@ fn lr_find_suggests_a_sensible_lr_that_trains() {
         line.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap()
     };
     let (steep, tenth) = (pick("steepest descent"), pick("minimum of the smoothed loss / 10"));
+    // The command to try it is the program that ran (the binary here, not `cargo run`).
+    let try_it = format!("try it: {} {} --set optimizer.lr=", env!("CARGO_BIN_EXE_cli"), config("constant.yaml"));
+    assert!(stdout.lines().any(|l| l.starts_with(&try_it)), "{stdout}");
     for lr in [steep, tenth] {
         assert!((1e-3..=1.0).contains(&lr), "suggested {lr}: {stdout}");
     }

@@ -79,5 +79,6 @@ pub fn print_suggestion(out_dir: &Path, config: &Path, suggestion: &Suggestion, 
         suggestion.minimum_div_10, suggestion.minimum
     );
     println!("wrote {} and {}", out_dir.join("lr_find.csv").display(), out_dir.join("lr_find.png").display());
-    println!("try it: cargo run -p cli -- {} --set optimizer.lr={:.3e}", config.display(), suggestion.steepest);
+    let (program, config) = (crate::invocation::program(), crate::invocation::shell_word(&config.to_string_lossy()));
+    println!("try it: {program} {config} --set optimizer.lr={:.3e}", suggestion.steepest);
 }
