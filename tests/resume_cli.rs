@@ -55,6 +55,8 @@ fn a_run_killed_before_its_first_checkpoint_says_how_to_start_again() {
         .spawn()
         .unwrap();
     let run_dir = dir.path().join("runs/tiny/version_0");
+    // config.yaml comes after the lock and the log files: wait for it (and a logged step).
+    assert!(wait_for(&run_dir.join("config.yaml"), Duration::from_secs(60)));
     assert!(wait_for(&run_dir.join("metrics.jsonl"), Duration::from_secs(60)));
     child.kill().unwrap();
     child.wait().unwrap();
