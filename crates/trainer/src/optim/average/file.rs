@@ -33,6 +33,12 @@ pub(super) fn to_bytes(which: Weights, n: u64, tensors: Vec<(String, Tensor)>) -
     safetensors::serialize(tensors, Some(metadata)).map_err(candle_core::Error::from)
 }
 
+/// The tensor names of an average file.
+pub(super) fn names(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
+    Ok(header.tensors().into_keys().collect())
+}
+
 /// Reads an average of kind `which` written by [`to_bytes`]: its count and one tensor per
 /// variable (`names[i]` for `vars[i]`, on its device, of its shape and dtype).
 pub(super) fn read(bytes: &[u8], which: Weights, names: &[String], vars: &[Var]) -> Result<(u64, Vec<Tensor>), String> {

@@ -205,5 +205,33 @@ impl Averages {
     }
 }
 
+/// Loads average `which` of checkpoint directory `checkpoint` (`ema.safetensors` or
+/// `swa.safetensors`) over the variables of `varmap` it names: after the checkpoint's
+/// `model.safetensors`, the model holds the averaged weights (the averages cover the trainable
+/// variables; frozen ones keep the model file's values). For the commands that use a trained
+/// model (`eval`, `predict`, `export`, `generate`) to offer `--weights ema|swa`. `Raw` loads
+/// nothing. An error names the file: missing (the run kept no such average, or the checkpoint
+/// was saved before its first update), unreadable, or not matching the model.
+pub fn load_average(varmap: &candle_nn::VarMap, checkpoint: &Path, which: Weights) -> Result<(), String> {
+    if which == Weights::Raw {
+        return Ok(());
+    }
+    let name = file::name(which);
+    let path = checkpoint.join(name);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let data = varmap.data().lock().map_err(|_| "the model's variables are poisoned".to_owned())?;
+    let mut named: Vec<(String, Var)> = data.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    drop(data);
+    let in_file = file::names(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    named.retain(|(n, _)| in_file.contains(n));
+    let (names, vars): (Vec<String>, Vec<Var>) = named.into_iter().unzip();
+    let (_, tensors) = file::read(&bytes, which, &names, &vars).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (v, t) in vars.iter().zip(&tensors) {
+        v.set(t).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -131,3 +131,25 @@ fn metric_tags_name_the_weights() {
     assert_eq!(Weights::Swa.tag("val/loss"), "val_swa/loss");
     assert_eq!(Weights::Raw.tag("val/loss"), "val/loss");
 }
+
+#[test]
+fn a_checkpoint_average_loads_over_a_model() {
+    let w = var(&[1.0, 2.0]);
+    let ema = EmaConfig { decay: 0.5, warmup: false, every: 1 };
+    let mut avg = Averages::new(Some(&ema), None, &[("w".to_owned(), w.clone())]);
+    avg.after_step(1).unwrap();
+    w.set(&Tensor::new(&[3.0f64, 4.0], &Device::Cpu).unwrap()).unwrap();
+    avg.after_step(2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in avg.files().unwrap() {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    // A model with the trainable `w` and a frozen `f` (not in the average).
+    let varmap = candle_nn::VarMap::new();
+    let (mw, mf) = (var(&[0.0, 0.0]), var(&[9.0]));
+    varmap.data().lock().unwrap().extend([("w".to_owned(), mw.clone()), ("f".to_owned(), mf.clone())]);
+    load_average(&varmap, dir.path(), Weights::Ema).unwrap();
+    assert_eq!((values(mw.as_tensor()), values(mf.as_tensor())), (vec![2.0, 3.0], vec![9.0]));
+    let e = load_average(&varmap, dir.path(), Weights::Swa).unwrap_err();
+    assert!(e.contains("swa.safetensors"), "{e}");
+}
