@@ -3,8 +3,8 @@
 
 The shared cases (tests/data/torch, copied from shared/reference) cover 14 configurations; these
 cover the remaining kinds and options (triangular2, asymmetric cycles, one-cycle variants, integer
-T_mult restarts, plateau in max/abs mode, chained, Hugging Face inverse_sqrt and
-warmup_stable_decay). Same format and same driving loop as the shared cases:
+T_mult restarts, plateau in max/abs mode, chained, SWALR alone and after a cosine, Hugging Face
+inverse_sqrt and warmup_stable_decay). Same format and same driving loop as the shared cases:
 for each t: record lr (and momentum); optimizer.step(); scheduler.step() (or step(metrics[t])).
 
 Usage: python scripts/gen_reference.py OUT_DIR   (needs torch; transformers for the HF kinds)
@@ -17,6 +17,7 @@ import sys
 import torch
 from torch.optim import SGD, Adam
 from torch.optim import lr_scheduler as L
+from torch.optim.swa_utils import SWALR
 
 
 def optimizer_for(section):
@@ -53,7 +54,38 @@ def drive(name, optimizer, schedule, steps, make, metrics=None, with_momentum=Fa
     return out
 
 
+class SwaAfter:
+    """PyTorch's documented SWA pattern (torch.optim.swa_utils): both schedulers built up front,
+    `scheduler.step()` after each of the first `swa_start` optimizer steps, `swa_scheduler.step()`
+    after the later ones. Our `sequential` with the `swa` child at milestone `swa_start`."""
+
+    def __init__(self, scheduler, swa_scheduler, swa_start):
+        self.scheduler, self.swa_scheduler, self.swa_start, self.n = scheduler, swa_scheduler, swa_start, 0
+
+    def step(self):
+        (self.scheduler if self.n < self.swa_start else self.swa_scheduler).step()
+        self.n += 1
+
+
+def swa_cases():
+    plain = {"kind": "sgd", "lr": 0.1}
+    yield drive("swa_cos", plain, {"kind": "swa", "swa_lr": 0.01, "anneal_steps": 20, "anneal_strategy": "cos"}, 40,
+                lambda o: SWALR(o, swa_lr=0.01, anneal_epochs=20, anneal_strategy="cos"))
+    sgd = {"kind": "sgd", "lr": 0.1, "momentum": 0.9}
+    yield drive("swa_linear", sgd, {"kind": "swa", "swa_lr": 0.03, "anneal_steps": 15, "anneal_strategy": "linear"},
+                30, lambda o: SWALR(o, swa_lr=0.03, anneal_epochs=15, anneal_strategy="linear"))
+    yield drive("swa_no_anneal", plain, {"kind": "swa", "swa_lr": 0.05, "anneal_steps": 0}, 10,
+                lambda o: SWALR(o, swa_lr=0.05, anneal_epochs=0))
+    # Cosine until step 40, then SWALR anneals (upwards) from the LR the cosine reached there.
+    yield drive("sequential_cosine_swa", plain,
+                {"kind": "sequential", "milestones": [40],
+                 "schedules": [{"kind": "cosine", "t_max": 60},
+                               {"kind": "swa", "swa_lr": 0.05, "anneal_steps": 10, "anneal_strategy": "cos"}]}, 70,
+                lambda o: SwaAfter(L.CosineAnnealingLR(o, T_max=60), SWALR(o, swa_lr=0.05, anneal_epochs=10), 40))
+
+
 def cases():
+    yield from swa_cases()
     sgd = {"kind": "sgd", "lr": 0.1, "momentum": 0.9}
     yield drive("cyclic_triangular2", sgd,
                 {"kind": "cyclic", "base_lr": 0.001, "max_lr": 0.1, "step_size_up": 10, "step_size_down": 30,

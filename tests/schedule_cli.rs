@@ -57,7 +57,7 @@ fn check_dir(dir: &Path) -> usize {
 #[test]
 fn csv_preview_matches_every_reference_case() {
     assert_eq!(check_dir(&root().join("tests/data/torch")), 14);
-    assert_eq!(check_dir(&root().join("tests/data/torch-extra")), 17);
+    assert_eq!(check_dir(&root().join("tests/data/torch-extra")), 21);
 }
 
 #[test]

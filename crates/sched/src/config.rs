@@ -8,7 +8,7 @@ use crate::kinds::{
     constant::ConstantConfig, cosine::CosineConfig, cosine_restarts::CosineRestartsConfig, cyclic::CyclicConfig,
     exponential::ExponentialConfig, inverse_sqrt::InverseSqrtConfig, linear::Linear, linear::LinearConfig,
     multistep::MultiStepConfig, one_cycle::OneCycleConfig, plateau::PlateauConfig, polynomial::PolynomialConfig,
-    step::StepConfig, wsd::WsdConfig,
+    step::StepConfig, swa::SwaConfig, wsd::WsdConfig,
 };
 use crate::{FieldIssue, check};
 
@@ -73,6 +73,8 @@ pub enum Kind {
     InverseSqrt(InverseSqrtConfig),
     /// Hugging Face `warmup_stable_decay`.
     WarmupStableDecay(WsdConfig),
+    /// `torch.optim.swa_utils.SWALR`, stepped once per optimizer step.
+    Swa(SwaConfig),
 }
 
 /// `SequentialLR`: child `k` runs from `milestones[k-1]` (0 for the first) and starts at its own
@@ -124,6 +126,7 @@ impl Kind {
             Kind::Chained(_) => "chained",
             Kind::InverseSqrt(_) => "inverse_sqrt",
             Kind::WarmupStableDecay(_) => "warmup_stable_decay",
+            Kind::Swa(_) => "swa",
         }
     }
 }

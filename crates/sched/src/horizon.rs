@@ -177,6 +177,7 @@ fn blame(leaf: &Node, base: f64, t: u64, lr: f64) -> (&'static str, String) {
                 ("final_div_factor", format!(" (final LR = max_lr / div_factor / final_div_factor = {})", num(lr)))
             }
         }
+        Node::Swa(_) => ("swa_lr", String::new()),
         _ => ("kind", format!(" (LR {} from base LR {})", num(lr), num(base))),
     }
 }

@@ -6,7 +6,7 @@ use crate::keypoints::{KeyPoint, KeyPointKind, MAX_KEY_POINTS};
 use crate::kinds::{
     constant::Constant, cosine::Cosine, cosine_restarts::CosineRestarts, cyclic::Cyclic, exponential::Exponential,
     inverse_sqrt::InverseSqrt, linear::Linear, multistep::MultiStep, one_cycle::OneCycle, plateau::Plateau,
-    polynomial::Polynomial, step::Step, wsd::Wsd,
+    polynomial::Polynomial, step::Step, swa::Swa, wsd::Wsd,
 };
 use crate::{FieldIssue, check};
 
@@ -65,6 +65,8 @@ pub(crate) enum Node {
     Plateau(Plateau),
     InverseSqrt(InverseSqrt),
     Wsd(Wsd),
+    /// Anneals from the LR in effect when it starts (see [`Node::lr_from`]).
+    Swa(Swa),
     /// Children switched at milestones; `warmup` marks the `warmup:` wrapper.
     Sequential {
         children: Vec<Node>,
@@ -106,6 +108,7 @@ impl Kind {
             Kind::Plateau(c) => Node::Plateau(c.build(path)?.with_primary_lr(primary)),
             Kind::InverseSqrt(c) => Node::InverseSqrt(c.build(path)?),
             Kind::WarmupStableDecay(c) => Node::Wsd(c.build(path)?),
+            Kind::Swa(c) => Node::Swa(c.build(path)?),
             Kind::Sequential(c) => c.build(primary, path, depth)?,
             Kind::Chained(c) => c.build(primary, path, depth)?,
         })
@@ -134,7 +137,15 @@ impl SequentialConfig {
 impl ChainedConfig {
     /// Validates the children into a chained node.
     fn build(&self, primary: f64, path: &str, depth: usize) -> Result<Node, FieldIssue> {
-        Ok(Node::Chained(build_children(&self.schedules, primary, path, depth)?))
+        let children = build_children(&self.schedules, primary, path, depth)?;
+        if let Some(k) = children.iter().position(Node::uses_start) {
+            return Err(FieldIssue::new(
+                format!("{path}.schedules[{k}]"),
+                "swa cannot be chained (it anneals from the LR in effect when it starts, not from a factor): \
+                 put it in a sequential after the schedule it follows",
+            ));
+        }
+        Ok(Node::Chained(children))
     }
 }
 
@@ -157,6 +168,14 @@ impl Node {
     /// LR at step `t` for group `g`.
     #[inline]
     pub(crate) fn lr(&self, t: u64, g: Group) -> f64 {
+        self.lr_from(t, g, g.base)
+    }
+
+    /// LR at step `t` for group `g` of a node that took over when the LR was `start` (only `swa`
+    /// uses it: the group's base LR at the top, the LR the previous child reached at a
+    /// `sequential`'s milestone).
+    #[inline]
+    pub(crate) fn lr_from(&self, t: u64, g: Group, start: f64) -> f64 {
         match self {
             Node::Constant(c) => c.lr(t, g.base),
             Node::Step(c) => c.lr(t, g.base),
@@ -168,12 +187,13 @@ impl Node {
             Node::CosineRestarts(c) => c.lr(t, g.base),
             Node::InverseSqrt(c) => c.lr(t, g.base),
             Node::Wsd(c) => c.lr(t, g.base),
+            Node::Swa(c) => c.lr(t, start, g.scale),
             Node::Plateau(p) => p.lr(g.base),
             Node::Cyclic(c) => c.lr(t, g.scale),
             Node::OneCycle(c) => c.lr(t, g.scale),
-            Node::Sequential { children, milestones, .. } => {
+            Node::Sequential { children, milestones, warmup } => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].lr(local, g)
+                children[k].lr_from(local, g, Self::start_of(children, milestones, *warmup, k, g, start))
             }
             Node::Chained(children) => {
                 if g.base == 0.0 {
@@ -184,16 +204,47 @@ impl Node {
         }
     }
 
+    /// Whether the node's LR depends on the LR in effect when it starts (it has an `swa` leaf).
+    pub(crate) fn uses_start(&self) -> bool {
+        match self {
+            Node::Swa(_) => true,
+            Node::Sequential { children, .. } | Node::Chained(children) => children.iter().any(Node::uses_start),
+            _ => false,
+        }
+    }
+
+    /// The LR in effect when child `k` of a sequential (started at LR `start`) takes over: the LR
+    /// child `k − 1` reached at milestone `k − 1` (in its own time, the length of its stretch);
+    /// after a `warmup:` ramp, the group's base LR (where the ramp ends, without its rounding).
+    /// Computed only for children that use it, so the other kinds stay O(1).
+    fn start_of(children: &[Node], milestones: &[u64], warmup: bool, k: usize, g: Group, start: f64) -> f64 {
+        if k == 0 || !children[k].uses_start() {
+            return start;
+        }
+        if warmup {
+            return g.base;
+        }
+        let begin = if k == 1 { 0 } else { milestones[k - 2] };
+        let prev_start = Self::start_of(children, milestones, warmup, k - 1, g, start);
+        children[k - 1].lr_from(milestones[k - 1] - begin, g, prev_start)
+    }
+
     /// LR and momentum at step `t` for group `g`, computed together (cycling kinds share their
     /// phase computation).
     #[inline]
     pub(crate) fn values(&self, t: u64, g: Group) -> (f64, Option<f64>) {
+        self.values_from(t, g, g.base)
+    }
+
+    /// [`Node::values`] of a node that took over when the LR was `start` (see [`Node::lr_from`]).
+    #[inline]
+    fn values_from(&self, t: u64, g: Group, start: f64) -> (f64, Option<f64>) {
         match self {
             Node::Cyclic(c) => c.values(t, g.scale),
             Node::OneCycle(c) => c.values(t, g.scale),
-            Node::Sequential { children, milestones, .. } => {
+            Node::Sequential { children, milestones, warmup } => {
                 let (k, local) = Self::active(milestones, t);
-                children[k].values(local, g)
+                children[k].values_from(local, g, Self::start_of(children, milestones, *warmup, k, g, start))
             }
             Node::Chained(children) => {
                 if g.base == 0.0 {
@@ -204,7 +255,7 @@ impl Node {
                     (lr * (clr / g.base), cm.or(m))
                 })
             }
-            _ => (self.lr(t, g), None),
+            _ => (self.lr_from(t, g, start), None),
         }
     }
 

@@ -11,6 +11,7 @@ use sched::kinds::{
     linear::LinearConfig,
     one_cycle::{AnnealStrategy, OneCycleConfig},
     step::StepConfig,
+    swa::SwaConfig,
     wsd::{WsdConfig, WsdShape},
 };
 use sched::{Kind, Schedule, ScheduleConfig, WarmupConfig};
@@ -94,6 +95,11 @@ fn wsd() -> impl Strategy<Value = WsdConfig> {
     })
 }
 
+fn swa() -> impl Strategy<Value = SwaConfig> {
+    (1e-4..1.0f64, 0u64..500, prop_oneof![Just(AnnealStrategy::Cos), Just(AnnealStrategy::Linear)])
+        .prop_map(|(swa_lr, anneal_steps, anneal_strategy)| SwaConfig { swa_lr, anneal_steps, anneal_strategy })
+}
+
 /// Any leaf kind with valid random parameters, optionally warmed up.
 fn any_schedule() -> impl Strategy<Value = ScheduleConfig> {
     let kind = prop_oneof![
@@ -108,6 +114,7 @@ fn any_schedule() -> impl Strategy<Value = ScheduleConfig> {
         cyclic().prop_map(Kind::Cyclic),
         one_cycle().prop_map(Kind::OneCycle),
         wsd().prop_map(Kind::WarmupStableDecay),
+        swa().prop_map(Kind::Swa),
     ];
     let warmup = proptest::option::of(
         (1u64..300, 0.01..=1.0f64).prop_map(|(steps, start_factor)| WarmupConfig { steps, start_factor }),
@@ -138,6 +145,26 @@ proptest! {
         let (lr, m) = s.values(t);
         prop_assert_eq!(lr.to_bits(), s.lr(t).to_bits());
         prop_assert_eq!(m.map(f64::to_bits), s.momentum(t).map(f64::to_bits));
+    }
+
+    #[test]
+    fn swa_moves_monotonically_from_the_start_lr_to_swa_lr(c in swa(), t in steps(), milestone in 0u64..300) {
+        // After a constant factor 0.5 (LR 0.05) for `milestone` steps.
+        let cfg: ScheduleConfig = serde_json::from_value(serde_json::json!({
+            "kind": "sequential", "milestones": [milestone],
+            "schedules": [{"kind": "constant", "factor": 0.5, "total_iters": 1_000_000}, leaf(Kind::Swa(c.clone()))],
+        })).unwrap();
+        let s = Schedule::new(&cfg, BASE).unwrap();
+        let (lo, hi) = (c.swa_lr.min(0.05), c.swa_lr.max(0.05));
+        let lr = s.lr(t);
+        prop_assert!(lo * (1.0 - 1e-12) <= lr && lr <= hi * (1.0 + 1e-12), "lr({t}) = {lr}");
+        if t >= milestone + c.anneal_steps.max(1) {
+            prop_assert_eq!(lr, c.swa_lr);
+        }
+        if t > milestone && t < milestone + c.anneal_steps {
+            let (prev, now) = (s.lr(t - 1), lr);
+            prop_assert!((now - prev) * (c.swa_lr - 0.05) >= 0.0, "moves away from swa_lr at {t}");
+        }
     }
 
     #[test]

@@ -83,6 +83,13 @@ const BAD: &[(&str, &str, &str)] = &[
     ),
     (r#"{"kind": "sequential", "milestones": [], "schedules": []}"#, "schedule.schedules", "at least one"),
     (r#"{"kind": "chained", "schedules": []}"#, "schedule.schedules", "at least one"),
+    (r#"{"kind": "swa", "swa_lr": 0}"#, "schedule.swa_lr", "> 0"),
+    (r#"{"kind": "swa", "swa_lr": -0.01, "anneal_steps": 5}"#, "schedule.swa_lr", "> 0"),
+    (
+        r#"{"kind": "chained", "schedules": [{"kind": "exponential", "gamma": 0.9}, {"kind": "swa", "swa_lr": 0.01}]}"#,
+        "schedule.schedules[1]",
+        "swa cannot be chained",
+    ),
     (
         r#"{"kind": "chained", "schedules": [{"kind": "constant"}, {"kind": "step", "step_size": 5, "gamma": 0}]}"#,
         "schedule.schedules[1].gamma",

@@ -121,6 +121,7 @@ pub fn run_issues(
     let early_stopping = c.train.early_stopping.as_ref().map(|es| monitor("train.early_stopping.monitor", &es.monitor));
     let plateau_hook = c.hooks.on_plateau.as_ref().map(|h| monitor("hooks.on_plateau.monitor", &h.monitor));
     let best = monitor("train.best_monitor", &c.train.best_monitor);
+    out.extend(c.train.swa.as_ref().and_then(|s| s.horizon_issue("train.swa", total_steps)));
 
     // Every LR and momentum of the run usable: checked at the schedule's extremes.
     if let Err(issue) = sched::check_horizon(schedule, total_steps) {

@@ -13,6 +13,7 @@ use crate::data::DataConfig;
 use crate::device::DeviceSpec;
 use crate::model::ModelConfig;
 use crate::optim::OptimizerConfig;
+use crate::optim::average::{EmaConfig, SwaAverageConfig};
 use sched::{PlateauMode, ScheduleConfig, ThresholdMode};
 
 /// A training run: model, data, optimizer, schedule, loop settings, hooks and logging.
@@ -105,6 +106,14 @@ pub struct TrainConfig {
     /// `min` for losses, `max` for accuracies).
     #[serde(default = "default_monitor")]
     pub best_monitor: String,
+    /// Keep an exponential moving average of the trainable weights, evaluated as `val_ema/…`
+    /// and saved in checkpoints (`ema.safetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<EmaConfig>,
+    /// Keep a stochastic weight average (equal-weight mean) of the trainable weights from
+    /// `start_step` on, evaluated as `val_swa/…` and saved in checkpoints (`swa.safetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa: Option<SwaAverageConfig>,
 }
 
 /// The most micro-batches one optimizer step may accumulate: far beyond any useful effective
@@ -148,6 +157,8 @@ impl TrainConfig {
         if let Some(es) = &self.early_stopping {
             out.extend(non_negative("train.early_stopping", "min_delta", es.min_delta).err());
         }
+        out.extend(self.ema.iter().flat_map(|e| e.issues("train.ema")));
+        out.extend(self.swa.iter().flat_map(|s| s.issues("train.swa")));
         out
     }
 }

@@ -10,6 +10,8 @@
 //! (`group base LR / optimizer.lr`, so 1 for the primary group): `X::lr(t, scale)`; they also
 //! cycle the momentum (`momentum(t)`, and `values(t, scale)` for both at once). `plateau` is
 //! relative but a function of the metrics it observed, not of the step: `Plateau::lr(base)`.
+//! `swa` anneals from the LR in effect when it starts to its absolute `swa_lr`:
+//! `Swa::lr(t, start, scale)`.
 //!
 //! The compositions (`sequential`, `chained`) and the `warmup:` wrapper are built by
 //! [`crate::Schedule::new`] from these.
@@ -28,6 +30,7 @@ pub mod one_cycle;
 pub mod plateau;
 pub mod polynomial;
 pub mod step;
+pub mod swa;
 pub mod wsd;
 
 /// `step` as f64 (exact below 2^53; steps beyond that are not meaningful for training).

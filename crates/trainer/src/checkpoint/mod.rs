@@ -1,5 +1,6 @@
 //! Checkpoints: a directory per checkpoint holding `model.safetensors`, `optimizer.safetensors`,
-//! `state.json` and `manifest.json` (size and CRC-32C of the others, written last), written
+//! `state.json`, the weight averages the run keeps (`ema.safetensors`, `swa.safetensors`) and
+//! `manifest.json` (size and CRC-32C of the others, written last), written
 //! atomically (into a fresh temporary directory, synced, then renamed), so a kill during a save
 //! never leaves a broken checkpoint under a final name, and damage on disk is detected on load.
 //!
@@ -124,6 +125,19 @@ impl Checkpointer {
         optimizer: &Optimizer,
         state: &S,
     ) -> Result<PathBuf, CheckpointError> {
+        self.save_with(label, varmap, optimizer, state, &[])
+    }
+
+    /// [`Checkpointer::save`] with `extra` files (`(name, bytes)`: the weight averages,
+    /// `ema.safetensors`, `swa.safetensors`), written and listed in the manifest like the others.
+    pub fn save_with<S: Serialize>(
+        &self,
+        label: &str,
+        varmap: &VarMap,
+        optimizer: &Optimizer,
+        state: &S,
+        extra: &[(&str, Vec<u8>)],
+    ) -> Result<PathBuf, CheckpointError> {
         // A `checkpoints` that is a link (to somewhere outside the run) is refused, not followed.
         crate::safe_fs::ensure_dir(&self.dir).map_err(|e| write_err(&self.dir, e))?;
         let tmp = self.dir.join(unique(".tmp", label));
@@ -135,11 +149,16 @@ impl Checkpointer {
         let state_path = tmp.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(state).map_err(|e| write_err(&state_path, e))?;
         create_new(&state_path, &json)?;
-        for f in [&model, &opt, &state_path] {
-            fs::File::open(f).and_then(|f| f.sync_all()).map_err(|e| write_err(f, e))?;
+        let mut names = vec![MODEL_FILE, OPTIMIZER_FILE, STATE_FILE];
+        for (name, bytes) in extra {
+            create_new(&tmp.join(name), bytes)?;
+            names.push(name);
         }
-        manifest::write(&tmp, &[MODEL_FILE, OPTIMIZER_FILE, STATE_FILE])
-            .map_err(|e| write_err(&tmp.join(MANIFEST_FILE), e))?;
+        for f in &names {
+            let f = tmp.join(f);
+            fs::File::open(&f).and_then(|f| f.sync_all()).map_err(|e| write_err(&f, e))?;
+        }
+        manifest::write(&tmp, &names).map_err(|e| write_err(&tmp.join(MANIFEST_FILE), e))?;
         sync_dir(&tmp)?;
         let target = self.dir.join(label);
         let old = self.dir.join(unique(".old", label));

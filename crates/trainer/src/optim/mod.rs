@@ -29,6 +29,7 @@
 //! its own per-parameter state type; the optimizer holds the parameters under one rule.
 
 mod adam;
+pub mod average;
 mod bank;
 mod config;
 mod error;

@@ -26,6 +26,7 @@ use crate::check::{self, Monitored};
 use crate::config::{PlateauAction, RunConfig};
 use crate::data::{DataError, Dataset, LoadContext, Split};
 use crate::error::TrainError;
+use crate::optim::average::Averages;
 use crate::optim::{OptimError, Optimizer};
 use crate::rng::Rng;
 use crate::task::Task;
@@ -60,6 +61,8 @@ pub struct Trainer {
     metrics: Metrics,
     monitors: Monitors,
     optimizer: Optimizer,
+    /// The weight averages (`train.ema`, `train.swa`) over `vars`.
+    averages: Averages,
     schedule: Schedule,
     total_steps: u64,
     steps_per_epoch: u64,
@@ -121,6 +124,7 @@ impl Trainer {
         let frozen_params = frozen.iter().map(|(_, v)| v.elem_count()).sum();
         let optimizer = Optimizer::new(&config.optimizer, trainable.clone())
             .map_err(|e| optimizer_error(e, &trainable, &frozen))?;
+        let averages = Averages::new(config.train.ema.as_ref(), config.train.swa.as_ref(), &trainable);
         let varmap = if task.checkpoints_frozen() { varmap } else { subset(&trainable) };
         Ok(Self {
             device,
@@ -133,6 +137,7 @@ impl Trainer {
             metrics,
             monitors,
             optimizer,
+            averages,
             schedule: checked.schedule,
             total_steps,
             steps_per_epoch,

@@ -25,6 +25,7 @@ use crate::checkpoint::{Candidate, CheckpointError, Checkpointer, Kind, Loaded, 
 use crate::data::Split;
 use crate::error::TrainError;
 use crate::logging::{LogError, Scalars, jsonl};
+use crate::optim::average::Averages;
 use crate::optim::{GroupStep, Optimizer};
 
 /// What a resume found.
@@ -194,13 +195,14 @@ impl Trainer {
         let t = &self.config.train;
         let micro_per_epoch = self.data.len(Split::Train).div_ceil(t.batch_size.max(1)) as u64;
         let (total_steps, accum, schedule) = (self.total_steps, t.grad_accum_steps, &mut self.schedule);
+        let averages = &mut self.averages;
         checkpoints.load_latest(&mut self.varmap, &mut self.optimizer, |c: &Candidate, s: &LoopState| {
             let exact_position = !s.fingerprint.changes_sample_order(current);
             s.check(&Expected { dir_step: c.dir_step, total_steps, micro_per_epoch, accum, exact_position })?;
             if s.fingerprint.schedule == current.schedule {
                 schedule.restore(&s.schedule).map_err(|e| format!("schedule state: {e}"))?;
             }
-            Ok(())
+            averages.load(&c.path)
         })
     }
 }
@@ -250,13 +252,25 @@ struct RunEffects<'a> {
     checkpoints: &'a Checkpointer,
     varmap: &'a VarMap,
     optimizer: &'a mut Optimizer,
+    averages: &'a Averages,
     observer: &'a mut dyn Observer,
+}
+
+/// Saves checkpoint `label`: the weights, the optimizer, `state` and the weight averages.
+fn save_checkpoint(
+    checkpoints: &Checkpointer,
+    label: &str,
+    (varmap, optimizer, averages): (&VarMap, &Optimizer, &Averages),
+    state: &LoopState,
+) -> Result<PathBuf, TrainError> {
+    let extra = averages.files()?;
+    Ok(checkpoints.save_with(label, varmap, optimizer, state, &extra)?)
 }
 
 impl Effects for RunEffects<'_> {
     fn save(&mut self, label: &str, state: &LoopState) -> Result<PathBuf, TrainError> {
         self.scalars.flush()?;
-        Ok(self.checkpoints.save(label, self.varmap, self.optimizer, state)?)
+        save_checkpoint(self.checkpoints, label, (self.varmap, self.optimizer, self.averages), state)
     }
     fn reset_optimizer(&mut self) -> Result<(), TrainError> {
         Ok(self.optimizer.reset_state()?)
@@ -425,8 +439,14 @@ impl Session {
         mut call: impl FnMut(&mut dyn Hook, &mut Ctx<'_>) -> Result<Option<StopReason>, TrainError>,
     ) -> Result<Option<StopReason>, TrainError> {
         let Session { parts, scalars, checkpoints, state, hooks, .. } = self;
-        let mut fx =
-            RunEffects { scalars, checkpoints, varmap: &parts.varmap, optimizer: &mut parts.optimizer, observer };
+        let mut fx = RunEffects {
+            scalars,
+            checkpoints,
+            varmap: &parts.varmap,
+            optimizer: &mut parts.optimizer,
+            averages: &parts.averages,
+            observer,
+        };
         let mut ctx = Ctx { state, schedule: &mut parts.schedule, fx: &mut fx };
         let mut stop = None;
         for hook in hooks.iter_mut() {
@@ -466,6 +486,7 @@ impl Session {
         let grad_norm = clip(&mut g.grads, &p.vars, p.config.train.max_grad_norm, logged)?;
         p.optimizer.step(&g.grads, &settings)?;
         self.state.step += 1;
+        p.averages.after_step(self.state.step)?;
         self.state.data = loader.position();
         Ok(Some(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples, tokens: g.tokens }))
     }
@@ -501,17 +522,25 @@ impl Session {
         Ok(Some(StepReport { step: a.step, total: p.total_steps, loss: a.loss, lr, samples_per_sec, tokens_per_sec }))
     }
 
-    /// Evaluates after step `step` and logs every metric; `None` (nothing logged) when `stop`
-    /// was set before it finished.
+    /// Evaluates after step `step`, with the raw weights and with each weight average that has
+    /// weights (`val_ema/…`, `val_swa/…`), and logs every metric; `None` (nothing logged) when
+    /// `stop` was set before they all finished. Returns the raw weights' evaluation.
     fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
-        let Some(e) =
-            evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step, stop)?
-        else {
-            return Ok(None);
-        };
+        let run = || evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step, stop);
+        let Some(e) = run()? else { return Ok(None) };
+        let mut averaged = Vec::new();
+        for w in p.averages.ready() {
+            let Some(a) = p.averages.with_weights(w, run)? else { return Ok(None) };
+            averaged.push((w, a));
+        }
         for (_, metric, value) in e.iter() {
             self.scalars.scalar(metric.name, step, value)?;
+        }
+        for (w, a) in &averaged {
+            for (_, metric, value) in a.iter() {
+                self.scalars.scalar(&w.tag(metric.name), step, value)?;
+            }
         }
         Ok(Some(e))
     }
@@ -521,7 +550,8 @@ impl Session {
     fn checkpoint(&mut self) -> Result<(), TrainError> {
         self.scalars.flush()?;
         let label = step_label(self.state.step);
-        let path = self.checkpoints.save(&label, &self.parts.varmap, &self.parts.optimizer, &self.state)?;
+        let p = &self.parts;
+        let path = save_checkpoint(&self.checkpoints, &label, (&p.varmap, &p.optimizer, &p.averages), &self.state)?;
         self.checkpoints.rotate()?;
         self.last_checkpoint = Some(path);
         self.last_saved = Some(self.state.step);
