@@ -37,7 +37,8 @@ pub enum Command {
     /// Continue a prompt with a causal language model (a run's checkpoint, or a config's base
     /// model); prints the continuation only.
     Generate(GenerateArgs),
-    /// Perplexity of a text file under a causal language model.
+    /// A checkpoint's metrics on the run's validation (or training) data, another data file, or
+    /// (`--text`) the perplexity of a text file under a causal language model.
     Eval(EvalArgs),
     /// Export a causal LM run: a PEFT LoRA adapter, or a merged Hugging Face model folder.
     Export(ExportArgs),
@@ -104,15 +105,31 @@ pub enum EvalFormat {
     Json,
 }
 
+/// Which split `eval` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalSplit {
+    /// The validation examples (what the run logged).
+    Val,
+    /// The training examples.
+    Train,
+}
+
 /// `eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// A run directory (runs/<name>/<version>) or a config file (its untrained base model).
     pub target: PathBuf,
-    /// A UTF-8 text file: its perplexity in consecutive non-overlapping windows, each scored
-    /// alone.
+    /// A UTF-8 text file: its perplexity under a causal LM, in consecutive non-overlapping
+    /// windows, each scored alone. Without it: the task's metrics on the run's data.
     #[arg(long)]
-    pub text: PathBuf,
+    pub text: Option<PathBuf>,
+    /// Evaluate on these files instead of the run's validation data (tabular and
+    /// text_classification data; same format and fields as training).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "split"])]
+    pub data_path: Vec<PathBuf>,
+    /// Which split of the run's data.
+    #[arg(long, value_enum)]
+    pub split: Option<EvalSplit>,
     /// Tokens per window.
     #[arg(long, default_value_t = 256)]
     pub block_size: usize,

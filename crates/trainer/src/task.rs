@@ -49,6 +49,13 @@ pub trait Task: Send {
     /// The metric values (in [`Task::metrics`] order) of a whole evaluation's summed tally.
     fn finish(&self, total: &Tally) -> Vec<f64>;
 
+    /// The model's per-example predictions for `batch`, in evaluation mode: class
+    /// probabilities `[batch, classes]` (classification) or values `[batch, outputs]`
+    /// (regression). Default: none (tasks without per-example predictions).
+    fn predict(&self, _batch: &Batch) -> candle_core::Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// Whether parameter `name` trains; frozen parameters stay in checkpoints but get no
     /// gradient and no optimizer state. Default: every parameter trains.
     fn is_trainable(&self, _name: &str) -> bool {
@@ -131,6 +138,15 @@ impl Task for Supervised {
     fn finish(&self, total: &Tally) -> Vec<f64> {
         let n = total.count.max(1.0);
         total.sums.iter().map(|s| s / n).collect()
+    }
+
+    fn predict(&self, batch: &Batch) -> candle_core::Result<Option<Tensor>> {
+        let outputs = self.net.forward(&batch.inputs, false, &mut Rng::new(0))?;
+        match self.labels {
+            Labels::Classification { .. } => Ok(Some(candle_nn::ops::softmax_last_dim(&outputs)?)),
+            Labels::Regression { .. } => Ok(Some(outputs)),
+            Labels::NextToken { .. } => Ok(None),
+        }
     }
 
     fn is_trainable(&self, name: &str) -> bool {

@@ -1,4 +1,5 @@
-//! Evaluation on the held-out split: the task's metrics over every validation example.
+//! Evaluation: the task's metrics over every example of a split (the held-out one during
+//! training).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -8,23 +9,24 @@ use super::metric::Evaluation;
 use crate::data::{Dataset, Split};
 use crate::task::{Tally, Task};
 
-/// Evaluates `task` on the whole validation split in batches of `batch_size`, after step `step`.
+/// Evaluates `task` on the whole `split` in batches of `batch_size`, after step `step`.
 /// `stop` is checked before every batch: once set, the evaluation is abandoned (`Ok(None)`).
 pub(super) fn evaluate(
     task: &dyn Task,
     data: &dyn Dataset,
+    split: Split,
     batch_size: usize,
     device: &Device,
     step: u64,
     stop: &AtomicBool,
 ) -> Result<Option<Evaluation>, crate::TrainError> {
-    let indices: Vec<usize> = (0..data.len(Split::Val)).collect();
+    let indices: Vec<usize> = (0..data.len(split)).collect();
     let mut total = Tally::default();
     for chunk in indices.chunks(batch_size.max(1)) {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let batch = data.batch(Split::Val, chunk, device)?;
+        let batch = data.batch(split, chunk, device)?;
         total.add(&task.tally(&batch)?);
     }
     Ok(Some(Evaluation { step, metrics: task.metrics(), values: task.finish(&total) }))

@@ -505,8 +505,15 @@ impl Session {
     /// was set before it finished.
     fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
-        let Some(e) =
-            evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step, stop)?
+        let Some(e) = evaluate(
+            p.task.as_ref(),
+            p.data.as_ref(),
+            Split::Val,
+            p.config.train.eval_batch_size,
+            &p.device,
+            step,
+            stop,
+        )?
         else {
             return Ok(None);
         };

@@ -1,0 +1,110 @@
+//! `eval` and `predict` on classification/regression runs through the real binary: a run
+//! directory's checkpoint reproduces the validation metrics the run logged at its step, and
+//! predictions agree with `eval`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{metrics, run, text};
+
+const TINY: &str = "
+name: tiny
+seed: 3
+model: {kind: mlp, hidden: [16], dropout: 0.1}
+data: {kind: digits}
+optimizer: {kind: adamw, lr: 0.003}
+schedule: {kind: cosine, t_max: 20}
+train: {max_steps: 20, batch_size: 32, eval_every: 10, checkpoint_every: 10, eval_batch_size: 50}
+logging: {tensorboard: false}
+";
+
+/// Trains `config` in `dir` as `config.yaml`; returns the run directory (relative to `dir`).
+fn trained(dir: &Path, config: &str) -> String {
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let out = run(dir, &["train", "config.yaml", "-q"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let name = config.lines().find_map(|l| l.strip_prefix("name: ")).unwrap();
+    format!("runs/{name}/version_0")
+}
+
+/// `eval … --format json`, parsed.
+fn eval_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["eval"];
+    all.extend(args);
+    all.extend(["--format", "json"]);
+    let out = run(dir, &all);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// The `val/…` values the run logged at `step`, without the prefix.
+fn logged(run_dir: &Path, step: u64) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = metrics(run_dir)
+        .into_iter()
+        .filter(|(s, tag, _)| *s == step && tag.starts_with("val/"))
+        .map(|(_, tag, v)| (tag["val/".len()..].to_owned(), v))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn reported(json: &serde_json::Value) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> =
+        json["metrics"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn eval_of_a_checkpoint_reproduces_the_logged_validation_metrics_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = trained(dir.path(), TINY);
+    let abs = dir.path().join(&run_dir);
+    for (checkpoint, steps_done) in [("last", 20), ("10", 10)] {
+        let got = eval_json(dir.path(), &[&run_dir, "--checkpoint", checkpoint]);
+        assert_eq!(got["steps_done"].as_u64(), Some(steps_done), "{got}");
+        assert_eq!(got["step"].as_u64(), Some(steps_done - 1), "{got}");
+        assert_eq!(got["split"], "val");
+        let want = logged(&abs, steps_done - 1);
+        assert_eq!(want.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["accuracy", "loss"], "{want:?}");
+        // Bit for bit: the same weights, data, batches and summation order as the run.
+        assert_eq!(reported(&got), want, "checkpoint {checkpoint}");
+    }
+    // The training split is measured too (a different number of examples, same metrics).
+    let train = eval_json(dir.path(), &[&run_dir, "--split", "train"]);
+    assert_eq!(train["split"], "train");
+    assert!(train["examples"].as_u64().unwrap() > got_examples(dir.path(), &run_dir));
+    // The untrained model of the config: chance-level accuracy.
+    let base = eval_json(dir.path(), &["config.yaml"]);
+    assert!(base["checkpoint"].is_null());
+    let acc = base["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc < 0.4, "{base}");
+}
+
+fn got_examples(dir: &Path, run_dir: &str) -> u64 {
+    eval_json(dir, &[run_dir])["examples"].as_u64().unwrap()
+}
+
+#[test]
+fn eval_text_output_names_the_checkpoint_and_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = trained(dir.path(), TINY);
+    let out = run(dir.path(), &["eval", &run_dir]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("checkpoint {run_dir}/checkpoints/step-00000020 after 20 steps, val split (")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("accuracy 0."), "{stdout}");
+    // Built-in data has no files to replace.
+    let out = run(dir.path(), &["eval", &run_dir, "--data-path", "x.csv"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: --data-path: other data files need tabular or text_classification data"),
+        "{stderr}"
+    );
+}
