@@ -108,3 +108,69 @@ fn eval_text_output_names_the_checkpoint_and_its_values() {
         "{stderr}"
     );
 }
+
+/// Three noisy clusters in the plane: `n` rows `x,y,class` (class `i % 3`), deterministic.
+fn clusters(n: usize, offset: usize, with_class: bool) -> String {
+    let mut s = String::from(if with_class { "x,y,class\n" } else { "x,y\n" });
+    for i in 0..n {
+        let c = i % 3;
+        let j = (i + offset) as f64;
+        let (x, y) = ([0.0, 2.0, -2.0][c] + (j * 0.7).sin(), [2.0, -1.0, -1.0][c] + (j * 1.3).cos());
+        if with_class {
+            s.push_str(&format!("{x},{y},{c}\n"));
+        } else {
+            s.push_str(&format!("{x},{y}\n"));
+        }
+    }
+    s
+}
+
+const TABULAR: &str = "
+name: tab
+seed: 1
+model: {kind: mlp, hidden: [8]}
+data: {kind: tabular, path: train.csv, val_path: val.csv, target: class, task: classification}
+optimizer: {kind: adamw, lr: 0.01}
+schedule: {kind: constant}
+train: {max_steps: 15, batch_size: 16, eval_every: 5, eval_batch_size: 7}
+logging: {tensorboard: false}
+";
+
+#[test]
+fn predict_on_the_validation_rows_agrees_with_eval_and_needs_no_target() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), clusters(90, 0, true)).unwrap();
+    std::fs::write(dir.path().join("val.csv"), clusters(31, 1000, true)).unwrap();
+    std::fs::write(dir.path().join("unlabelled.csv"), clusters(31, 1000, false)).unwrap();
+    let run_dir = trained(dir.path(), TABULAR);
+    let eval = eval_json(dir.path(), &[&run_dir]);
+    let accuracy = eval["metrics"]["accuracy"].as_f64().unwrap();
+    assert_eq!(eval["examples"].as_u64(), Some(31));
+
+    let out = run(dir.path(), &["predict", &run_dir, "--input", "val.csv", "--output", "preds.csv"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "", "--output writes nothing to stdout");
+    let preds = std::fs::read_to_string(dir.path().join("preds.csv")).unwrap();
+    let mut lines = preds.lines();
+    assert_eq!(lines.next(), Some("label,p_0,p_1,p_2"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 31);
+    for r in &rows {
+        assert!((r[1..].iter().sum::<f64>() - 1.0).abs() < 1e-5, "probabilities sum to 1: {r:?}");
+        let best = (1..4).fold(1, |b, k| if r[k] > r[b] { k } else { b });
+        assert_eq!(r[0] as usize, best - 1, "{r:?}");
+    }
+    let correct = rows.iter().enumerate().filter(|(i, r)| r[0] as usize == i % 3).count();
+    assert_eq!(correct as f64 / 31.0, accuracy, "predict agrees with eval's accuracy");
+
+    // The same rows without their target column, as JSON lines on stdout: the same predictions.
+    let out = run(dir.path(), &["predict", &run_dir, "--input", "unlabelled.csv", "--format", "jsonl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let labels: Vec<u64> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_u64().unwrap())
+        .collect();
+    assert_eq!(labels, rows.iter().map(|r| r[0] as u64).collect::<Vec<_>>());
+}

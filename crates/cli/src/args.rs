@@ -40,6 +40,9 @@ pub enum Command {
     /// A checkpoint's metrics on the run's validation (or training) data, another data file, or
     /// (`--text`) the perplexity of a text file under a causal language model.
     Eval(EvalArgs),
+    /// Predict each row of a data file with a classification or regression run (a checkpoint,
+    /// or a config's untrained model).
+    Predict(PredictArgs),
     /// Export a causal LM run: a PEFT LoRA adapter, or a merged Hugging Face model folder.
     Export(ExportArgs),
     /// A run at a glance without TensorBoard: config, status, metrics, checkpoints and charts
@@ -112,6 +115,38 @@ pub enum EvalSplit {
     Val,
     /// The training examples.
     Train,
+}
+
+/// Output format of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PredictFormat {
+    /// A header row, then one row per example.
+    Csv,
+    /// One JSON object per example.
+    Jsonl,
+}
+
+/// `predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// A run directory (runs/<name>/<version>) or a config file (its untrained model).
+    pub target: PathBuf,
+    /// The rows to predict: a file in the format and with the fields of the run's data
+    /// (tabular or text_classification); the target column may be absent.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Write the predictions to this file (replaced atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PredictFormat::Csv)]
+    pub format: PredictFormat,
+    /// Which checkpoint of a run directory.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// `eval`.
@@ -293,8 +328,8 @@ pub struct CompareArgs {
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "export", "show",
-    "help",
+    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "predict", "export",
+    "show", "help",
 ];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.

@@ -27,7 +27,8 @@ fn metrics(a: &EvalArgs) -> Result<(), CliError> {
     let mut target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
     if !a.data_path.is_empty() {
         let files = a.data_path.iter().map(|p| p.display().to_string()).collect();
-        validate_on(&mut target.loaded.value, files).map_err(|why| CliError::Other(format!("--data-path: {why}")))?;
+        validate_on(&mut target.loaded.value, files, false)
+            .map_err(|why| CliError::Other(format!("--data-path: {why}")))?;
     }
     let config = target.loaded.value.clone();
     let evaluator = Evaluator::open(config, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;

@@ -129,13 +129,16 @@ fn to_rows(t: &Tensor) -> Result<Vec<Vec<f32>>, TrainError> {
 /// Makes `files` the validation data of `config`, read with the same format and fields as its
 /// training files, which stay (tabular features are standardised with the training rows'
 /// statistics, as in the run). Only data read from files has this: `tabular` and
-/// `text_classification`.
-pub fn validate_on(config: &mut RunConfig, files: Vec<String>) -> Result<(), String> {
+/// `text_classification`. With `unlabelled`, rows without a target are kept (a placeholder
+/// target stands for it: for predictions, not metrics).
+pub fn validate_on(config: &mut RunConfig, files: Vec<String>, unlabelled: bool) -> Result<(), String> {
     let files = Some(crate::data::rows::PathList(files));
     match &mut config.data {
-        crate::data::DataConfig::Tabular(c) => (c.val_path, c.val_size, c.val_fraction) = (files, None, None),
+        crate::data::DataConfig::Tabular(c) => {
+            (c.val_path, c.val_size, c.val_fraction, c.unlabelled_val) = (files, None, None, unlabelled);
+        }
         crate::data::DataConfig::TextClassification(c) => {
-            (c.val_path, c.val_size, c.val_fraction) = (files, None, None);
+            (c.val_path, c.val_size, c.val_fraction, c.unlabelled_val) = (files, None, None, unlabelled);
         }
         _ => return Err("other data files need tabular or text_classification data (this run's data is built in or not labelled per example)".into()),
     }
