@@ -68,7 +68,8 @@ fn eval_of_a_checkpoint_reproduces_the_logged_validation_metrics_exactly() {
         assert_eq!(got["step"].as_u64(), Some(steps_done - 1), "{got}");
         assert_eq!(got["split"], "val");
         let want = logged(&abs, steps_done - 1);
-        assert_eq!(want.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["accuracy", "loss"], "{want:?}");
+        let names: Vec<&str> = want.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["accuracy", "f1_macro", "loss", "precision_macro", "recall_macro", "top5_accuracy"]);
         // Bit for bit: the same weights, data, batches and summation order as the run.
         assert_eq!(reported(&got), want, "checkpoint {checkpoint}");
     }
@@ -163,6 +164,19 @@ fn predict_on_the_validation_rows_agrees_with_eval_and_needs_no_target() {
     }
     let correct = rows.iter().enumerate().filter(|(i, r)| r[0] as usize == i % 3).count();
     assert_eq!(correct as f64 / 31.0, accuracy, "predict agrees with eval's accuracy");
+    // Macro F1 from the predictions by hand (scikit-learn: 2·TP / (predicted + actual), 0 when
+    // a class is neither), against eval's.
+    let f1: f64 = (0..3)
+        .map(|c| {
+            let tp = rows.iter().enumerate().filter(|(i, r)| i % 3 == c && r[0] as usize == c).count() as f64;
+            let predicted = rows.iter().filter(|r| r[0] as usize == c).count() as f64;
+            let actual = (0..31).filter(|i| i % 3 == c).count() as f64;
+            if predicted + actual > 0.0 { 2.0 * tp / (predicted + actual) } else { 0.0 }
+        })
+        .sum::<f64>()
+        / 3.0;
+    let logged_f1 = eval["metrics"]["f1_macro"].as_f64().unwrap();
+    assert!((f1 - logged_f1).abs() < 1e-12, "{f1} vs {logged_f1}");
 
     // The same rows without their target column, as JSON lines on stdout: the same predictions.
     let out = run(dir.path(), &["predict", &run_dir, "--input", "unlabelled.csv", "--format", "jsonl"]);
@@ -173,4 +187,27 @@ fn predict_on_the_validation_rows_agrees_with_eval_and_needs_no_target() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_u64().unwrap())
         .collect();
     assert_eq!(labels, rows.iter().map(|r| r[0] as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn any_declared_metric_can_be_monitored_and_an_undeclared_one_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), TINY).unwrap();
+    let set = ["--set", "train.max_steps=10", "--set", "train.early_stopping={monitor: val/recall_macro, patience: 5}"];
+    let mut args = vec!["train", "config.yaml", "-q", "--set", "train.best_monitor=val/f1_macro"];
+    args.extend(set);
+    let out = run(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let best = eval_json(dir.path(), &["runs/tiny/version_0", "--checkpoint", "best"]);
+    assert!(best["metrics"]["f1_macro"].as_f64().unwrap() > 0.0, "{best}");
+
+    let out = run(dir.path(), &["train", "config.yaml", "-q", "--set", "train.best_monitor=val/r2"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "train.best_monitor: monitor `val/r2` is never produced; evaluation produces val/loss, val/accuracy, val/top5_accuracy, val/precision_macro, val/recall_macro, val/f1_macro"
+        ),
+        "{stderr}"
+    );
 }
