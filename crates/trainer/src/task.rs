@@ -51,6 +51,12 @@ pub trait Task: Send {
     /// The metric values (in [`Task::metrics`] order) of a whole evaluation's summed tally.
     fn finish(&self, total: &Tally) -> Vec<f64>;
 
+    /// Scalars logged beside the metrics of an evaluation, not monitorable (e.g. per-class
+    /// scores `val/precision/<class>`), from the same summed tally. Default: none.
+    fn detail(&self, _total: &Tally) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
     /// The model's per-example predictions for `batch`, in evaluation mode: class
     /// probabilities `[batch, classes]` (classification) or values `[batch, outputs]`
     /// (regression). Default: none (tasks without per-example predictions).
@@ -161,6 +167,15 @@ impl Task for Supervised {
             Labels::NextToken { .. } => {}
         }
         values
+    }
+
+    fn detail(&self, total: &Tally) -> Vec<(String, f64)> {
+        match self.labels {
+            Labels::Classification { num_classes } => {
+                counts::per_class(total.sums.get(1..).unwrap_or_default(), num_classes)
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn predict(&self, batch: &Batch) -> candle_core::Result<Option<Tensor>> {

@@ -36,10 +36,14 @@ fn metrics(a: &EvalArgs) -> Result<(), CliError> {
         Some(EvalSplit::Train) => (Split::Train, "train"),
         _ => (Split::Val, "val"),
     };
-    let e = evaluator.evaluate(split).map_err(CliError::Train)?;
+    let (e, detail) = evaluator.evaluate(split).map_err(CliError::Train)?;
     let examples = evaluator.len(split);
-    let named: Vec<(&str, f64)> =
-        e.iter().map(|(_, m, v)| (m.name.strip_prefix("val/").unwrap_or(m.name), v)).collect();
+    let named: Vec<(&str, f64)> = e
+        .iter()
+        .map(|(_, m, v)| (m.name, v))
+        .chain(detail.iter().map(|(n, v)| (n.as_str(), *v)))
+        .map(|(n, v)| (n.strip_prefix("val/").unwrap_or(n), v))
+        .collect();
     let out = match a.format {
         EvalFormat::Json => {
             let metrics: serde_json::Map<String, serde_json::Value> =

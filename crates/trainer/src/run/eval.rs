@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::Device;
 
+use super::evaluator::Detail;
 use super::metric::Evaluation;
 use crate::data::{Dataset, Split};
 use crate::task::{Tally, Task};
 
-/// Evaluates `task` on the whole `split` in batches of `batch_size`, after step `step`.
-/// `stop` is checked before every batch: once set, the evaluation is abandoned (`Ok(None)`).
+/// Evaluates `task` on the whole `split` in batches of `batch_size`, after step `step`: its
+/// metrics and its detail scalars ([`Task::detail`]). `stop` is checked before every batch: once
+/// set, the evaluation is abandoned (`Ok(None)`).
 pub(super) fn evaluate(
     task: &dyn Task,
     data: &dyn Dataset,
@@ -19,7 +21,7 @@ pub(super) fn evaluate(
     device: &Device,
     step: u64,
     stop: &AtomicBool,
-) -> Result<Option<Evaluation>, crate::TrainError> {
+) -> Result<Option<(Evaluation, Detail)>, crate::TrainError> {
     let indices: Vec<usize> = (0..data.len(split)).collect();
     let mut total = Tally::default();
     for chunk in indices.chunks(batch_size.max(1)) {
@@ -29,5 +31,5 @@ pub(super) fn evaluate(
         let batch = data.batch(split, chunk, device)?;
         total.add(&task.tally(&batch)?);
     }
-    Ok(Some(Evaluation { step, metrics: task.metrics(), values: task.finish(&total) }))
+    Ok(Some((Evaluation { step, metrics: task.metrics(), values: task.finish(&total) }, task.detail(&total))))
 }

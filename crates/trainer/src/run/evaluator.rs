@@ -16,6 +16,9 @@ use crate::config::RunConfig;
 use crate::data::{Labels, Split};
 use crate::error::TrainError;
 
+/// Scalars logged beside an evaluation's metrics (`(tag, value)`, e.g. per-class scores).
+pub type Detail = Vec<(String, f64)>;
+
 /// A run's model with its data, ready to evaluate or predict.
 pub struct Evaluator {
     trainer: Trainer,
@@ -89,9 +92,9 @@ impl Evaluator {
     }
 
     /// The task's metrics over every example of `split`, in batches of the run's
-    /// `train.eval_batch_size`: on the validation split, exactly what the run logged for these
-    /// weights.
-    pub fn evaluate(&self, split: Split) -> Result<Evaluation, TrainError> {
+    /// `train.eval_batch_size`, with its detail scalars (per-class scores): on the validation
+    /// split, exactly what the run logged for these weights.
+    pub fn evaluate(&self, split: Split) -> Result<(Evaluation, Detail), TrainError> {
         let t = &self.trainer;
         let never = AtomicBool::new(false);
         let e = evaluate(

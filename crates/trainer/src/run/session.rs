@@ -505,7 +505,7 @@ impl Session {
     /// was set before it finished.
     fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
-        let Some(e) = evaluate(
+        let Some((e, detail)) = evaluate(
             p.task.as_ref(),
             p.data.as_ref(),
             Split::Val,
@@ -519,6 +519,9 @@ impl Session {
         };
         for (_, metric, value) in e.iter() {
             self.scalars.scalar(metric.name, step, value)?;
+        }
+        for (tag, value) in &detail {
+            self.scalars.scalar(tag, step, *value)?;
         }
         Ok(Some(e))
     }

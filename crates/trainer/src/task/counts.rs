@@ -46,6 +46,17 @@ pub(super) fn classification_scores(sums: &[f64], k: usize, n: f64) -> Vec<f64> 
     values
 }
 
+/// `val/precision/<c>`, `val/recall/<c>` and `val/f1/<c>` of each class `c` from the summed
+/// [`classification`] counts.
+pub(super) fn per_class(sums: &[f64], k: usize) -> Vec<(String, f64)> {
+    let s = ClassScores::of(sums.get(1 + usize::from(k > 5)..).unwrap_or_default(), k);
+    let mut out = Vec::with_capacity(3 * k);
+    for (what, values) in [("precision", &s.precision), ("recall", &s.recall), ("f1", &s.f1)] {
+        out.extend(values.iter().enumerate().map(|(c, v)| (format!("val/{what}/{c}"), *v)));
+    }
+    out
+}
+
 /// `[Σ|e|, Σe², Σy, Σy², values]` of one batch of predictions and targets (same shape).
 pub(super) fn regression(outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Vec<f64>> {
     let (o, t) = (outputs.to_dtype(DType::F64)?, targets.to_dtype(DType::F64)?);
@@ -83,5 +94,12 @@ mod tests {
         assert_eq!((sums[2], sums[2 + 4 * 6], sums[2 + 5 * 6]), (1.0, 1.0, 1.0), "rows 0, 4, 5 predicted 0");
         let scores = classification_scores(&sums, 6, 3.0);
         assert_eq!(scores[..2], [1.0 / 3.0, 2.0 / 3.0]);
+        // Class 0: 1 right of 3 predicted (precision 1/3), its only example (recall 1, F1 1/2).
+        let detail = per_class(&sums, 6);
+        assert_eq!(detail.len(), 18);
+        assert_eq!(detail[0], ("val/precision/0".to_owned(), 1.0 / 3.0));
+        assert_eq!(detail[6], ("val/recall/0".to_owned(), 1.0));
+        assert_eq!(detail[12], ("val/f1/0".to_owned(), 0.5));
+        assert_eq!(detail[16], ("val/f1/4".to_owned(), 0.0));
     }
 }
