@@ -58,9 +58,13 @@ impl Metric {
     /// Coefficient of determination R² of a regression (scikit-learn's `r2_score`).
     pub const VAL_R2: Metric = Metric { name: "val/r2", direction: Direction::Max };
 
+    /// Next-token accuracy of a language model: the marked targets that are the most likely
+    /// token.
+    pub const VAL_TOKEN_ACCURACY: Metric = Metric { name: "val/token_accuracy", direction: Direction::Max };
+
     /// Every metric some task reports (a new task's metrics are added here too), for readers
     /// of finished runs that have no task at hand (`compare --target`).
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 11] = [
         Metric::VAL_LOSS,
         Metric::VAL_ACCURACY,
         Metric::VAL_PERPLEXITY,
@@ -71,6 +75,7 @@ impl Metric {
         Metric::VAL_MAE,
         Metric::VAL_RMSE,
         Metric::VAL_R2,
+        Metric::VAL_TOKEN_ACCURACY,
     ];
 
     /// The metric called `name`, among [`Metric::ALL`].
