@@ -37,8 +37,12 @@ pub enum Command {
     /// Continue a prompt with a causal language model (a run's checkpoint, or a config's base
     /// model); prints the continuation only.
     Generate(GenerateArgs),
-    /// Perplexity of a text file under a causal language model.
+    /// A checkpoint's metrics on the run's validation (or training) data, another data file, or
+    /// (`--text`) the perplexity of a text file under a causal language model.
     Eval(EvalArgs),
+    /// Predict each row of a data file with a classification or regression run (a checkpoint,
+    /// or a config's untrained model).
+    Predict(PredictArgs),
     /// Export a causal LM run: a PEFT LoRA adapter, or a merged Hugging Face model folder.
     Export(ExportArgs),
     /// A run at a glance without TensorBoard: config, status, metrics, checkpoints and charts
@@ -104,15 +108,63 @@ pub enum EvalFormat {
     Json,
 }
 
+/// Which split `eval` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalSplit {
+    /// The validation examples (what the run logged).
+    Val,
+    /// The training examples.
+    Train,
+}
+
+/// Output format of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PredictFormat {
+    /// A header row, then one row per example.
+    Csv,
+    /// One JSON object per example.
+    Jsonl,
+}
+
+/// `predict`.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// A run directory (runs/<name>/<version>) or a config file (its untrained model).
+    pub target: PathBuf,
+    /// The rows to predict: a file in the format and with the fields of the run's data
+    /// (tabular or text_classification); the target column may be absent.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Write the predictions to this file (replaced atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PredictFormat::Csv)]
+    pub format: PredictFormat,
+    /// Which checkpoint of a run directory.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
+    /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
 /// `eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// A run directory (runs/<name>/<version>) or a config file (its untrained base model).
     pub target: PathBuf,
-    /// A UTF-8 text file: its perplexity in consecutive non-overlapping windows, each scored
-    /// alone.
+    /// A UTF-8 text file: its perplexity under a causal LM, in consecutive non-overlapping
+    /// windows, each scored alone. Without it: the task's metrics on the run's data.
     #[arg(long)]
-    pub text: PathBuf,
+    pub text: Option<PathBuf>,
+    /// Evaluate on these files instead of the run's validation data (tabular and
+    /// text_classification data; same format and fields as training).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "split"])]
+    pub data_path: Vec<PathBuf>,
+    /// Which split of the run's data.
+    #[arg(long, value_enum)]
+    pub split: Option<EvalSplit>,
     /// Tokens per window.
     #[arg(long, default_value_t = 256)]
     pub block_size: usize,
@@ -276,8 +328,8 @@ pub struct CompareArgs {
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "export", "show",
-    "help",
+    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "predict", "export",
+    "show", "help",
 ];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.

@@ -26,6 +26,7 @@ pub mod paths;
 pub mod rng;
 pub mod run;
 pub mod safe_fs;
+pub mod scores;
 pub mod task;
 #[cfg(feature = "hub")]
 pub mod tokenize;

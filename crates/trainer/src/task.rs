@@ -4,12 +4,14 @@
 //! labels, a LoRA-wrapped model) implements `Task` directly; networks that map inputs to logits
 //! or values ([`Model`]) are wrapped in [`Supervised`], which adds cross-entropy or MSE.
 
-use candle_core::{D, DType, Tensor};
+use candle_core::{DType, Tensor};
 
 use crate::data::{Batch, Labels};
 use crate::model::Model;
 use crate::rng::Rng;
 use crate::run::metric::{Metric, Metrics};
+
+mod counts;
 
 /// Sums over the batches of one evaluation, from which [`Task::finish`] computes the metrics:
 /// `count` examples (or tokens) and one running sum per quantity the task needs.
@@ -48,6 +50,19 @@ pub trait Task: Send {
 
     /// The metric values (in [`Task::metrics`] order) of a whole evaluation's summed tally.
     fn finish(&self, total: &Tally) -> Vec<f64>;
+
+    /// Scalars logged beside the metrics of an evaluation, not monitorable (e.g. per-class
+    /// scores `val/precision/<class>`), from the same summed tally. Default: none.
+    fn detail(&self, _total: &Tally) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
+    /// The model's per-example predictions for `batch`, in evaluation mode: class
+    /// probabilities `[batch, classes]` (classification) or values `[batch, outputs]`
+    /// (regression). Default: none (tasks without per-example predictions).
+    fn predict(&self, _batch: &Batch) -> candle_core::Result<Option<Tensor>> {
+        Ok(None)
+    }
 
     /// Whether parameter `name` trains; frozen parameters stay in checkpoints but get no
     /// gradient and no optimizer state. Default: every parameter trains.
@@ -92,15 +107,23 @@ impl Supervised {
         }
     }
 
-    fn classifies(&self) -> bool {
-        matches!(self.labels, Labels::Classification { .. })
-    }
-
-    /// The metrics of a network trained on `labels`: `val/loss`, and `val/accuracy` for classes.
+    /// The metrics of a network trained on `labels`: `val/loss`; for classes `val/accuracy`,
+    /// `val/top5_accuracy` (more than 5 classes) and the macro precision, recall and F1; for
+    /// values MAE, RMSE and R².
     pub fn metrics_for(labels: Labels) -> Metrics {
         match labels {
-            Labels::Classification { .. } => Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY]),
-            Labels::Regression { .. } | Labels::NextToken { .. } => Metrics::new(vec![Metric::VAL_LOSS]),
+            Labels::Classification { num_classes } => {
+                let mut list = vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY];
+                if num_classes > 5 {
+                    list.push(Metric::VAL_TOP5_ACCURACY);
+                }
+                list.extend([Metric::VAL_PRECISION_MACRO, Metric::VAL_RECALL_MACRO, Metric::VAL_F1_MACRO]);
+                Metrics::new(list)
+            }
+            Labels::Regression { .. } => {
+                Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_MAE, Metric::VAL_RMSE, Metric::VAL_R2])
+            }
+            Labels::NextToken { .. } => Metrics::new(vec![Metric::VAL_LOSS]),
         }
     }
 }
@@ -121,16 +144,47 @@ impl Task for Supervised {
         let n = batch.targets.dim(0)? as f64;
         let loss = self.loss_of(&outputs, &batch.targets)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let mut sums = vec![loss * n];
-        if self.classifies() {
-            let predicted = outputs.argmax(D::Minus1)?;
-            sums.push(predicted.eq(&batch.targets)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?);
+        match self.labels {
+            Labels::Classification { num_classes } => {
+                sums.extend(counts::classification(&outputs, &batch.targets, num_classes)?)
+            }
+            Labels::Regression { .. } => sums.extend(counts::regression(&outputs, &batch.targets)?),
+            Labels::NextToken { .. } => {}
         }
         Ok(Tally { count: n, sums })
     }
 
     fn finish(&self, total: &Tally) -> Vec<f64> {
         let n = total.count.max(1.0);
-        total.sums.iter().map(|s| s / n).collect()
+        let loss = total.sums.first().map_or(f64::NAN, |s| s / n);
+        let rest = total.sums.get(1..).unwrap_or_default();
+        let mut values = vec![loss];
+        match self.labels {
+            Labels::Classification { num_classes } => {
+                values.extend(counts::classification_scores(rest, num_classes, n))
+            }
+            Labels::Regression { .. } => values.extend(counts::regression_scores(rest)),
+            Labels::NextToken { .. } => {}
+        }
+        values
+    }
+
+    fn detail(&self, total: &Tally) -> Vec<(String, f64)> {
+        match self.labels {
+            Labels::Classification { num_classes } => {
+                counts::per_class(total.sums.get(1..).unwrap_or_default(), num_classes)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn predict(&self, batch: &Batch) -> candle_core::Result<Option<Tensor>> {
+        let outputs = self.net.forward(&batch.inputs, false, &mut Rng::new(0))?;
+        match self.labels {
+            Labels::Classification { .. } => Ok(Some(candle_nn::ops::softmax_last_dim(&outputs)?)),
+            Labels::Regression { .. } => Ok(Some(outputs)),
+            Labels::NextToken { .. } => Ok(None),
+        }
     }
 
     fn is_trainable(&self, name: &str) -> bool {
@@ -166,9 +220,18 @@ mod tests {
     }
 
     #[test]
-    fn classification_reports_loss_and_accuracy_over_all_batches() {
+    fn classification_reports_loss_accuracy_and_macro_scores_over_all_batches() {
         let task = Supervised::new(Box::new(Identity), Labels::Classification { num_classes: 2 });
-        assert_eq!(task.metrics().all(), [Metric::VAL_LOSS, Metric::VAL_ACCURACY]);
+        assert_eq!(
+            task.metrics().all(),
+            [
+                Metric::VAL_LOSS,
+                Metric::VAL_ACCURACY,
+                Metric::VAL_PRECISION_MACRO,
+                Metric::VAL_RECALL_MACRO,
+                Metric::VAL_F1_MACRO
+            ]
+        );
         let (a, b) = (batch(&[[2.0, 0.0], [0.0, 2.0]], &[0, 0]), batch(&[[0.0, 0.0]], &[1]));
         let mut total = Tally::default();
         total.add(&task.tally(&a).unwrap());
@@ -178,20 +241,24 @@ mod tests {
         let expected = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 2.0f64.exp()).ln() + 2.0f64.ln()) / 3.0;
         assert!((values[0] - expected).abs() < 1e-6, "{values:?}");
         assert!((values[1] - 1.0 / 3.0).abs() < 1e-12, "{values:?}");
+        // Predicted [0, 1, 0] for [0, 0, 1]: class 0 has precision = recall = F1 = 1/2, class 1
+        // none right (0): the macro means are 1/4.
+        assert_eq!(values[2..], [0.25, 0.25, 0.25], "{values:?}");
         let train = task.loss(&a, &mut Rng::new(0)).unwrap().to_scalar::<f32>().unwrap();
         assert!((f64::from(train) - ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 2.0f64.exp()).ln()) / 2.0).abs() < 1e-6);
     }
 
     #[test]
-    fn regression_reports_the_mean_squared_error_only() {
+    fn regression_reports_the_mean_squared_error_mae_rmse_and_r2() {
         let task = Supervised::new(Box::new(Identity), Labels::Regression { outputs: 2 });
-        assert_eq!(task.metrics().all(), [Metric::VAL_LOSS]);
+        assert_eq!(task.metrics().all(), [Metric::VAL_LOSS, Metric::VAL_MAE, Metric::VAL_RMSE, Metric::VAL_R2]);
         let dev = Device::Cpu;
         let b = Batch {
             inputs: Inputs::Dense(Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &dev).unwrap()),
             targets: Tensor::new(&[[1.0f32, 0.0], [3.0, 2.0]], &dev).unwrap(),
         };
         let values = task.finish(&task.tally(&b).unwrap());
-        assert_eq!(values, vec![2.0]);
+        // Errors [0, 2, 0, 2]; targets [1, 0, 3, 2] (mean 1.5, SStot 5): R² = 1 - 8/5.
+        assert_eq!(values, vec![2.0, 1.0, 2.0f64.sqrt(), 1.0 - 8.0 / 5.0]);
     }
 }

@@ -1,21 +1,84 @@
-//! `eval TARGET --text FILE`: the perplexity of a text file under a causal LM, in consecutive
-//! non-overlapping windows of `--block-size` tokens, each scored alone.
+//! `eval TARGET`: a checkpoint's metrics on the run's validation data (exactly what the run
+//! logged for it), its training data (`--split train`) or other files (`--data-path`), with the
+//! trainer's own evaluation; or, with `--text FILE`, the perplexity of a text file under a causal
+//! LM, in consecutive non-overlapping windows of `--block-size` tokens, each scored alone.
 
-use std::io::Write;
+use std::path::Path;
 
+use trainer::data::Split;
 use trainer::model::causal_lm::loaded::LoadedLm;
+use trainer::run::evaluator::{Evaluator, validate_on};
 
-use crate::args::{EvalArgs, EvalFormat};
+use crate::args::{EvalArgs, EvalFormat, EvalSplit};
 use crate::error::{CliError, locate};
+use crate::output::line;
 use crate::target::resolve;
 
 /// Runs `eval`.
 pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
+    match &a.text {
+        Some(text) => perplexity(a, text),
+        None => metrics(a),
+    }
+}
+
+/// The task's metrics of the target on one split of its data.
+fn metrics(a: &EvalArgs) -> Result<(), CliError> {
+    let mut target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
+    if !a.data_path.is_empty() {
+        let files = a.data_path.iter().map(|p| p.display().to_string()).collect();
+        validate_on(&mut target.loaded.value, files, false)
+            .map_err(|why| CliError::Other(format!("--data-path: {why}")))?;
+    }
+    let config = target.loaded.value.clone();
+    let evaluator = Evaluator::open(config, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
+    let (split, split_name) = match a.split {
+        Some(EvalSplit::Train) => (Split::Train, "train"),
+        _ => (Split::Val, "val"),
+    };
+    let (e, detail) = evaluator.evaluate(split).map_err(CliError::Train)?;
+    let examples = evaluator.len(split);
+    let named: Vec<(&str, f64)> = e
+        .iter()
+        .map(|(_, m, v)| (m.name, v))
+        .chain(detail.iter().map(|(n, v)| (n.as_str(), *v)))
+        .map(|(n, v)| (n.strip_prefix("val/").unwrap_or(n), v))
+        .collect();
+    let out = match a.format {
+        EvalFormat::Json => {
+            let metrics: serde_json::Map<String, serde_json::Value> =
+                named.iter().map(|(n, v)| ((*n).to_owned(), serde_json::json!(v))).collect();
+            serde_json::json!({
+                "checkpoint": target.checkpoint.as_ref().map(|p| p.display().to_string()),
+                "steps_done": evaluator.steps_done(),
+                "step": e.step,
+                "split": split_name,
+                "examples": examples,
+                "metrics": metrics,
+            })
+            .to_string()
+        }
+        EvalFormat::Text => {
+            let values: Vec<String> = named.iter().map(|(n, v)| format!("{n} {v:.6}")).collect();
+            let steps = evaluator.steps_done().map(|s| format!(" after {s} steps")).unwrap_or_default();
+            format!(
+                "{}{steps}, {split_name} split ({examples} examples; {}): {}",
+                target.describe(),
+                evaluator.data_description(),
+                values.join(", ")
+            )
+        }
+    };
+    line(out)
+}
+
+/// The perplexity of `--text` under a causal LM.
+fn perplexity(a: &EvalArgs, file: &Path) -> Result<(), CliError> {
     if a.block_size < 2 {
         return Err(CliError::Other(format!("--block-size must be >= 2 (got {})", a.block_size)));
     }
-    let text = std::fs::read_to_string(&a.text)
-        .map_err(|e| CliError::Other(format!("cannot read {} as UTF-8 text: {e}", a.text.display())))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Other(format!("cannot read {} as UTF-8 text: {e}", file.display())))?;
     let target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
     let lm =
         LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
@@ -27,13 +90,13 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
         )));
     }
     let p = lm.perplexity(&text, a.block_size).map_err(CliError::Train)?;
-    let line = match a.format {
+    let out = match a.format {
         EvalFormat::Json => {
             serde_json::json!({"loss": p.loss, "perplexity": p.perplexity, "tokens": p.tokens}).to_string()
         }
         EvalFormat::Text => format!(
             "{}: perplexity {:.4}, loss {:.6} over {} predicted tokens (windows of {}; {})",
-            a.text.display(),
+            file.display(),
             p.perplexity,
             p.loss,
             p.tokens,
@@ -41,6 +104,5 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
             target.describe()
         ),
     };
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| CliError::Other(format!("writing the output: {e}")))
+    line(out)
 }

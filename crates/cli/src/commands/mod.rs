@@ -5,6 +5,7 @@ pub mod eval;
 pub mod export;
 pub mod generate;
 pub mod lr_find;
+pub mod predict;
 pub mod schedule;
 pub mod show;
 pub mod train;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Compare(a) => compare::compare(&a),
         Command::Generate(a) => generate::generate(&a),
         Command::Eval(a) => eval::eval(&a),
+        Command::Predict(a) => predict::predict(&a),
         Command::Export(a) => export::export(&a),
         Command::Show(a) => show::show(&a),
         Command::Schema => {

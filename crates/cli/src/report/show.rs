@@ -55,11 +55,12 @@ impl RunView {
         points.iter().filter(|p| p.tag == tag).filter_map(|p| Some((p.step, p.value?))).collect()
     }
 
-    /// The tags of the evaluation metrics (`val/…`), in first-logged order.
+    /// The tags of the evaluation metrics (`val/…`, not the per-class `val/<score>/<class>`),
+    /// in first-logged order.
     fn val_tags(&self) -> Vec<String> {
         let mut tags: Vec<String> = Vec::new();
         for p in self.metrics.as_deref().unwrap_or_default() {
-            if p.tag.starts_with("val/") && !tags.contains(&p.tag) {
+            if p.tag.starts_with("val/") && p.tag.matches('/').count() == 1 && !tags.contains(&p.tag) {
                 tags.push(p.tag.clone());
             }
         }
@@ -212,10 +213,11 @@ fn chart_tags(v: &RunView) -> Vec<String> {
     tags
 }
 
-/// One line for a run of a folder: its label, status and validation metrics.
+/// One line for a run of a folder: its label, status and its first two validation metrics
+/// (`val/loss` and the task's headline: accuracy, perplexity, MAE).
 pub fn summary_line(label: &str, v: &RunView, width: usize) -> String {
     let mut s = format!("{label:<width$}  {}", status_text(v));
-    for tag in v.val_tags() {
+    for tag in v.val_tags().into_iter().take(2) {
         if let Some(m) = final_and_best(v, &tag) {
             let _ = write!(s, " | {tag} {m}");
         }

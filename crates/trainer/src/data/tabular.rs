@@ -56,6 +56,11 @@ pub struct TabularConfig {
     /// Seed of the train/validation split (default 0).
     #[serde(default)]
     pub split_seed: u64,
+    /// Keep validation rows without a target (a placeholder 0 stands for it): the rows
+    /// `predict` reads. Not a config field.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unlabelled_val: bool,
 }
 
 fn yes() -> bool {
@@ -112,11 +117,11 @@ impl Tabular {
             false => c.features.clone(),
             true => discover_features(c)?,
         };
-        let mut table = read_table(c, &c.path, "data.path", &features)?;
+        let mut table = read_table(c, &c.path, "data.path", &features, false)?;
         let n = table.y.len();
         let (train, mut val) = Holdout::of(c.val_path.as_ref(), c.val_size, c.val_fraction).split(n, c.split_seed)?;
         if let Some(p) = &c.val_path {
-            let v = read_table(c, p, "data.val_path", &features)?;
+            let v = read_table(c, p, "data.val_path", &features, c.unlabelled_val)?;
             val = (n..n + v.y.len()).collect();
             table.x.extend(v.x);
             table.y.extend(v.y);
@@ -157,13 +162,22 @@ fn discover_features(c: &TabularConfig) -> Result<Vec<String>, DataError> {
     Ok(first.fields.keys().filter(|k| **k != c.target).cloned().collect())
 }
 
-fn read_table(c: &TabularConfig, paths: &PathList, field: &str, features: &[String]) -> Result<Table, DataError> {
+/// Reads the rows of `paths`; one without a target is skipped, or kept with a placeholder
+/// target 0 when `unlabelled`.
+fn read_table(
+    c: &TabularConfig,
+    paths: &PathList,
+    field: &str,
+    features: &[String],
+    unlabelled: bool,
+) -> Result<Table, DataError> {
     let mut t = Table { x: Vec::new(), y: Vec::new(), skipped: 0 };
     for path in paths.paths() {
         let format = Format::of(&path, c.format).map_err(|m| DataError::field("data.format", m))?;
         for r in rows::read(&path, format).map_err(|m| DataError::field(field, m))? {
             let target = r.fields.get(&c.target);
-            if rows::is_missing(target) || features.iter().any(|f| rows::is_missing(r.fields.get(f))) {
+            let no_target = rows::is_missing(target) && !unlabelled;
+            if no_target || features.iter().any(|f| rows::is_missing(r.fields.get(f))) {
                 t.skipped += 1;
                 continue;
             }
@@ -178,7 +192,10 @@ fn read_table(c: &TabularConfig, paths: &PathList, field: &str, features: &[Stri
                 let x = rows::number(v).filter(|x| x.is_finite()).ok_or_else(|| bad(f, v, "a number"))?;
                 t.x.push(x as f32);
             }
-            let Some(v) = target else { continue };
+            let Some(v) = target.filter(|t| !rows::is_missing(Some(t))) else {
+                t.y.push(0.0);
+                continue;
+            };
             let y = match c.task {
                 TabularTask::Regression => {
                     rows::number(v).filter(|y| y.is_finite()).ok_or_else(|| bad(&c.target, v, "a number"))?

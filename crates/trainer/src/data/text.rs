@@ -50,6 +50,11 @@ pub struct TextConfig {
     /// Seed of the train/validation split (default 0; independent of the run's `seed`).
     #[serde(default)]
     pub split_seed: u64,
+    /// Keep validation rows without a label (a placeholder 0 stands for it): the rows
+    /// `predict` reads. Not a config field.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub unlabelled_val: bool,
 }
 
 fn default_text_field() -> String {
@@ -114,7 +119,7 @@ impl TextData {
             ));
         }
         let bound = num_labels.or((!c.label_names.is_empty()).then_some(c.label_names.len()));
-        let main = read_rows(c, &c.path, "data.path", bound)?;
+        let main = read_rows(c, &c.path, "data.path", bound, false)?;
         let holdout = Holdout::of(c.val_path.as_ref(), c.val_size, c.val_fraction);
         let (train_idx, val_idx) = holdout.split(main.texts.len(), c.split_seed)?;
         let mut skipped = main.skipped;
@@ -122,7 +127,7 @@ impl TextData {
             train_idx.iter().map(|&i| (main.texts[i].clone(), main.labels[i])).unzip();
         let (val_texts, val_labels) = match c.val_path.as_ref() {
             Some(p) => {
-                let v = read_rows(c, p, "data.val_path", bound)?;
+                let v = read_rows(c, p, "data.val_path", bound, c.unlabelled_val)?;
                 skipped += v.skipped;
                 (v.texts, v.labels)
             }
@@ -145,18 +150,27 @@ impl TextData {
     }
 }
 
-/// Reads the files of `paths` (the field `field`), skipping rows with a missing text or label.
-fn read_rows(c: &TextConfig, paths: &PathList, field: &str, bound: Option<usize>) -> Result<Rows, DataError> {
+/// Reads the files of `paths` (the field `field`), skipping rows with a missing text or label
+/// (a missing label is a placeholder 0 when `unlabelled`).
+fn read_rows(
+    c: &TextConfig,
+    paths: &PathList,
+    field: &str,
+    bound: Option<usize>,
+    unlabelled: bool,
+) -> Result<Rows, DataError> {
     let mut out = Rows { texts: Vec::new(), labels: Vec::new(), skipped: 0 };
     for path in paths.paths() {
         let format = Format::of(&path, c.format).map_err(|m| DataError::field("data.format", m))?;
         let records = rows::read(&path, format).map_err(|m| DataError::field(field, m))?;
         for r in records {
             let (text, label) = (r.fields.get(&c.text_field), r.fields.get(&c.label_field));
-            if rows::is_missing(text) || rows::is_missing(label) {
+            if rows::is_missing(text) || (rows::is_missing(label) && !unlabelled) {
                 out.skipped += 1;
                 continue;
             }
+            let placeholder = Value::from(0);
+            let label = if rows::is_missing(label) { Some(&placeholder) } else { label };
             let (Some(text), Some(label)) = (text, label) else { continue };
             let Value::String(text) = text else {
                 return Err(row_error(

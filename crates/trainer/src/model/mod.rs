@@ -162,7 +162,9 @@ impl ModelConfig {
     /// model is built, so config fields naming a metric are checked before any weight loads).
     pub fn metrics(&self, labels: Labels) -> Metrics {
         match self {
-            ModelConfig::CausalLm(_) => Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY]),
+            ModelConfig::CausalLm(_) => {
+                Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY, Metric::VAL_TOKEN_ACCURACY])
+            }
             _ => Supervised::metrics_for(labels),
         }
     }

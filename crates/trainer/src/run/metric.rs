@@ -42,9 +42,41 @@ impl Metric {
     /// Validation perplexity, `exp(val/loss)` of a language model (lower is better).
     pub const VAL_PERPLEXITY: Metric = Metric { name: "val/perplexity", direction: Direction::Min };
 
+    /// Top-5 accuracy: the true class among the five highest scores (classification with more
+    /// than 5 classes).
+    pub const VAL_TOP5_ACCURACY: Metric = Metric { name: "val/top5_accuracy", direction: Direction::Max };
+    /// Macro-averaged precision (scikit-learn's, zero division → 0).
+    pub const VAL_PRECISION_MACRO: Metric = Metric { name: "val/precision_macro", direction: Direction::Max };
+    /// Macro-averaged recall.
+    pub const VAL_RECALL_MACRO: Metric = Metric { name: "val/recall_macro", direction: Direction::Max };
+    /// Macro-averaged F1.
+    pub const VAL_F1_MACRO: Metric = Metric { name: "val/f1_macro", direction: Direction::Max };
+    /// Mean absolute error of a regression (over every predicted value).
+    pub const VAL_MAE: Metric = Metric { name: "val/mae", direction: Direction::Min };
+    /// Root mean squared error of a regression.
+    pub const VAL_RMSE: Metric = Metric { name: "val/rmse", direction: Direction::Min };
+    /// Coefficient of determination R² of a regression (scikit-learn's `r2_score`).
+    pub const VAL_R2: Metric = Metric { name: "val/r2", direction: Direction::Max };
+
+    /// Next-token accuracy of a language model: the marked targets that are the most likely
+    /// token.
+    pub const VAL_TOKEN_ACCURACY: Metric = Metric { name: "val/token_accuracy", direction: Direction::Max };
+
     /// Every metric some task reports (a new task's metrics are added here too), for readers
     /// of finished runs that have no task at hand (`compare --target`).
-    pub const ALL: [Metric; 3] = [Metric::VAL_LOSS, Metric::VAL_ACCURACY, Metric::VAL_PERPLEXITY];
+    pub const ALL: [Metric; 11] = [
+        Metric::VAL_LOSS,
+        Metric::VAL_ACCURACY,
+        Metric::VAL_PERPLEXITY,
+        Metric::VAL_TOP5_ACCURACY,
+        Metric::VAL_PRECISION_MACRO,
+        Metric::VAL_RECALL_MACRO,
+        Metric::VAL_F1_MACRO,
+        Metric::VAL_MAE,
+        Metric::VAL_RMSE,
+        Metric::VAL_R2,
+        Metric::VAL_TOKEN_ACCURACY,
+    ];
 
     /// The metric called `name`, among [`Metric::ALL`].
     pub fn named(name: &str) -> Option<Metric> {

@@ -4,6 +4,7 @@
 //! the checkpoints and the loop state; [`Session::run`] trains.
 
 mod eval;
+pub mod evaluator;
 pub mod hooks;
 pub mod inspect;
 pub mod loader;

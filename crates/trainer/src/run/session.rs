@@ -527,15 +527,21 @@ impl Session {
     /// `stop` was set before they all finished. Returns the raw weights' evaluation.
     fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
-        let run = || evaluate(p.task.as_ref(), p.data.as_ref(), p.config.train.eval_batch_size, &p.device, step, stop);
-        let Some(e) = run()? else { return Ok(None) };
+        let run = || {
+            let batch = p.config.train.eval_batch_size;
+            evaluate(p.task.as_ref(), p.data.as_ref(), Split::Val, batch, &p.device, step, stop)
+        };
+        let Some((e, detail)) = run()? else { return Ok(None) };
         let mut averaged = Vec::new();
         for w in p.averages.ready() {
-            let Some(a) = p.averages.with_weights(w, run)? else { return Ok(None) };
+            let Some((a, _)) = p.averages.with_weights(w, run)? else { return Ok(None) };
             averaged.push((w, a));
         }
         for (_, metric, value) in e.iter() {
             self.scalars.scalar(metric.name, step, value)?;
+        }
+        for (tag, value) in &detail {
+            self.scalars.scalar(tag, step, *value)?;
         }
         for (w, a) in &averaged {
             for (_, metric, value) in a.iter() {

@@ -49,6 +49,11 @@ impl CausalLm {
     /// `(Σ NLL of the marked targets, number of marked targets)` of `batch`, the logits
     /// computed in training mode when `train`.
     fn nll(&self, batch: &Batch, train: bool, rng: &mut Rng) -> candle_core::Result<(Tensor, f64)> {
+        self.scored(batch, train, rng).map(|(total, count, _)| (total, count))
+    }
+
+    /// [`CausalLm::nll`] with the logits.
+    fn scored(&self, batch: &Batch, train: bool, rng: &mut Rng) -> candle_core::Result<(Tensor, f64, Tensor)> {
         let Inputs::Causal { ids, mask, loss_mask } = &batch.inputs else {
             return Err(candle_core::Error::Msg(
                 "model.kind = causal_lm needs language-model data (data.kind = text or instruction)".into(),
@@ -57,8 +62,15 @@ impl CausalLm {
         let logits = self.model.forward(ids, Some(mask), train, rng)?;
         let total = masked_nll(&logits, &batch.targets, loss_mask)?;
         let count = f64::from(loss_mask.sum_all()?.to_scalar::<f32>()?);
-        Ok((total, count))
+        Ok((total, count, logits))
     }
+}
+
+/// The marked targets of `batch` that are the most likely token under `logits` (its argmax).
+fn token_hits(logits: &Tensor, batch: &Batch) -> candle_core::Result<f64> {
+    let Inputs::Causal { loss_mask, .. } = &batch.inputs else { return Ok(0.0) };
+    let right = logits.argmax(D::Minus1)?.eq(&batch.targets)?.to_dtype(DType::F32)?;
+    (right * loss_mask)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
 /// `Σ −log softmax(logits)[target] · loss_mask` over every position (logits `[b, t, vocab]`,
@@ -71,7 +83,7 @@ pub fn masked_nll(logits: &Tensor, targets: &Tensor, loss_mask: &Tensor) -> cand
 
 impl Task for CausalLm {
     fn metrics(&self) -> Metrics {
-        Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY])
+        Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_PERPLEXITY, Metric::VAL_TOKEN_ACCURACY])
     }
 
     fn loss(&self, batch: &Batch, rng: &mut Rng) -> candle_core::Result<Tensor> {
@@ -81,13 +93,15 @@ impl Task for CausalLm {
 
     fn tally(&self, batch: &Batch) -> candle_core::Result<Tally> {
         // Evaluation draws no random numbers (no dropout); the generator is a placeholder.
-        let (total, count) = self.nll(batch, false, &mut Rng::new(0))?;
-        Ok(Tally { count, sums: vec![total.to_dtype(DType::F64)?.to_scalar::<f64>()?] })
+        let (total, count, logits) = self.scored(batch, false, &mut Rng::new(0))?;
+        let hits = token_hits(&logits, batch)?;
+        Ok(Tally { count, sums: vec![total.to_dtype(DType::F64)?.to_scalar::<f64>()?, hits] })
     }
 
     fn finish(&self, total: &Tally) -> Vec<f64> {
-        let loss = total.sums.first().copied().unwrap_or(0.0) / total.count.max(1.0);
-        vec![loss, loss.exp()]
+        let n = total.count.max(1.0);
+        let loss = total.sums.first().copied().unwrap_or(0.0) / n;
+        vec![loss, loss.exp(), total.sums.get(1).copied().unwrap_or(0.0) / n]
     }
 
     fn is_trainable(&self, name: &str) -> bool {
@@ -192,6 +206,20 @@ mod tests {
         assert_ne!(loss(&changed(true)), base);
         let counted = weights.iter().flatten().filter(|&&m| m > 0.0).count();
         assert!(counted > 0 && counted < weights.iter().flatten().count());
+        // Token accuracy: targets set to the model's own argmax where counted score 1, and the
+        // uncounted positions never matter.
+        let Inputs::Causal { ids, mask, .. } = &batch.inputs else { panic!("a causal batch") };
+        let best = task.model().forward(ids, Some(mask), false, &mut Rng::new(0)).unwrap().argmax(D::Minus1).unwrap();
+        let best = best.to_vec2::<u32>().unwrap();
+        let mixed: Vec<Vec<u32>> = best
+            .iter()
+            .zip(&weights)
+            .map(|(row, w)| row.iter().zip(w).map(|(&id, &m)| if m > 0.0 { id } else { (id + 1) % 264 }).collect())
+            .collect();
+        let perfect = Batch { targets: Tensor::new(mixed, &Device::Cpu).unwrap(), ..batch.clone() };
+        let values = task.finish(&task.tally(&perfect).unwrap());
+        assert_eq!(values[2], 1.0, "{values:?}");
+        assert!(task.finish(&task.tally(&changed(true)).unwrap())[2] < 1.0);
     }
 
     #[test]
