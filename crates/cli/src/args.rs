@@ -226,6 +226,9 @@ pub struct ScheduleArgs {
 pub struct ValidateArgs {
     /// The run config (YAML).
     pub config: PathBuf,
+    /// Also list each value written in the config and the file (or `--set`) it came from.
+    #[arg(long)]
+    pub origins: bool,
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
