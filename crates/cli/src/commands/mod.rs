@@ -27,7 +27,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(a) => export::export(&a),
         Command::Show(a) => show::show(&a),
         Command::Schema => {
-            let schema = schemars::schema_for!(trainer::RunConfig);
+            let mut schema = schemars::schema_for!(trainer::RunConfig);
+            if let Some(root) = schema.as_object_mut() {
+                crate::yaml::extends::add_to_schema(root);
+            }
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;
             crate::output::line(text)
         }

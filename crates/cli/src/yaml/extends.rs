@@ -171,6 +171,26 @@ fn forget(origins: &mut BTreeMap<String, usize>, path: &str) {
     origins.retain(|p, _| !(p == path || p.starts_with(&format!("{path}.")) || p.starts_with(&format!("{path}["))));
 }
 
+/// The run config's JSON Schema with `extends:` added: a file that extends another needs none
+/// of the required sections (its base may write them).
+pub fn add_to_schema(root: &mut serde_json::Map<String, Value>) {
+    if let Some(Value::Object(props)) = root.get_mut("properties") {
+        props.insert(
+            "extends".into(),
+            serde_json::json!({
+                "description": "A config file (relative to this one) to merge this one over: maps are merged, lists and scalars replaced, `null` removes a key.",
+                "type": "string"
+            }),
+        );
+    }
+    if let Some(required) = root.get_mut("required") {
+        let required = required.take();
+        root.insert("if".into(), serde_json::json!({"not": {"required": ["extends"]}}));
+        root.insert("then".into(), serde_json::json!({ "required": required }));
+        root.retain(|k, _| k != "required");
+    }
+}
+
 /// The leaf fields of `tree` (scalars, empty maps and lists) with their values as YAML.
 pub fn leaves(tree: &Value) -> Vec<(String, String)> {
     fn walk(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
