@@ -272,6 +272,10 @@ pub struct CompareArgs {
     /// Runs at once (default 1: one after the other).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Run each schedule with N seeds (the config's seed, seed + 1, …; default: the config's
+    /// `seeds:` list, else its seed alone) and report mean ± standard deviation.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: Option<u64>,
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
