@@ -146,9 +146,12 @@ fn compare_reads_the_configs_own_list_and_places_its_errors() {
         std::fs::read_to_string(config("compare_schedules.yaml")).unwrap().replace("step_size: 200", "step_size: 0"),
     )
     .unwrap();
+    // The file extends base/digits.yaml, relative to itself.
+    std::fs::create_dir(dir.path().join("base")).unwrap();
+    std::fs::copy(config("base/digits.yaml"), dir.path().join("base/digits.yaml")).unwrap();
     let out = run(dir.path(), &["compare", "c.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("c.yaml:18:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("c.yaml:16:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
 }
 
 /// A tiny digits config named `cmp` (an MLP of 16, `steps` steps) with `compare` appended.

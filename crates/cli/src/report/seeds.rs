@@ -22,19 +22,19 @@ pub struct Group {
     pub runs: Vec<(u64, Row)>,
 }
 
-/// The columns averaged over the seeds: header, CSV name, value of a row.
-type Column = (&'static str, &'static str, fn(&Row) -> Option<f64>);
+/// The columns averaged over the seeds: header, CSV name, value of a row, decimals shown.
+type Column = (&'static str, &'static str, fn(&Row) -> Option<f64>, usize);
 
 fn columns(target: Option<&Target>) -> Vec<Column> {
     let mut c: Vec<Column> = vec![
-        ("best val/loss", "best_val_loss", |r| r.best_loss.map(|b| b.0)),
-        ("final val/loss", "final_val_loss", |r| r.final_loss),
-        ("best val/accuracy", "best_val_accuracy", |r| r.best_accuracy.map(|b| b.0)),
+        ("best val/loss", "best_val_loss", |r| r.best_loss.map(|b| b.0), 4),
+        ("final val/loss", "final_val_loss", |r| r.final_loss, 4),
+        ("best val/accuracy", "best_val_accuracy", |r| r.best_accuracy.map(|b| b.0), 4),
     ];
     if target.is_some() {
-        c.push(("target step", "target_step", |r| r.target_step.map(|s| s as f64)));
+        c.push(("target step (runs reaching it)", "target_step", |r| r.target_step.map(|s| s as f64), 0));
     }
-    c.push(("wall time (s)", "wall_seconds", |r| r.seconds));
+    c.push(("wall time (s)", "wall_seconds", |r| r.seconds, 2));
     c
 }
 
@@ -91,8 +91,13 @@ fn verdict(v: Option<Option<f64>>) -> String {
 
 fn cells(g: &Group, target: Option<&Target>, v: Option<Option<f64>>) -> Vec<String> {
     let mut c = vec![g.label.clone()];
-    for (_, _, f) in columns(target) {
-        c.push(mean_std(&g.values(f)).map_or("–".into(), |(m, s)| format!("{m:.4} ± {s:.4}")));
+    for (name, _, f, d) in columns(target) {
+        let values = g.values(f);
+        let mut cell = mean_std(&values).map_or("–".into(), |(m, s)| format!("{m:.d$} ± {s:.d$}"));
+        if name.starts_with("target step") {
+            cell = format!("{cell} ({}/{})", values.len(), g.runs.len());
+        }
+        c.push(cell);
     }
     c.push(format!("{}/{} completed", g.completed(), g.runs.len()));
     c.push(verdict(v));
@@ -140,14 +145,14 @@ pub fn markdown(groups: &[Group], target: Option<&Target>) -> String {
 /// schedule (empty for the best) and whether it differs at 5 %.
 pub fn csv(groups: &[Group], target: Option<&Target>) -> String {
     let mut s = String::from("schedule,seeds,completed");
-    for (_, name, _) in columns(target) {
+    for (_, name, _, _) in columns(target) {
         let _ = write!(s, ",{name}_mean,{name}_std");
     }
     s.push_str(",p_value_vs_best,differs_from_best\n");
     for (g, v) in groups.iter().zip(versus_best(groups)) {
         let seeds: Vec<String> = g.runs.iter().map(|(s, _)| s.to_string()).collect();
         let _ = write!(s, "{},{},{}", g.label, seeds.join(" "), g.completed());
-        for (_, _, f) in columns(target) {
+        for (_, _, f, _) in columns(target) {
             match mean_std(&g.values(f)) {
                 Some((m, sd)) => _ = write!(s, ",{m},{sd}"),
                 None => s.push_str(",,"),
