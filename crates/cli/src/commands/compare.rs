@@ -21,10 +21,13 @@ struct ScheduleOnly {
 }
 
 /// One schedule to compare, built once when checked and kept until it runs.
-struct Entry {
-    label: String,
-    config: RunConfig,
-    trainer: Trainer,
+pub(crate) struct Entry {
+    /// Its directory in the comparison (or sweep).
+    pub(crate) label: String,
+    /// Its config.
+    pub(crate) config: RunConfig,
+    /// Its trainer, built from `config`.
+    pub(crate) trainer: Trainer,
 }
 
 /// Prints a run's events with its label.
@@ -222,7 +225,7 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
 
 /// The seeds each schedule runs with: `--seeds N` (the config's seed and the N − 1 after it),
 /// else the config's `seeds:` list; `None` for one run per schedule (no seed folders).
-fn seed_list(n: Option<u64>, config: &RunConfig) -> Option<Vec<u64>> {
+pub(crate) fn seed_list(n: Option<u64>, config: &RunConfig) -> Option<Vec<u64>> {
     match n {
         Some(n) => Some((0..n).map(|i| config.seed.wrapping_add(i)).collect()),
         None if !config.seeds.is_empty() => Some(config.seeds.clone()),
@@ -231,7 +234,7 @@ fn seed_list(n: Option<u64>, config: &RunConfig) -> Option<Vec<u64>> {
 }
 
 /// Each run once per seed, in `<label>/seed-<s>`; each built (and so checked) with its seed.
-fn with_seeds(runs: Vec<Entry>, seeds: &[u64], base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
+pub(crate) fn with_seeds(runs: Vec<Entry>, seeds: &[u64], base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
     let mut out = Vec::new();
     for entry in runs {
         for &seed in seeds {
@@ -244,7 +247,7 @@ fn with_seeds(runs: Vec<Entry>, seeds: &[u64], base: &Loaded<RunConfig>) -> Resu
 }
 
 /// The rows of the runs (labelled `<schedule>/seed-<s>`) grouped by schedule.
-fn grouped(schedules: &[String], rows: &[report::Row]) -> Vec<crate::report::seeds::Group> {
+pub(crate) fn grouped(schedules: &[String], rows: &[report::Row]) -> Vec<crate::report::seeds::Group> {
     schedules
         .iter()
         .map(|label| {
@@ -257,11 +260,16 @@ fn grouped(schedules: &[String], rows: &[report::Row]) -> Vec<crate::report::see
 }
 
 /// What a run returns: its wall time and why it stopped, or why it failed.
-type RunResult = Result<(f64, StopReason), String>;
+pub(crate) type RunResult = Result<(f64, StopReason), String>;
 
 /// Trains the runs, `jobs` at a time, each in `dir/<label>`, starting none once `stop` is set;
 /// returns, in the runs' order, each one's result (`None` if it did not start).
-fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize, stop: &AtomicBool) -> Result<Vec<Option<RunResult>>, CliError> {
+pub(crate) fn run_all(
+    runs: Vec<Entry>,
+    dir: &Path,
+    jobs: usize,
+    stop: &AtomicBool,
+) -> Result<Vec<Option<RunResult>>, CliError> {
     let workers = jobs.clamp(1, runs.len().max(1));
     let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(runs.iter().map(|_| None).collect());
     let queue = Mutex::new(runs.into_iter().enumerate());

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod lr_find;
 pub mod schedule;
 pub mod show;
+pub mod sweep;
 pub mod train;
 pub mod validate;
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(a) => validate::validate(&a),
         Command::LrFind(a) => lr_find::lr_find(&a),
         Command::Compare(a) => compare::compare(&a),
+        Command::Sweep(a) => sweep::sweep(&a),
         Command::Generate(a) => generate::generate(&a),
         Command::Eval(a) => eval::eval(&a),
         Command::Export(a) => export::export(&a),
