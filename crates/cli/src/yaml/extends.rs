@@ -252,4 +252,18 @@ mod tests {
         assert!(e.message.contains("cycle") && e.message.contains("child.yaml"), "{e}");
         assert!(e.file.ends_with("root.yaml") && e.pos == Some(Pos { line: 1, col: 1 }), "{e}");
     }
+
+    #[test]
+    fn chains_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_DEPTH {
+            write(dir.path(), &format!("f{i}.yaml"), &format!("extends: f{}.yaml\nk{i}: {i}\n", i + 1));
+        }
+        write(dir.path(), &format!("f{MAX_DEPTH}.yaml"), "last: 1\n");
+        let e = resolved(&dir.path().join("f0.yaml")).unwrap_err();
+        assert!(e.message.contains(&format!("more than {MAX_DEPTH} files")), "{e}");
+        let (tree, _) = resolved(&dir.path().join("f1.yaml")).unwrap();
+        assert_eq!(tree["last"], 1);
+        assert_eq!(tree["k1"], 1);
+    }
 }
