@@ -224,11 +224,14 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
 }
 
 /// The seeds each schedule runs with: `--seeds N` (the config's seed and the N − 1 after it),
-/// else the config's `seeds:` list; `None` for one run per schedule (no seed folders).
+/// else the config's `seeds:` list (each seed once); `None` for one run per schedule (no seed folders).
 pub(crate) fn seed_list(n: Option<u64>, config: &RunConfig) -> Option<Vec<u64>> {
     match n {
         Some(n) => Some((0..n).map(|i| config.seed.wrapping_add(i)).collect()),
-        None if !config.seeds.is_empty() => Some(config.seeds.clone()),
+        None if !config.seeds.is_empty() => {
+            let mut seen = std::collections::BTreeSet::new();
+            Some(config.seeds.iter().copied().filter(|s| seen.insert(*s)).collect())
+        }
         None => None,
     }
 }
