@@ -146,9 +146,12 @@ fn compare_reads_the_configs_own_list_and_places_its_errors() {
         std::fs::read_to_string(config("compare_schedules.yaml")).unwrap().replace("step_size: 200", "step_size: 0"),
     )
     .unwrap();
+    // The file extends base/digits.yaml, relative to itself.
+    std::fs::create_dir(dir.path().join("base")).unwrap();
+    std::fs::copy(config("base/digits.yaml"), dir.path().join("base/digits.yaml")).unwrap();
     let out = run(dir.path(), &["compare", "c.yaml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("c.yaml:18:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
+    assert!(text(&out).1.contains("c.yaml:16:42: compare[1].schedule.step_size: must be >= 1"), "{}", text(&out).1);
 }
 
 /// A tiny digits config named `cmp` (an MLP of 16, `steps` steps) with `compare` appended.
@@ -306,4 +309,50 @@ fn compare_after_ctrl_c_exits_130_and_marks_the_runs_interrupted() {
         csv.lines().skip(1).map(|l| (l.split(',').next().unwrap(), l.rsplit(',').next().unwrap())).collect();
     assert_eq!(status, [("first", "interrupted"), ("second", "interrupted")], "{csv}");
     assert!(!dir.path().join("runs/cmp/compare-0/second").exists(), "no run starts after Ctrl-C");
+}
+
+#[test]
+fn compare_with_seeds_prints_mean_and_std_for_every_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "name: seeded\nseed: 5\nmodel: {kind: mlp, hidden: [16]}\ndata: {kind: digits}\n\
+        optimizer: {kind: sgd, lr: 0.1, momentum: 0.9}\nschedule: {kind: constant}\n\
+        train: {max_steps: 12, batch_size: 32, eval_every: 6}\n\
+        compare:\n  - {label: flat, schedule: {kind: constant}}\n  - {label: cos, schedule: {kind: cosine, t_max: 12}}\n";
+    std::fs::write(dir.path().join("c.yaml"), base).unwrap();
+    let out = run(dir.path(), &["compare", "c.yaml", "--seeds", "3"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("seeds: 5, 6, 7"), "{stdout}");
+    let cmp = dir.path().join("runs/seeded/compare-0");
+    let table: Vec<&str> = stdout.lines().filter(|l| l.starts_with("flat ") || l.starts_with("cos ")).collect();
+    assert_eq!(table.len(), 2, "{stdout}");
+    for (line, label) in table.iter().zip(["flat", "cos"]) {
+        // Best val/loss, final val/loss, best val/accuracy and wall time: each mean ± std.
+        assert_eq!(line.matches(" ± ").count(), 4, "{line}");
+        assert!(line.contains("3/3 completed"), "{line}");
+        // The mean and std printed are those of the seeds' runs.
+        let finals: Vec<f64> = (5..8).map(|s| from_metrics(&cmp.join(format!("{label}/seed-{s}"))).1).collect();
+        let mean = finals.iter().sum::<f64>() / 3.0;
+        let std = (finals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        assert!(line.contains(&format!("{mean:.4} ± {std:.4}")), "{line}: {finals:?}");
+        let seed_6: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(cmp.join(format!("{label}/seed-6/config.yaml"))).unwrap())
+                .unwrap();
+        assert_eq!(seed_6["seed"], 6);
+    }
+    assert!(stdout.contains("best") && stdout.contains("Welch"), "{stdout}");
+    let csv = std::fs::read_to_string(cmp.join("summary.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("flat,5 6 7,3,"), "{csv}");
+    assert!(cmp.join("compare.png").exists() && cmp.join("summary.md").exists());
+    // Different seeds give different runs.
+    assert_ne!(
+        common::series(&cmp.join("flat/seed-5"), "train/loss"),
+        common::series(&cmp.join("flat/seed-6"), "train/loss")
+    );
+    // `seeds:` in the config, without --seeds.
+    std::fs::write(dir.path().join("c.yaml"), format!("{base}seeds: [1, 9]\n")).unwrap();
+    let out = run(dir.path(), &["compare", "c.yaml"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(dir.path().join("runs/seeded/compare-1/cos/seed-9/metrics.jsonl").exists());
 }

@@ -217,7 +217,9 @@ fn mutated_configs_load_and_check_in_process_without_panicking() {
     runner(160, 13)
         .run(&case_strategy(2), |case| {
             // The path of `validate` and `train` up to the run directory: load, then every check.
-            let loaded = load_source::<RunConfig>(Source::from_text("c.yaml", case.yaml.clone()), &case.sets);
+            // Named as if in configs/, where the `extends:` of the digits configs finds its base.
+            let name = root().join("configs/c.yaml").to_string_lossy().into_owned();
+            let loaded = load_source::<RunConfig>(Source::from_text(name, case.yaml.clone()), &case.sets);
             match loaded {
                 Ok(l) => match Trainer::build(l.value) {
                     Ok(_) => accepted.set(accepted.get() + 1),
@@ -264,6 +266,9 @@ fn mutated_configs_through_the_binary_never_panic_and_write_only_under_logging_d
         .run(&case_strategy(1), |case| {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("c.yaml"), &case.yaml).unwrap();
+            // The base the digits configs extend, next to the mutated copy.
+            std::fs::create_dir(dir.path().join("base")).unwrap();
+            std::fs::copy(root().join("configs/base/digits.yaml"), dir.path().join("base/digits.yaml")).unwrap();
             let before = files_outside_logs(dir.path());
             let logs = dir.path().join("logs");
             let mut sets = case.sets.clone();

@@ -34,6 +34,8 @@ pub enum Command {
     LrFind(LrFindArgs),
     /// Train the same model, data and seed once per schedule and compare them.
     Compare(CompareArgs),
+    /// Train one run per point of a grid of `--set` values and compare them.
+    Sweep(SweepArgs),
     /// Continue a prompt with a causal language model (a run's checkpoint, or a config's base
     /// model); prints the continuation only.
     Generate(GenerateArgs),
@@ -278,6 +280,9 @@ pub struct ScheduleArgs {
 pub struct ValidateArgs {
     /// The run config (YAML).
     pub config: PathBuf,
+    /// Also list each value written in the config and the file (or `--set`) it came from.
+    #[arg(long)]
+    pub origins: bool,
     /// `--set KEY=VALUE` overrides of config fields.
     #[command(flatten)]
     pub overrides: Overrides,
@@ -321,15 +326,44 @@ pub struct CompareArgs {
     /// Runs at once (default 1: one after the other).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Run each schedule with N seeds (the config's seed, seed + 1, …; default: the config's
+    /// `seeds:` list, else its seed alone) and report mean ± standard deviation.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: Option<u64>,
     /// `--set KEY=VALUE` overrides of config fields.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// `sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    /// The run config (YAML); not given with `--resume`.
+    #[arg(required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// `KEY=V1,V2,…`: the values of one field (any `--set` path, each value typed as by `--set`);
+    /// the sweep runs every combination of the grids. Repeatable.
+    #[arg(long, value_name = "KEY=V1,V2,…")]
+    pub grid: Vec<String>,
+    /// Run each point with N seeds (the config's seed, seed + 1, …) and report mean ± std.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub seeds: Option<u64>,
+    /// Runs at once (default 1: one after the other).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Continue the sweep in this directory (runs/<name>/sweep-<n>): completed points are kept,
+    /// the others run again from the start.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "grid", "seeds", "set"])]
+    pub resume: Option<PathBuf>,
+    /// `--set KEY=VALUE` overrides of config fields, for every point.
     #[command(flatten)]
     pub overrides: Overrides,
 }
 
 /// The subcommand names, to recognise `cli CONFIG.yaml` as `cli train CONFIG.yaml`.
 pub const SUBCOMMANDS: &[&str] = &[
-    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "generate", "eval", "predict", "export",
-    "show", "help",
+    "train", "resume", "schedule", "validate", "schema", "lr-find", "compare", "sweep", "generate", "eval", "predict",
+    "export", "show", "help",
 ];
 
 /// Inserts `train` when the first argument is not a subcommand or an option.

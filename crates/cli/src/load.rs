@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::yaml::extends::{Layers, resolve};
 use crate::yaml::{ConfigFileError, Source, typing};
 
 /// One `--set KEY=VALUE`.
@@ -62,17 +63,29 @@ pub struct Loaded<T> {
     pub value: T,
     /// The file, to place later (validation) errors.
     pub source: Source,
+    /// The files it extends, and which one wrote each field.
+    pub layers: Layers,
+    /// The fields as written (the files merged, the overrides applied), before defaults.
+    pub tree: Value,
     /// The overrides applied.
     pub overrides: Vec<Override>,
 }
 
 impl<T> Loaded<T> {
+    /// Where field `path` was written: `file:line:col`, or the `--set` that set it.
+    pub fn origin(&self, path: &str) -> String {
+        match self.overrides.iter().rev().find(|o| o.touches(path)) {
+            Some(o) => o.label(),
+            None => self.layers.origin(path),
+        }
+    }
+
     /// Places an error about field `path`: at the `--set` that set it, else in the file.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigFileError {
         let message = message.into();
         match self.overrides.iter().rev().find(|o| o.touches(path)) {
             Some(o) => ConfigFileError { field: Some(path.to_owned()), ..ConfigFileError::plain(&o.label(), message) },
-            None => self.source.error_at(path, message),
+            None => self.layers.error_at(path, message),
         }
     }
 }
@@ -88,34 +101,39 @@ pub fn load<T: DeserializeOwned + Serialize>(path: &Path, sets: &[String]) -> Re
 /// The file and the `--set` values are typed the same way: the file is read into a tree (quoted
 /// scalars stay text), the overrides are set in it, and the config is read from that tree written
 /// back as YAML. A `kind:` that is not a name and a quoted number or boolean read into a number
-/// or boolean field are refused, placed in the file or at the `--set` that wrote them.
+/// or boolean field are refused, placed in the file or at the `--set` that wrote them. A file
+/// with `extends:` is merged over its bases first ([`crate::yaml::extends`]); its errors are
+/// placed in the file that wrote the value.
 pub fn load_source<T: DeserializeOwned + Serialize>(
     source: Source,
     sets: &[String],
 ) -> Result<Loaded<T>, Box<ConfigFileError>> {
     let overrides = sets.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    let mut tree: Value = source.parse()?;
-    let file_only = Loaded { value: (), source, overrides: Vec::new() };
+    let written: Value = source.parse()?;
+    let (mut tree, layers) = resolve(&source, written)?;
+    let file_only = Loaded { value: (), source, layers, tree: Value::Null, overrides: Vec::new() };
     check_tags::<T>(&tree, &file_only)?;
-    let alone = file_only.source.parse::<T>();
+    // A file that extends none is read directly: its errors come with the deserializer's place.
+    let alone =
+        if file_only.layers.is_layered() { parse_tree::<T>(&tree, &file_only) } else { file_only.source.parse::<T>() };
     if let Ok(value) = &alone {
         check_quoted(&tree, value, &file_only)?;
     }
-    let Loaded { source, .. } = file_only;
+    let Loaded { source, layers, .. } = file_only;
     if overrides.is_empty() {
-        return alone.map(|value| Loaded { value, source, overrides });
+        return alone.map(|value| Loaded { value, source, layers, tree, overrides });
     }
     for o in &overrides {
         set_path(&mut tree, &o.key, o.value.clone()).map_err(|m| {
             Box::new(ConfigFileError { field: Some(o.key.clone()), ..ConfigFileError::plain(&o.label(), m) })
         })?;
     }
-    let placed = Loaded { value: (), source, overrides };
+    let placed = Loaded { value: (), source, layers, tree: Value::Null, overrides };
     check_tags::<T>(&tree, &placed)?;
     match parse_tree::<T>(&tree, &placed) {
         Ok(value) => {
             check_quoted(&tree, &value, &placed)?;
-            Ok(Loaded { value, source: placed.source, overrides: placed.overrides })
+            Ok(Loaded { value, source: placed.source, layers: placed.layers, tree, overrides: placed.overrides })
         }
         Err(merged) => {
             // The file alone may already be wrong: then its located error is the useful one.
@@ -132,7 +150,10 @@ pub fn load_source<T: DeserializeOwned + Serialize>(
 /// Reads `T` from `tree` written as YAML; an error is placed at the `--set` that touched its
 /// field, else in the file.
 fn parse_tree<T: DeserializeOwned>(tree: &Value, placed: &Loaded<()>) -> Result<T, Box<ConfigFileError>> {
-    let label = placed.overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
+    let mut label = placed.overrides.iter().map(Override::label).collect::<Vec<_>>().join(" ");
+    if label.is_empty() {
+        label.clone_from(&placed.source.file);
+    }
     let text = serde_saphyr::to_string(tree).map_err(|e| Box::new(ConfigFileError::plain(&label, e.to_string())))?;
     Source::from_text(label.clone(), text).parse::<T>().map_err(|e| {
         Box::new(match &e.field {

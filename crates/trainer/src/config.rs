@@ -48,6 +48,10 @@ pub struct RunConfig {
     /// comparison); `train` ignores them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compare: Vec<CompareEntry>,
+    /// Seeds for `cli compare CONFIG` (each schedule runs once per seed, and the table shows
+    /// mean ± standard deviation); `train` ignores them. `compare --seeds N` overrides them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<u64>,
 }
 
 /// One schedule of a comparison.

@@ -21,10 +21,13 @@ struct ScheduleOnly {
 }
 
 /// One schedule to compare, built once when checked and kept until it runs.
-struct Entry {
-    label: String,
-    config: RunConfig,
-    trainer: Trainer,
+pub(crate) struct Entry {
+    /// Its directory in the comparison (or sweep).
+    pub(crate) label: String,
+    /// Its config.
+    pub(crate) config: RunConfig,
+    /// Its trainer, built from `config`.
+    pub(crate) trainer: Trainer,
 }
 
 /// Prints a run's events with its label.
@@ -102,6 +105,7 @@ fn entries(args: &CompareArgs, base: &Loaded<RunConfig>) -> Result<Vec<Entry>, C
     let with_schedule = |schedule: &sched::ScheduleConfig| RunConfig {
         schedule: schedule.clone(),
         compare: Vec::new(),
+        seeds: Vec::new(),
         ..base.value.clone()
     };
     if args.schedules.is_empty() {
@@ -167,13 +171,26 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let target = args.target.as_deref().map(Target::parse).transpose().map_err(CliError::Other)?;
     let base: Loaded<RunConfig> = load(&args.config, &args.overrides.set)?;
     let runs = entries(args, &base)?;
+    let seeds = seed_list(args.seeds, &base.value);
+    let schedules: Vec<String> = runs.iter().map(|e| e.label.clone()).collect();
+    let runs = match &seeds {
+        Some(seeds) => with_seeds(runs, seeds, &base)?,
+        None => runs,
+    };
     if let Some(t) = &target {
         check_target(t, &runs)?;
     }
     let root = base.value.logging.dir.join(&base.value.name);
     let dir = crate::runs::create_numbered_dir(&root, "compare-")
         .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
-    println!("comparing {} schedules → {} ({} at a time)", runs.len(), dir.display(), args.jobs.max(1));
+    println!("comparing {} schedules → {} ({} at a time)", schedules.len(), dir.display(), args.jobs.max(1));
+    if let Some(seeds) = &seeds {
+        println!("seeds: {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
+        for label in &schedules {
+            std::fs::create_dir(dir.join(label))
+                .map_err(|e| CliError::Other(format!("cannot create {}: {e}", dir.join(label).display())))?;
+        }
+    }
 
     let labels: Vec<String> = runs.iter().map(|e| e.label.clone()).collect();
     let stop = crate::interrupt::stop_flag();
@@ -193,7 +210,10 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
         };
         rows.push(report::row(label, &dir.join(label), target.as_ref(), status, seconds).map_err(CliError::Other)?);
     }
-    report::write_all(&dir, &rows, target.as_ref())?;
+    match &seeds {
+        Some(_) => crate::report::seeds::write_all(&dir, &grouped(&schedules, &rows), target.as_ref())?,
+        None => report::write_all(&dir, &rows, target.as_ref())?,
+    }
     if stop.load(Ordering::SeqCst) || rows.iter().any(|r| r.status == Status::Interrupted) {
         return Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) });
     }
@@ -203,12 +223,56 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     }
 }
 
+/// The seeds each schedule runs with: `--seeds N` (the config's seed and the N − 1 after it),
+/// else the config's `seeds:` list (each seed once); `None` for one run per schedule (no seed folders).
+pub(crate) fn seed_list(n: Option<u64>, config: &RunConfig) -> Option<Vec<u64>> {
+    match n {
+        Some(n) => Some((0..n).map(|i| config.seed.wrapping_add(i)).collect()),
+        None if !config.seeds.is_empty() => {
+            let mut seen = std::collections::BTreeSet::new();
+            Some(config.seeds.iter().copied().filter(|s| seen.insert(*s)).collect())
+        }
+        None => None,
+    }
+}
+
+/// Each run once per seed, in `<label>/seed-<s>`; each built (and so checked) with its seed.
+pub(crate) fn with_seeds(runs: Vec<Entry>, seeds: &[u64], base: &Loaded<RunConfig>) -> Result<Vec<Entry>, CliError> {
+    let mut out = Vec::new();
+    for entry in runs {
+        for &seed in seeds {
+            let config = RunConfig { seed, ..entry.config.clone() };
+            let trainer = Trainer::build(config.clone()).map_err(|e| locate(e, base))?;
+            out.push(Entry { label: format!("{}/seed-{seed}", entry.label), config, trainer });
+        }
+    }
+    Ok(out)
+}
+
+/// The rows of the runs (labelled `<schedule>/seed-<s>`) grouped by schedule.
+pub(crate) fn grouped(schedules: &[String], rows: &[report::Row]) -> Vec<crate::report::seeds::Group> {
+    schedules
+        .iter()
+        .map(|label| {
+            let prefix = format!("{label}/seed-");
+            let runs =
+                rows.iter().filter_map(|r| Some((r.label.strip_prefix(&prefix)?.parse().ok()?, r.clone()))).collect();
+            crate::report::seeds::Group { label: label.clone(), runs }
+        })
+        .collect()
+}
+
 /// What a run returns: its wall time and why it stopped, or why it failed.
-type RunResult = Result<(f64, StopReason), String>;
+pub(crate) type RunResult = Result<(f64, StopReason), String>;
 
 /// Trains the runs, `jobs` at a time, each in `dir/<label>`, starting none once `stop` is set;
 /// returns, in the runs' order, each one's result (`None` if it did not start).
-fn run_all(runs: Vec<Entry>, dir: &Path, jobs: usize, stop: &AtomicBool) -> Result<Vec<Option<RunResult>>, CliError> {
+pub(crate) fn run_all(
+    runs: Vec<Entry>,
+    dir: &Path,
+    jobs: usize,
+    stop: &AtomicBool,
+) -> Result<Vec<Option<RunResult>>, CliError> {
     let workers = jobs.clamp(1, runs.len().max(1));
     let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(runs.iter().map(|_| None).collect());
     let queue = Mutex::new(runs.into_iter().enumerate());

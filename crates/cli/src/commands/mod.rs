@@ -8,6 +8,7 @@ pub mod lr_find;
 pub mod predict;
 pub mod schedule;
 pub mod show;
+pub mod sweep;
 pub mod train;
 pub mod validate;
 
@@ -23,13 +24,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(a) => validate::validate(&a),
         Command::LrFind(a) => lr_find::lr_find(&a),
         Command::Compare(a) => compare::compare(&a),
+        Command::Sweep(a) => sweep::sweep(&a),
         Command::Generate(a) => generate::generate(&a),
         Command::Eval(a) => eval::eval(&a),
         Command::Predict(a) => predict::predict(&a),
         Command::Export(a) => export::export(&a),
         Command::Show(a) => show::show(&a),
         Command::Schema => {
-            let schema = schemars::schema_for!(trainer::RunConfig);
+            let mut schema = schemars::schema_for!(trainer::RunConfig);
+            if let Some(root) = schema.as_object_mut() {
+                crate::yaml::extends::add_to_schema(root);
+            }
             let text = serde_json::to_string_pretty(&schema).map_err(|e| CliError::Other(e.to_string()))?;
             crate::output::line(text)
         }

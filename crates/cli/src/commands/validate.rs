@@ -15,6 +15,9 @@ pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
     let yaml = serde_saphyr::to_string(&loaded.value).map_err(|e| CliError::Other(e.to_string()))?;
     line(format_args!("# {}: valid. Resolved config (defaults filled in):", args.config.display()))?;
     text(&yaml)?;
+    if args.origins {
+        origins(&loaded)?;
+    }
     let total = trainer.total_steps();
     line(format_args!("\n# {} | {} parameters", trainer.data_description(), trainer.parameter_count()))?;
     line(format_args!("# {total} optimizer steps ({} per epoch)", trainer.steps_per_epoch()))?;
@@ -38,6 +41,15 @@ pub fn validate(args: &ValidateArgs) -> Result<(), CliError> {
     let count = s.key_point_count(total);
     if count > 50 {
         line(format_args!("# … {count} key points in all"))?;
+    }
+    Ok(())
+}
+
+/// Each value written in the config (its bases merged, the overrides applied) and where.
+fn origins(loaded: &Loaded<RunConfig>) -> Result<(), CliError> {
+    line(format_args!("\n# Where each value was written:"))?;
+    for (path, value) in crate::yaml::extends::leaves(&loaded.tree) {
+        line(format_args!("# {path} = {value}  ({})", loaded.origin(&path)))?;
     }
     Ok(())
 }

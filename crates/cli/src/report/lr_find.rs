@@ -65,6 +65,7 @@ pub fn write_png(out_dir: &Path, name: &str, points: &[Point], suggestion: &Sugg
         ],
         log_y: true,
         y_range,
+        ..Default::default()
     };
     super::plot::render(&png, &[chart]).map_err(CliError::Other)
 }

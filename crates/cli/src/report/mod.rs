@@ -4,7 +4,9 @@
 pub mod compare;
 pub mod lr_find;
 pub mod plot;
+pub mod seeds;
 pub mod show;
+pub mod stats;
 pub mod terminal;
 
 use std::path::Path;

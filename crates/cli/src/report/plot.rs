@@ -16,6 +16,16 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A shaded band around series `series` of the same chart (its color, lighter): e.g. the
+/// min–max of several seeds around their mean.
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Index of the series in the chart.
+    pub series: usize,
+    /// `(x, low, high)`, in x order.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// A vertical marker line at `x` with a short label.
 #[derive(Debug, Clone)]
 pub struct Marker {
@@ -44,6 +54,8 @@ pub struct Chart {
     pub markers: Vec<Marker>,
     /// Fixed y range (default: fitted to the data).
     pub y_range: Option<(f64, f64)>,
+    /// Shaded bands, drawn under the lines.
+    pub bands: Vec<Band>,
 }
 
 static FONT: Once = Once::new();
@@ -208,11 +220,25 @@ fn legend_position(
     candidates.iter().min_by_key(|c| covered(c)).map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone())
 }
 
+/// The outline of a band (its top left to right, then its bottom back), drawable points only;
+/// none with fewer than two.
+fn band_outline(chart: &Chart, band: &Band) -> Option<Vec<(f64, f64)>> {
+    let ok = |&(x, lo, hi): &(f64, f64, f64)| drawable(chart, &(x, lo)) && drawable(chart, &(x, hi));
+    let kept: Vec<(f64, f64, f64)> = band.points.iter().copied().filter(ok).collect();
+    (kept.len() > 1).then(|| kept.iter().map(|p| (p.0, p.2)).chain(kept.iter().rev().map(|p| (p.0, p.1))).collect())
+}
+
+/// Every y value of the chart's lines and bands.
+fn y_values(chart: &Chart) -> impl Iterator<Item = f64> + '_ {
+    let bands = chart.bands.iter().flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2]));
+    chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(bands)
+}
+
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::Error>> {
     let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let ys = y_values(chart);
     let (x0, x1) = range(xs, chart.log_x);
     let (y0, y1) = chart.y_range.unwrap_or_else(|| range(ys, chart.log_y));
     // Room above the data for the marker labels (rows of 16 px in a ~340 px plot).
@@ -249,6 +275,12 @@ fn draw_panel(chart: &Chart, area: &Area<'_>) -> Result<(), Box<dyn std::error::
                     c.draw_series(std::iter::once(
                         EmptyElement::at((m.x, y1)) + Text::new(m.label.clone(), offset, font.clone()),
                     ))?;
+                }
+            }
+            for band in &chart.bands {
+                if let Some(outline) = band_outline(chart, band) {
+                    let color = Palette99::pick(band.series).mix(0.2);
+                    c.draw_series(std::iter::once(Polygon::new(outline, color.filled())))?;
                 }
             }
             for (i, s) in chart.series.iter().enumerate() {

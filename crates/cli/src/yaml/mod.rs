@@ -1,6 +1,7 @@
 //! Reading YAML config files with errors that name the field path and the file's line:column.
 
 mod capped;
+pub mod extends;
 mod index;
 mod plain;
 pub(crate) use plain::translate;
