@@ -176,10 +176,15 @@ fn header(target: Option<&Target>) -> Vec<String> {
 
 /// The table as aligned text.
 pub fn text(rows: &[Row], target: Option<&Target>) -> String {
-    let table: Vec<Vec<String>> =
-        std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect();
-    let widths: Vec<usize> =
-        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    aligned(std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect())
+}
+
+/// `table` (its first row the header) as left-aligned text columns with a rule under the header.
+pub(crate) fn aligned(table: Vec<Vec<String>>) -> String {
+    let width = table.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..width)
+        .map(|i| table.iter().map(|r| r.get(i).map_or(0, |c| c.chars().count())).max().unwrap_or(0))
+        .collect();
     let mut s = String::new();
     for (n, r) in table.iter().enumerate() {
         let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -193,10 +198,14 @@ pub fn text(rows: &[Row], target: Option<&Target>) -> String {
 
 /// The table in Markdown.
 pub fn markdown(rows: &[Row], target: Option<&Target>) -> String {
-    let h = header(target);
-    let mut s = format!("| {} |\n|{}\n", h.join(" | "), " --- |".repeat(h.len()));
+    markdown_table(&header(target), rows.iter().map(|r| cells(r, target)))
+}
+
+/// A Markdown table of `header` and `rows`.
+pub(crate) fn markdown_table(header: &[String], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut s = format!("| {} |\n|{}\n", header.join(" | "), " --- |".repeat(header.len()));
     for r in rows {
-        let _ = writeln!(s, "| {} |", cells(r, target).join(" | "));
+        let _ = writeln!(s, "| {} |", r.join(" | "));
     }
     s
 }

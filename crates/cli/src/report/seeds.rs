@@ -115,30 +115,14 @@ fn header(groups: &[Group], target: Option<&Target>) -> Vec<String> {
 /// The table as aligned text.
 pub fn text(groups: &[Group], target: Option<&Target>) -> String {
     let verdicts = versus_best(groups);
-    let table: Vec<Vec<String>> = std::iter::once(header(groups, target))
-        .chain(groups.iter().zip(&verdicts).map(|(g, v)| cells(g, target, *v)))
-        .collect();
-    let widths: Vec<usize> =
-        (0..table[0].len()).map(|i| table.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut s = String::new();
-    for (n, r) in table.iter().enumerate() {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(s, "{}", line.join("  ").trim_end());
-        if n == 0 {
-            let _ = writeln!(s, "{}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
-        }
-    }
-    s
+    let rows = groups.iter().zip(&verdicts).map(|(g, v)| cells(g, target, *v));
+    super::compare::aligned(std::iter::once(header(groups, target)).chain(rows).collect())
 }
 
 /// The table in Markdown.
 pub fn markdown(groups: &[Group], target: Option<&Target>) -> String {
-    let h = header(groups, target);
-    let mut s = format!("| {} |\n|{}\n", h.join(" | "), " --- |".repeat(h.len()));
-    for (g, v) in groups.iter().zip(versus_best(groups)) {
-        let _ = writeln!(s, "| {} |", cells(g, target, v).join(" | "));
-    }
-    s
+    let rows = groups.iter().zip(versus_best(groups)).map(|(g, v)| cells(g, target, v));
+    super::compare::markdown_table(&header(groups, target), rows)
 }
 
 /// The table as CSV: mean and standard deviation of each column, the p-value against the best
