@@ -7,11 +7,11 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use candle_core::Device;
-use common::series;
-use trainer::{Observer, RunConfig, Silent, StepReport, Trainer};
+use common::{StopAt, series};
+use trainer::{RunConfig, Silent, Trainer};
 
 const CONFIG: &str = "
 name: averaging
@@ -107,20 +107,6 @@ fn evaluating_the_averages_leaves_training_unchanged() {
     }
     let manifest = std::fs::read_to_string(without.path().join("checkpoints/step-00000020/manifest.json")).unwrap();
     assert!(!manifest.contains("ema.safetensors"), "{manifest}");
-}
-
-/// Requests a stop after step `at`.
-struct StopAt<'a> {
-    at: u64,
-    flag: &'a AtomicBool,
-}
-
-impl Observer for StopAt<'_> {
-    fn on_step(&mut self, r: &StepReport) {
-        if r.step == self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-    }
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
-use common::series;
-use trainer::{Observer, RunConfig, Silent, StepReport, Trainer};
+use common::{StopAt, series};
+use trainer::{RunConfig, Silent, Trainer};
 
 /// Every piece of state at once: dropout (RNG), accumulation (data position), a plateau in a
 /// chained schedule with restarts (schedule state), Adam moments reset at restarts, early-stopping
@@ -29,20 +29,6 @@ hooks: {on_restart: {reset_optimizer: true, snapshot: true}}
 
 fn config() -> RunConfig {
     serde_saphyr::from_str(CONFIG).unwrap()
-}
-
-/// Requests a stop after step `at`.
-struct StopAt<'a> {
-    at: u64,
-    flag: &'a AtomicBool,
-}
-
-impl Observer for StopAt<'_> {
-    fn on_step(&mut self, r: &StepReport) {
-        if r.step == self.at {
-            self.flag.store(true, Ordering::SeqCst);
-        }
-    }
 }
 
 #[test]
