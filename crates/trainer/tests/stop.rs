@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::series;
+use common::{StopAt, series};
 use trainer::{Event, Observer, RunConfig, Silent, StopReason, Trainer};
 
 /// Dropout (RNG), accumulation (data position) and a restart that resets Adam and snapshots.
@@ -36,12 +36,17 @@ impl Observer for StopAtRestart<'_> {
     }
 }
 
-#[test]
-fn a_stop_inside_a_step_abandons_it_and_the_resumed_run_is_exact() {
+/// The run trained to its end without a stop.
+fn uninterrupted() -> tempfile::TempDir {
     let whole = tempfile::tempdir().unwrap();
     let mut t = Trainer::build(config()).unwrap().start(whole.path()).unwrap();
     t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
-    drop(t);
+    whole
+}
+
+#[test]
+fn a_stop_inside_a_step_abandons_it_and_the_resumed_run_is_exact() {
+    let whole = uninterrupted();
 
     let dir = tempfile::tempdir().unwrap();
     let flag = AtomicBool::new(false);
@@ -61,28 +66,14 @@ fn a_stop_inside_a_step_abandons_it_and_the_resumed_run_is_exact() {
     }
 }
 
-/// Requests a stop after step `0` (0-based) is logged: before the evaluation that follows it.
-struct StopAfterStep<'a>(u64, &'a AtomicBool);
-
-impl Observer for StopAfterStep<'_> {
-    fn on_step(&mut self, r: &trainer::StepReport) {
-        if r.step == self.0 {
-            self.1.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
 #[test]
 fn a_stop_before_an_evaluation_finishes_abandons_it_and_the_resume_runs_it_first() {
-    let whole = tempfile::tempdir().unwrap();
-    let mut t = Trainer::build(config()).unwrap().start(whole.path()).unwrap();
-    t.run(&mut Silent, &AtomicBool::new(false)).unwrap();
-    drop(t);
+    let whole = uninterrupted();
 
     let dir = tempfile::tempdir().unwrap();
     let flag = AtomicBool::new(false);
     let mut first = Trainer::build(config()).unwrap().start(dir.path()).unwrap();
-    let s = first.run(&mut StopAfterStep(29, &flag), &flag).unwrap();
+    let s = first.run(&mut StopAt { at: 29, flag: &flag }, &flag).unwrap();
     drop(first);
     assert_eq!((s.stop, s.steps_done), (StopReason::Interrupted, 30));
     assert_eq!(series(dir.path(), "val/loss").len(), 2, "the evaluation after step 30 was abandoned");

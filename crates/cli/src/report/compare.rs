@@ -297,12 +297,15 @@ fn charts(dir: &Path, rows: &[Row]) -> Vec<Chart> {
         series: series(tag),
         ..Default::default()
     };
-    vec![
-        chart("learning rate", "train/lr", false),
-        chart("validation loss", "val/loss", true),
-        chart("validation accuracy", "val/accuracy", false),
-    ]
+    PANELS.iter().map(|&(title, tag, log_y)| chart(title, tag, log_y)).collect()
 }
+
+/// The compare figure's panels: title, tag, log-scaled y axis.
+pub(crate) const PANELS: [(&str, &str, bool); 3] = [
+    ("learning rate", "train/lr", false),
+    ("validation loss", "val/loss", true),
+    ("validation accuracy", "val/accuracy", false),
+];
 
 #[cfg(test)]
 mod tests {

@@ -208,11 +208,7 @@ fn charts(dir: &Path, groups: &[Group]) -> Vec<Chart> {
         }
         c
     };
-    vec![
-        chart("learning rate", "train/lr", false),
-        chart("validation loss", "val/loss", true),
-        chart("validation accuracy", "val/accuracy", false),
-    ]
+    super::compare::PANELS.iter().map(|&(title, tag, log_y)| chart(title, tag, log_y)).collect()
 }
 
 #[cfg(test)]
