@@ -12,6 +12,7 @@ pub mod lock;
 pub mod metric;
 pub mod observer;
 pub mod record;
+mod resume;
 mod rundir;
 mod session;
 pub mod state;
@@ -35,8 +36,9 @@ use crate::task::Task;
 use self::metric::{Metric, MetricId, Metrics};
 
 pub use self::observer::{Event, Observer, Silent, StepReport, StopReason, Summary};
+pub use self::resume::ResumeInfo;
 pub use self::rundir::{CONFIG_FILE, RunDir};
-pub use self::session::{ResumeInfo, Session};
+pub use self::session::Session;
 
 /// The config fields that name a metric, resolved against the task's metrics.
 #[derive(Debug, Clone)]
