@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Options that never follow a link at the last component (on Unix).
-fn no_follow(mut o: OpenOptions) -> OpenOptions {
+pub(crate) fn no_follow(mut o: OpenOptions) -> OpenOptions {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

@@ -90,7 +90,7 @@ pub fn write(dir: &Path, files: &[&str]) -> std::io::Result<()> {
     }
     let manifest = Manifest { format: MANIFEST_FORMAT, hash: "crc32c".to_owned(), files: sums };
     let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(dir.join(MANIFEST_FILE))?;
+    let mut f = crate::safe_fs::create_new(&dir.join(MANIFEST_FILE))?;
     f.write_all(&json)?;
     f.sync_all()
 }

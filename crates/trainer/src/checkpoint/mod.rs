@@ -88,15 +88,10 @@ pub fn step_label(step: u64) -> String {
     format!("step-{step:08}")
 }
 
-/// Writes `bytes` to a new file at `path` (never an existing entry or a link) and syncs it.
+/// Writes `bytes` to a new file at `path` (never an existing entry or a link).
 fn create_new(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     use std::io::Write;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| write_err(path, e))
+    crate::safe_fs::create_new(path).and_then(|mut f| f.write_all(bytes)).map_err(|e| write_err(path, e))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
@@ -140,8 +135,7 @@ impl Checkpointer {
     ) -> Result<PathBuf, CheckpointError> {
         // A `checkpoints` that is a link (to somewhere outside the run) is refused, not followed.
         crate::safe_fs::ensure_dir(&self.dir).map_err(|e| write_err(&self.dir, e))?;
-        let tmp = self.dir.join(unique(".tmp", label));
-        fs::create_dir(&tmp).map_err(|e| write_err(&tmp, e))?;
+        let tmp = crate::safe_fs::create_temporary_dir(&self.dir.join(label)).map_err(|e| write_err(&self.dir, e))?;
         let model = tmp.join(MODEL_FILE);
         varmap.save(&model).map_err(|e| write_err(&model, e))?;
         let opt = tmp.join(OPTIMIZER_FILE);

@@ -81,12 +81,7 @@ pub fn probe(dir: &Path) -> io::Result<Holder> {
     let path = dir.join(LOCK_FILE);
     let mut options = OpenOptions::new();
     options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut file = match options.open(&path) {
+    let mut file = match crate::safe_fs::no_follow(options).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Holder::Nobody),
         Err(e) => return Err(e),
@@ -110,16 +105,11 @@ fn holder(file: &mut File) -> Option<u32> {
 fn open_no_follow(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
     #[cfg(not(unix))]
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(io::Error::other("the lock file is a symbolic link"));
     }
-    options.open(path).map_err(|e| {
+    crate::safe_fs::no_follow(options).open(path).map_err(|e| {
         // ELOOP: the name is a symbolic link.
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
             io::Error::other(format!("{} is a symbolic link; remove it", path.display()))
