@@ -297,8 +297,7 @@ fn compare_after_ctrl_c_exits_130_and_marks_the_runs_interrupted() {
         .unwrap();
     let first = dir.path().join("runs/cmp/compare-0/first");
     assert!(wait_for(&first.join("metrics.jsonl"), Duration::from_secs(60)), "the first run did not start");
-    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
+    common::send_signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");

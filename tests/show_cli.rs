@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{cli, metrics, root, run, text, wait_for};
+use common::{cli, metrics, newest_checkpoint, root, run, text, wait_for};
 
 fn config() -> String {
     root().join("configs/cosine_restart.yaml").to_string_lossy().into_owned()
@@ -99,15 +99,6 @@ fn start_long_run(dir: &Path) -> Child {
     child
 }
 
-/// The newest `step-*` checkpoint's step.
-fn newest_checkpoint(run_dir: &Path) -> u64 {
-    std::fs::read_dir(run_dir.join("checkpoints"))
-        .unwrap()
-        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_prefix("step-")?.parse().ok())
-        .max()
-        .unwrap()
-}
-
 #[test]
 fn a_running_run_then_interrupted_with_sigint() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,7 +109,7 @@ fn a_running_run_then_interrupted_with_sigint() {
     let running = format!("running (process {}), at step ", child.id());
     assert!(status.starts_with(&running) && status.ends_with("/1000000"), "{stdout}");
 
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    common::send_signal(child.id(), "INT");
     assert_eq!(child.wait().unwrap().code(), Some(130));
     let run_dir = dir.path().join(path);
     let step = newest_checkpoint(&run_dir);

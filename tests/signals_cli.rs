@@ -6,10 +6,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_same, cli, root, run, series, text};
+use common::{assert_same, cli, newest_checkpoint, root, run, series, text};
 
 fn config() -> String {
     root().join("configs/cosine_restart.yaml").to_string_lossy().into_owned()
@@ -39,8 +39,7 @@ fn read_until(child: &mut Child, prefix: &str) -> BufReader<std::process::ChildS
 }
 
 fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
-    assert!(ok.success());
+    common::send_signal(child.id(), name);
 }
 
 /// Waits for `child` at most `limit`; its status code and the time it took.
@@ -126,10 +125,6 @@ fn a_stop_inside_a_huge_gradient_accumulation_is_prompt_and_the_size_is_bounded(
     let out = run(dir.path(), &["validate", &config(), "--set", "train.grad_accum_steps=65537"]);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("train.grad_accum_steps: must be <= 65536 (got 65537)"), "{}", text(&out).1);
-}
-
-fn newest_checkpoint(run_dir: &Path) -> u64 {
-    trainer::checkpoint::Checkpointer::new(run_dir, 3).periodic()[0].0
 }
 
 fn event_files(run_dir: &Path) -> usize {

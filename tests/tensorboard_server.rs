@@ -249,7 +249,7 @@ fn a_run_still_training_is_served_as_it_grows() {
     assert_eq!(seen.len(), 2, "points seen while training: {seen:?}");
     assert!(seen[1] < 751, "still training: {seen:?}");
     // Stop it (SIGINT: a clean stop) and compare everything it logged.
-    assert!(Command::new("kill").args(["-INT", &training.0.id().to_string()]).status().unwrap().success());
+    common::send_signal(training.0.id(), "INT");
     let status = training.0.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{}", rest.join().unwrap_or_default());
     assert_serves_every_point(&server, run, &run_dir);

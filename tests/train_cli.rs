@@ -131,8 +131,7 @@ fn ctrl_c_stops_cleanly_with_a_checkpoint_and_how_to_resume() {
         .unwrap();
     let run_dir = dir.path().join("runs/cosine_restart/version_0");
     assert!(wait_for(&run_dir.join("checkpoints/step-00000200"), Duration::from_secs(120)));
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
+    common::send_signal(child.id(), "INT");
     let start = Instant::now();
     let out = loop {
         if let Some(_status) = child.try_wait().unwrap() {

@@ -216,3 +216,14 @@ pub(crate) fn remove_checkpoints_from(run_dir: &Path, step: u64) {
         }
     }
 }
+
+/// Sends signal `name` (`INT`, `TERM`, `HUP`, …) to process `pid` with `kill`.
+pub(crate) fn send_signal(pid: u32, name: &str) {
+    let sent = Command::new("kill").args([format!("-{name}"), pid.to_string()]).status().unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
+/// The newest `step-*` checkpoint's step in `run_dir`.
+pub(crate) fn newest_checkpoint(run_dir: &Path) -> u64 {
+    trainer::checkpoint::Checkpointer::new(run_dir, 1).periodic()[0].0
+}
