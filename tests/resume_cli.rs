@@ -50,7 +50,18 @@ fn a_run_killed_before_its_first_checkpoint_says_how_to_start_again() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("tiny.yaml"), TINY).unwrap();
     let mut child = cli(dir.path())
-        .args(["train", "tiny.yaml", "--set", "train.checkpoint_every=0", "--set", "train.max_steps=100000000", "-q"])
+        // No evaluation either: it would save `best/`, a checkpoint to resume from.
+        .args([
+            "train",
+            "tiny.yaml",
+            "--set",
+            "train.checkpoint_every=0",
+            "--set",
+            "train.eval_every=100000000",
+            "--set",
+            "train.max_steps=100000000",
+            "-q",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
