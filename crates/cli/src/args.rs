@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use trainer::optim::average::Weights;
 
 /// Train and fine-tune with PyTorch-exact learning-rate schedules on candle.
 ///
@@ -62,12 +63,40 @@ pub struct ShowArgs {
     pub png: Option<PathBuf>,
 }
 
-/// Which weights of a run directory: `last` (the newest periodic checkpoint), `best`, or a step.
+/// Which weights of a run directory: `last` (the newest periodic checkpoint), `best`, or a step;
+/// the trained weights or one of the run's weight averages.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckpointArg {
     /// `best`, `last` (the newest step checkpoint; the default) or a step number.
     #[arg(long, value_name = "best|last|STEP")]
     pub checkpoint: Option<String>,
+    /// The checkpoint's trained weights (`raw`) or one of its averages (`ema`: train.ema, `swa`:
+    /// train.swa). Default: `raw`, except for `--checkpoint best` of a run whose
+    /// train.best_monitor is measured on an average (`val_ema/…`, `val_swa/…`): that average.
+    #[arg(long, value_enum)]
+    pub weights: Option<WeightsArg>,
+}
+
+/// `--weights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightsArg {
+    /// The weights the optimizer trained.
+    Raw,
+    /// The exponential moving average (train.ema).
+    Ema,
+    /// The stochastic weight average (train.swa).
+    Swa,
+}
+
+impl WeightsArg {
+    /// The trainer's name for these weights.
+    pub fn weights(self) -> Weights {
+        match self {
+            WeightsArg::Raw => Weights::Raw,
+            WeightsArg::Ema => Weights::Ema,
+            WeightsArg::Swa => Weights::Swa,
+        }
+    }
 }
 
 /// `generate`.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use trainer::RunConfig;
 use trainer::checkpoint::{Checkpointer, MODEL_FILE, STATE_FILE, manifest, step_label};
+use trainer::optim::average::Weights;
 
+use crate::args::{CheckpointArg, WeightsArg};
 use crate::commands::train::RUN_CONFIG;
 use crate::error::CliError;
 use crate::load::{Loaded, load};
@@ -17,40 +19,63 @@ pub struct Target {
     pub loaded: Loaded<RunConfig>,
     /// The checkpoint whose weights to use; `None` for a config file.
     pub checkpoint: Option<PathBuf>,
+    /// Which of the checkpoint's weights: the trained ones or an average.
+    pub weights: Weights,
 }
 
 impl Target {
     /// What the target is, in words (for messages).
     pub fn describe(&self) -> String {
-        match &self.checkpoint {
-            Some(c) => format!("checkpoint {}", c.display()),
-            None => "the untrained base model of the config".to_owned(),
+        match (&self.checkpoint, self.weights) {
+            (Some(c), Weights::Raw) => format!("checkpoint {}", c.display()),
+            (Some(c), w) => format!("checkpoint {} ({} weights)", c.display(), w.name().to_uppercase()),
+            (None, _) => "the untrained base model of the config".to_owned(),
         }
     }
 }
 
-/// Resolves `target` (a run directory or a config file) and `checkpoint` (`best`, `last` or a
-/// step number; default `last`, only for run directories), with `--set` overrides.
-pub fn resolve(target: &Path, checkpoint: Option<&str>, sets: &[String]) -> Result<Target, CliError> {
+/// Resolves `target` (a run directory or a config file) and `which` (`--checkpoint`: `best`,
+/// `last` or a step number, default `last`, and `--weights`; only for run directories), with
+/// `--set` overrides.
+pub fn resolve(target: &Path, which: &CheckpointArg, sets: &[String]) -> Result<Target, CliError> {
     if target.is_dir() {
         let config = target.join(RUN_CONFIG);
         if !config.is_file() {
             return Err(not_a_run_dir(target, " or a config file"));
         }
-        let loaded = load(&config, sets)?;
-        let checkpoint = Some(choose(target, checkpoint.unwrap_or("last"))?);
-        return Ok(Target { loaded, checkpoint });
+        let loaded: Loaded<RunConfig> = load(&config, sets)?;
+        let name = which.checkpoint.as_deref().unwrap_or("last");
+        let checkpoint = Some(choose(target, name)?);
+        let weights = match which.weights {
+            Some(w) => w.weights(),
+            None if name == "best" => monitored_weights(&loaded.value.train.best_monitor),
+            None => Weights::Raw,
+        };
+        return Ok(Target { loaded, checkpoint, weights });
     }
     if !target.is_file() {
         return Err(CliError::Other(format!("{} is neither a run directory nor a config file", target.display())));
     }
-    if let Some(c) = checkpoint {
+    let flag = match (&which.checkpoint, which.weights) {
+        (Some(c), _) => Some(format!("--checkpoint {c}")),
+        (None, Some(w)) if w != WeightsArg::Raw => Some(format!("--weights {}", w.weights().name())),
+        _ => None,
+    };
+    if let Some(flag) = flag {
         return Err(CliError::Other(format!(
-            "--checkpoint {c} needs a run directory; {} is a config file (its untrained base model)",
+            "{flag} needs a run directory; {} is a config file (its untrained base model)",
             target.display()
         )));
     }
-    Ok(Target { loaded: load(target, sets)?, checkpoint: None })
+    Ok(Target { loaded: load(target, sets)?, checkpoint: None, weights: Weights::Raw })
+}
+
+/// The weights on which the metric `monitor` is measured (`val_ema/…` → EMA).
+fn monitored_weights(monitor: &str) -> Weights {
+    [Weights::Ema, Weights::Swa]
+        .into_iter()
+        .find(|w| monitor.starts_with(&format!("val_{}/", w.name())))
+        .unwrap_or(Weights::Raw)
 }
 
 /// The run directories (`version_<n>` holding a `config.yaml`) directly under `dir`, newest

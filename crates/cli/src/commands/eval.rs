@@ -24,14 +24,15 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
 
 /// The task's metrics of the target on one split of its data.
 fn metrics(a: &EvalArgs) -> Result<(), CliError> {
-    let mut target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
+    let mut target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
     if !a.data_path.is_empty() {
         let files = a.data_path.iter().map(|p| p.display().to_string()).collect();
         validate_on(&mut target.loaded.value, files, false)
             .map_err(|why| CliError::Other(format!("--data-path: {why}")))?;
     }
     let config = target.loaded.value.clone();
-    let evaluator = Evaluator::open(config, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
+    let evaluator =
+        Evaluator::open(config, target.checkpoint.as_deref(), target.weights).map_err(|e| locate(e, &target.loaded))?;
     let (split, split_name) = match a.split {
         Some(EvalSplit::Train) => (Split::Train, "train"),
         _ => (Split::Val, "val"),
@@ -50,6 +51,7 @@ fn metrics(a: &EvalArgs) -> Result<(), CliError> {
                 named.iter().map(|(n, v)| ((*n).to_owned(), serde_json::json!(v))).collect();
             serde_json::json!({
                 "checkpoint": target.checkpoint.as_ref().map(|p| p.display().to_string()),
+                "weights": target.weights.name(),
                 "steps_done": evaluator.steps_done(),
                 "step": e.step,
                 "split": split_name,
@@ -79,9 +81,9 @@ fn perplexity(a: &EvalArgs, file: &Path) -> Result<(), CliError> {
     }
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::Other(format!("cannot read {} as UTF-8 text: {e}", file.display())))?;
-    let target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
-    let lm =
-        LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
+    let target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
+    let lm = LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref(), target.weights)
+        .map_err(|e| locate(e, &target.loaded))?;
     if a.block_size > lm.max_context() {
         return Err(CliError::Other(format!(
             "--block-size {} is above the model's context of {} tokens (max_position_embeddings)",

@@ -14,11 +14,12 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
     if !a.run_dir.is_dir() {
         return Err(CliError::Other(format!("{} is not a run directory", a.run_dir.display())));
     }
-    let target = resolve(&a.run_dir, a.checkpoint.checkpoint.as_deref(), &[])?;
+    let target = resolve(&a.run_dir, &a.checkpoint, &[])?;
     let checkpoint = target.checkpoint.as_deref().ok_or_else(|| CliError::Other("no checkpoint".into()))?;
     let files = match (&target.loaded.value.model, a.format) {
         (ModelConfig::BertClassifier(c), ExportFormat::Merged) => {
-            trainer::model::bert_export::export_merged(c, checkpoint, &a.out).map_err(|e| locate(e, &target.loaded))?
+            trainer::model::bert_export::export_merged(c, checkpoint, target.weights, &a.out)
+                .map_err(|e| locate(e, &target.loaded))?
         }
         (ModelConfig::BertClassifier(_), ExportFormat::Peft) => {
             return Err(CliError::Other(
@@ -26,7 +27,8 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
             ));
         }
         (_, format) => {
-            let lm = LoadedLm::open(&target.loaded.value, Some(checkpoint)).map_err(|e| locate(e, &target.loaded))?;
+            let lm = LoadedLm::open(&target.loaded.value, Some(checkpoint), target.weights)
+                .map_err(|e| locate(e, &target.loaded))?;
             let kind = match format {
                 ExportFormat::Peft => Kind::Peft,
                 ExportFormat::Merged => Kind::Merged,

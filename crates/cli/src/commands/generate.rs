@@ -15,9 +15,9 @@ pub fn generate(a: &GenerateArgs) -> Result<(), CliError> {
     if a.max_new_tokens == 0 {
         return Err(CliError::Other("--max-new-tokens must be >= 1".into()));
     }
-    let target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
-    let lm =
-        LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref()).map_err(|e| locate(e, &target.loaded))?;
+    let target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
+    let lm = LoadedLm::open(&target.loaded.value, target.checkpoint.as_deref(), target.weights)
+        .map_err(|e| locate(e, &target.loaded))?;
     let prompt = if a.chat { lm.chat_prompt(&a.prompt).map_err(CliError::Other)? } else { a.prompt.clone() };
     let text = lm.generate(&prompt, &sampling, a.max_new_tokens, a.seed).map_err(CliError::Train)?;
     let mut out = std::io::stdout().lock();

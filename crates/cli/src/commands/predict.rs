@@ -14,7 +14,7 @@ use crate::target::resolve;
 
 /// Runs `predict`.
 pub fn predict(a: &PredictArgs) -> Result<(), CliError> {
-    let mut target = resolve(&a.target, a.checkpoint.checkpoint.as_deref(), &a.overrides.set)?;
+    let mut target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
     validate_on(&mut target.loaded.value, vec![a.input.display().to_string()], true)
         .map_err(|why| CliError::Other(format!("--input: {why}")))?;
     let names = match &target.loaded.value.data {
@@ -22,7 +22,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), CliError> {
         _ => Vec::new(),
     };
     let batch_size = target.loaded.value.train.eval_batch_size.max(1);
-    let evaluator = Evaluator::open(target.loaded.value.clone(), target.checkpoint.as_deref())
+    let evaluator = Evaluator::open(target.loaded.value.clone(), target.checkpoint.as_deref(), target.weights)
         .map_err(|e| locate(e, &target.loaded))?;
     let labels = evaluator.labels();
     let mut out = header(a.format, labels, &names);

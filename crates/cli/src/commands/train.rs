@@ -152,6 +152,14 @@ pub fn print_summary(s: &Summary, watch: &str) {
         if let Some(ppl) = e.named("val/perplexity") {
             say(format_args!("  val/perplexity: final {ppl:.4}{}", best(s, "val/perplexity")));
         }
+        // The weight averages' headline metric (accuracy, else loss), when the run keeps any.
+        for avg in ["val_ema", "val_swa"] {
+            let name = ["accuracy", "loss"].map(|m| format!("{avg}/{m}")).into_iter().find(|n| e.named(n).is_some());
+            if let Some(name) = name {
+                let value = e.named(&name).unwrap_or(f64::NAN);
+                say(format_args!("  {name}: final {value:.4}{}", best(s, &name)));
+            }
+        }
     }
     say(format_args!("  run directory: {}", s.run_dir.display()));
     if let Some(c) = &s.last_checkpoint {

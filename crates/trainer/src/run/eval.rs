@@ -31,5 +31,5 @@ pub(super) fn evaluate(
         let batch = data.batch(split, chunk, device)?;
         total.add(&task.tally(&batch)?);
     }
-    Ok(Some((Evaluation { step, metrics: task.metrics(), values: task.finish(&total) }, task.detail(&total))))
+    Ok(Some((Evaluation::new(step, task.metrics(), task.finish(&total)), task.detail(&total))))
 }

@@ -15,6 +15,7 @@ use crate::checkpoint::{CheckpointError, MODEL_FILE, STATE_FILE};
 use crate::config::RunConfig;
 use crate::data::{Labels, Split};
 use crate::error::TrainError;
+use crate::optim::average::{Weights, load_average, weights_problem};
 
 /// Scalars logged beside an evaluation's metrics (`(tag, value)`, e.g. per-class scores).
 pub type Detail = Vec<(String, f64)>;
@@ -34,11 +35,15 @@ pub struct Predictions {
 }
 
 impl Evaluator {
-    /// Builds the run of `config` in memory and loads the weights of the checkpoint directory
-    /// `checkpoint` (`None`: the untrained model the config builds).
-    pub fn open(config: RunConfig, checkpoint: Option<&Path>) -> Result<Self, TrainError> {
+    /// Builds the run of `config` in memory and loads the weights `weights` of the checkpoint
+    /// directory `checkpoint` (`None`: the untrained model the config builds; only with
+    /// [`Weights::Raw`]).
+    pub fn open(config: RunConfig, checkpoint: Option<&Path>, weights: Weights) -> Result<Self, TrainError> {
         let mut trainer = Trainer::build(config)?;
         let mut step = None;
+        if checkpoint.is_none() && weights != Weights::Raw {
+            return Err(TrainError::Tensor(weights_problem(weights, "a config file has no trained weights")));
+        }
         if let Some(dir) = checkpoint {
             let damaged = |why: String| {
                 TrainError::Checkpoint(CheckpointError::NoneValid { dir: dir.to_owned(), reasons: vec![why] })
@@ -51,6 +56,8 @@ impl Evaluator {
             let state: serde_json::Value =
                 serde_json::from_slice(&state).map_err(|e| damaged(format!("{STATE_FILE}: {e}")))?;
             step = state.get("step").and_then(serde_json::Value::as_u64);
+            load_average(&trainer.varmap, dir, weights)
+                .map_err(|why| TrainError::Tensor(weights_problem(weights, &why)))?;
         }
         Ok(Self { trainer, step })
     }

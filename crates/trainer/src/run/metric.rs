@@ -3,7 +3,11 @@
 //! `hooks.on_plateau.monitor`, a schedule `plateau`'s `monitor`) are resolved against the task's
 //! list once, when the run is built; the loop then works with [`MetricId`]s, never names.
 
+use std::sync::LazyLock;
+
 use sched::{FieldIssue, PlateauMode};
+
+use crate::optim::average::Weights;
 
 /// The direction in which a metric improves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,11 +82,34 @@ impl Metric {
         Metric::VAL_TOKEN_ACCURACY,
     ];
 
-    /// The metric called `name`, among [`Metric::ALL`].
+    /// The metric called `name`, among [`Metric::ALL`] and their averaged-weights forms
+    /// ([`Metric::averaged`]).
     pub fn named(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name == name)
+        Metric::ALL.into_iter().chain(AVERAGED.iter().map(|(_, m)| *m)).find(|m| m.name == name)
+    }
+
+    /// This metric measured on the weights `w`, with the same direction: `val/accuracy` →
+    /// `val_ema/accuracy` ([`Weights::tag`]); itself for [`Weights::Raw`] or a metric outside
+    /// [`Metric::ALL`].
+    pub fn averaged(self, w: Weights) -> Metric {
+        let tag = w.tag(self.name);
+        AVERAGED.iter().find(|(_, m)| m.name == tag).map_or(self, |(_, m)| *m)
     }
 }
+
+/// Every metric of [`Metric::ALL`] on each weight average, with its `'static` name (made once
+/// per process: 22 short strings).
+static AVERAGED: LazyLock<Vec<(Weights, Metric)>> = LazyLock::new(|| {
+    [Weights::Ema, Weights::Swa]
+        .into_iter()
+        .flat_map(|w| {
+            Metric::ALL.into_iter().map(move |m| {
+                let name: &'static str = Box::leak(w.tag(m.name).into_boxed_str());
+                (w, Metric { name, direction: m.direction })
+            })
+        })
+        .collect()
+});
 
 /// The position of a metric in its task's list (and in every [`Evaluation`]'s values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,6 +122,16 @@ pub struct Metrics(Vec<Metric>);
 impl Metrics {
     /// The list (its first entry should be [`Metric::VAL_LOSS`]).
     pub fn new(list: Vec<Metric>) -> Self {
+        Self(list)
+    }
+
+    /// These metrics, then each of them again on each weight average of `averages` (in that
+    /// order: `val_ema/…`, then `val_swa/…`): what a run that keeps those averages reports.
+    pub fn with_averages(&self, averages: &[Weights]) -> Self {
+        let mut list = self.0.clone();
+        for &w in averages.iter().filter(|w| **w != Weights::Raw) {
+            list.extend(self.0.iter().map(|m| m.averaged(w)));
+        }
         Self(list)
     }
 
@@ -126,21 +163,43 @@ impl Metrics {
     }
 }
 
-/// One evaluation: the value of each of the task's metrics, in the task's order.
+/// One evaluation: the value of each of the task's metrics, in the task's order (and, in a run
+/// that keeps weight averages, of each average's metrics: absent for an average that has no
+/// weights yet).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     /// The step after which it ran (0-based).
     pub step: u64,
     /// The metrics, as declared by the task.
     pub metrics: Metrics,
-    /// `values[i]` is the value of `metrics.all()[i]`.
-    pub values: Vec<f64>,
+    /// `values[i]` is the value of `metrics.all()[i]`, `None` when it was not measured.
+    pub values: Vec<Option<f64>>,
 }
 
 impl Evaluation {
-    /// The value of metric `id`.
+    /// An evaluation that measured every metric of `metrics` (`values` in their order).
+    pub fn new(step: u64, metrics: Metrics, values: Vec<f64>) -> Self {
+        Self { step, metrics, values: values.into_iter().map(Some).collect() }
+    }
+
+    /// This evaluation of the raw weights joined with the evaluations of the weight averages
+    /// that have weights, as the metrics `all` of the run list them ([`Metrics::with_averages`]);
+    /// the metrics of an average not in `averaged` are absent.
+    pub fn with_averages(self, all: &Metrics, averaged: &[(Weights, Evaluation)]) -> Self {
+        let mut values = vec![None; all.all().len()];
+        let measured = self.iter().map(|(_, m, v)| (m.name.to_owned(), v));
+        let averaged = averaged.iter().flat_map(|(w, e)| e.iter().map(move |(_, m, v)| (w.tag(m.name), v)));
+        for (name, v) in measured.chain(averaged) {
+            if let Some(MetricId(i)) = all.find(&name) {
+                values[i] = Some(v);
+            }
+        }
+        Self { step: self.step, metrics: all.clone(), values }
+    }
+
+    /// The value of metric `id`, `None` when it was not measured.
     pub fn value(&self, id: MetricId) -> Option<f64> {
-        self.values.get(id.0).copied()
+        self.values.get(id.0).copied().flatten()
     }
 
     /// The value of the metric called `name` (for callers that only know names: reports, UIs).
@@ -158,9 +217,9 @@ impl Evaluation {
         self.named(Metric::VAL_ACCURACY.name)
     }
 
-    /// `(metric, value)` pairs in the task's order.
+    /// `(metric, value)` pairs of the measured metrics, in the task's order.
     pub fn iter(&self) -> impl Iterator<Item = (MetricId, Metric, f64)> + '_ {
-        self.metrics.all().iter().zip(&self.values).enumerate().map(|(i, (m, v))| (MetricId(i), *m, *v))
+        self.metrics.all().iter().zip(&self.values).enumerate().filter_map(|(i, (m, v))| Some((MetricId(i), *m, (*v)?)))
     }
 }
 
@@ -191,11 +250,30 @@ mod tests {
     }
 
     #[test]
+    fn averaged_metrics_follow_the_raw_ones_with_their_direction_and_are_absent_until_measured() {
+        let all = classification().with_averages(&[Weights::Ema, Weights::Swa]);
+        let names: Vec<&str> = all.all().iter().map(|m| m.name).collect();
+        assert_eq!(
+            names,
+            ["val/loss", "val/accuracy", "val_ema/loss", "val_ema/accuracy", "val_swa/loss", "val_swa/accuracy"]
+        );
+        assert_eq!(all.all()[3].direction, Direction::Max);
+        assert_eq!(Metric::named("val_swa/loss"), Some(all.all()[4]));
+        let id = all.resolve("train.best_monitor", "val_ema/accuracy").unwrap();
+        let raw = Evaluation::new(9, classification(), vec![0.5, 0.9]);
+        let ema = Evaluation::new(9, classification(), vec![0.4, 0.95]);
+        let e = raw.with_averages(&all, &[(Weights::Ema, ema)]);
+        assert_eq!((e.value(id), e.named("val/accuracy"), e.named("val_swa/loss")), (Some(0.95), Some(0.9), None));
+        let measured: Vec<&str> = e.iter().map(|(_, m, _)| m.name).collect();
+        assert_eq!(measured, ["val/loss", "val/accuracy", "val_ema/loss", "val_ema/accuracy"]);
+    }
+
+    #[test]
     fn evaluation_values_are_read_by_id_and_name() {
-        let e = Evaluation { step: 3, metrics: classification(), values: vec![0.5, 0.9] };
+        let e = Evaluation::new(3, classification(), vec![0.5, 0.9]);
         assert_eq!(e.value(MetricId(1)), Some(0.9));
         assert_eq!((e.loss(), e.accuracy()), (0.5, Some(0.9)));
-        let r = Evaluation { step: 3, metrics: Metrics::new(vec![Metric::VAL_LOSS]), values: vec![0.5] };
+        let r = Evaluation::new(3, Metrics::new(vec![Metric::VAL_LOSS]), vec![0.5]);
         assert_eq!(r.accuracy(), None);
         assert_eq!(
             e.iter().map(|(_, m, v)| (m.name, v)).collect::<Vec<_>>(),

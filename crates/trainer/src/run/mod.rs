@@ -28,7 +28,7 @@ use crate::check::{self, Monitored};
 use crate::config::{PlateauAction, RunConfig};
 use crate::data::{DataError, Dataset, LoadContext, Split};
 use crate::error::TrainError;
-use crate::optim::average::Averages;
+use crate::optim::average::{Averages, Weights};
 use crate::optim::{OptimError, Optimizer};
 use crate::rng::Rng;
 use crate::task::Task;
@@ -100,7 +100,7 @@ impl Trainer {
             return Err(one_issue("data", format!("needs training and validation examples ({})", data.describe())));
         }
         let (steps_per_epoch, total_steps) = run_length(&config, n_train);
-        let metrics = config.model.metrics(data.labels());
+        let metrics = config.model.metrics(data.labels()).with_averages(&averages_kept(&config));
         let monitored =
             check::run_issues(&config, &checked.schedule, total_steps, &metrics).map_err(TrainError::Config)?;
         let monitors = monitors(&config, &metrics, monitored)?;
@@ -226,6 +226,15 @@ fn origin(prepared: &crate::model::Prepared) -> Option<String> {
         return Some(lm.origin.clone());
     }
     prepared.files.as_ref().map(|f| f.origin.clone())
+}
+
+/// The weight averages a run keeps (`train.ema`, `train.swa`), in the order of their metrics.
+fn averages_kept(config: &RunConfig) -> Vec<Weights> {
+    let t = &config.train;
+    [(t.ema.is_some(), Weights::Ema), (t.swa.is_some(), Weights::Swa)]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+        .collect()
 }
 
 /// A variable map holding `vars` (sharing their storage).

@@ -410,7 +410,8 @@ impl Session {
 
     /// Evaluates after step `step`, with the raw weights and with each weight average that has
     /// weights (`val_ema/…`, `val_swa/…`), and logs every metric; `None` (nothing logged) when
-    /// `stop` was set before they all finished. Returns the raw weights' evaluation.
+    /// `stop` was set before they all finished. Returns all of them as one evaluation of the
+    /// run's metrics (what the hooks monitor: `train.best_monitor: val_ema/accuracy` works).
     fn evaluate(&mut self, step: u64, stop: &AtomicBool) -> Result<Option<Evaluation>, TrainError> {
         let p = &self.parts;
         let run = || {
@@ -434,7 +435,7 @@ impl Session {
                 self.scalars.scalar(&w.tag(metric.name), step, value)?;
             }
         }
-        Ok(Some(e))
+        Ok(Some(e.with_averages(&p.metrics, &averaged)))
     }
 
     /// Saves the periodic checkpoint of the current step and rotates old ones. The logs are

@@ -17,6 +17,7 @@ use crate::error::TrainError;
 use crate::lm_tokenizer::LmTokenizer;
 use crate::model::ModelConfig;
 use crate::model::llama::sample::{self, Sampling};
+use crate::optim::average::{Weights, load_average, weights_problem};
 use crate::rng::Rng;
 use crate::{FieldIssue, device::first_line};
 
@@ -59,7 +60,7 @@ fn issue(path: &str, message: impl Into<String>) -> TrainError {
 impl LoadedLm {
     /// The model of `run` (`model.kind: causal_lm`) on the run's device, with the weights of
     /// `checkpoint` (a checkpoint directory) when given, else the untrained base model.
-    pub fn open(run: &RunConfig, checkpoint: Option<&Path>) -> Result<Self, TrainError> {
+    pub fn open(run: &RunConfig, checkpoint: Option<&Path>, weights: Weights) -> Result<Self, TrainError> {
         let ModelConfig::CausalLm(c) = &run.model else {
             return Err(issue("model.kind", "generate, eval --text and export need model.kind: causal_lm"));
         };
@@ -71,8 +72,16 @@ impl LoadedLm {
         let source = Arc::new(source::prepare(c, &Device::Cpu)?);
         let varmap = VarMap::new();
         let lm = CausalLm::load(c, &source, &varmap, &mut Rng::new(run.seed), &device)?;
-        if let Some(dir) = checkpoint {
-            load_weights(&varmap, &dir.join(MODEL_FILE), |n| c.is_trainable(n), &device)?;
+        match checkpoint {
+            Some(dir) => {
+                load_weights(&varmap, &dir.join(MODEL_FILE), |n| c.is_trainable(n), &device)?;
+                load_average(&varmap, dir, weights)
+                    .map_err(|why| TrainError::Tensor(weights_problem(weights, &why)))?;
+            }
+            None if weights != Weights::Raw => {
+                return Err(TrainError::Tensor(weights_problem(weights, "a config file has no trained weights")));
+            }
+            None => {}
         }
         Ok(Self { lm, source, config: c.clone(), device })
     }

@@ -39,9 +39,9 @@ pub(super) fn names(bytes: &[u8]) -> Result<Vec<String>, String> {
     Ok(header.tensors().into_keys().collect())
 }
 
-/// Reads an average of kind `which` written by [`to_bytes`]: its count and one tensor per
-/// variable (`names[i]` for `vars[i]`, on its device, of its shape and dtype).
-pub(super) fn read(bytes: &[u8], which: Weights, names: &[String], vars: &[Var]) -> Result<(u64, Vec<Tensor>), String> {
+/// Reads an average of kind `which` written by [`to_bytes`]: its count and every tensor by
+/// name, on the CPU.
+pub(super) fn read_all(bytes: &[u8], which: Weights) -> Result<(u64, HashMap<String, Tensor>), String> {
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
     let meta = header.metadata().clone().unwrap_or_default();
     match meta.get(KIND_KEY) {
@@ -53,7 +53,14 @@ pub(super) fn read(bytes: &[u8], which: Weights, names: &[String], vars: &[Var])
         .and_then(|n| n.parse().ok())
         .filter(|&n| n >= 1)
         .ok_or_else(|| format!("metadata `{COUNT_KEY}` missing or not a count >= 1"))?;
-    let mut tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    Ok((n, tensors))
+}
+
+/// Reads an average of kind `which` written by [`to_bytes`]: its count and one tensor per
+/// variable (`names[i]` for `vars[i]`, on its device, of its shape and dtype).
+pub(super) fn read(bytes: &[u8], which: Weights, names: &[String], vars: &[Var]) -> Result<(u64, Vec<Tensor>), String> {
+    let (n, mut tensors) = read_all(bytes, which)?;
     let mut out = Vec::with_capacity(vars.len());
     for (name, var) in names.iter().zip(vars) {
         let t = tensors.remove(name).ok_or_else(|| format!("no tensor `{name}`"))?;

@@ -9,6 +9,7 @@
 mod config;
 mod file;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Tensor, Var};
@@ -231,6 +232,23 @@ pub fn load_average(varmap: &candle_nn::VarMap, checkpoint: &Path, which: Weight
         v.set(t).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The tensors of average `which` in checkpoint directory `checkpoint`, by variable name, on
+/// the CPU (for exports that read files, not a model). An error names the file.
+pub fn average_tensors(checkpoint: &Path, which: Weights) -> Result<HashMap<String, Tensor>, String> {
+    let path = checkpoint.join(file::name(which));
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file::read_all(&bytes, which).map(|(_, t)| t).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Why the weights `w` of a checkpoint cannot be used, from [`load_average`]'s reason.
+pub fn weights_problem(w: Weights, why: &str) -> String {
+    format!(
+        "--weights {}: {why} (a run keeps them when its config sets train.{}, in the checkpoints saved after the first update)",
+        w.name(),
+        w.name()
+    )
 }
 
 #[cfg(test)]

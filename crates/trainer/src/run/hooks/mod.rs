@@ -195,10 +195,6 @@ pub(crate) mod testing {
     /// An evaluation of classification metrics at `step`.
     pub(crate) fn eval(step: u64, loss: f64, accuracy: f64) -> Evaluation {
         use crate::run::metric::{Metric, Metrics};
-        Evaluation {
-            step,
-            metrics: Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY]),
-            values: vec![loss, accuracy],
-        }
+        Evaluation::new(step, Metrics::new(vec![Metric::VAL_LOSS, Metric::VAL_ACCURACY]), vec![loss, accuracy])
     }
 }
