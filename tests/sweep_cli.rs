@@ -65,3 +65,55 @@ fn a_two_by_two_sweep_runs_four_points_and_its_best_retrains_the_same() {
     assert!(sweep.join(format!("{}.unfinished-1", points[1])).exists());
     assert_eq!(std::fs::read_to_string(sweep.join("summary.csv")).unwrap().lines().count(), 5);
 }
+
+/// The config's `seeds:` give every point its seed runs; a point whose runs fail (the loss turns
+/// NaN at a huge LR) fails the sweep with exit status 1, after the others ran and the table
+/// (first column `point`) was written, and the best point is among the ones that completed.
+#[test]
+fn a_failing_point_fails_the_sweep_after_the_rest_and_config_seeds_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG.replace("hidden: [16]", "hidden: [64, 64, 64]");
+    std::fs::write(dir.path().join("c.yaml"), format!("{config}seeds: [4, 5]\n")).unwrap();
+    let out = run(dir.path(), &["sweep", "c.yaml", "--grid", "optimizer.lr=0.1,1e6"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let sweep = dir.path().join("runs/sw/sweep-0");
+    for seed in [4, 5] {
+        assert_eq!(series(&sweep.join(format!("lr=0.1/seed-{seed}")), "train/lr").len(), 20);
+        assert!(stderr.contains(&format!("[lr=1e6/seed-{seed}] failed: ")), "{stderr}");
+    }
+    let csv = std::fs::read_to_string(sweep.join("summary.csv")).unwrap();
+    assert!(csv.starts_with("point,seeds,completed,"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("lr=0.1,4 5,2,")), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("lr=1e6,4 5,0,")), "{csv}");
+    assert!(stdout.lines().any(|l| l.starts_with("point ")), "{stdout}");
+    assert!(stdout.contains("best point: optimizer.lr=0.1"), "{stdout}");
+}
+
+/// SIGTERM stops a sweep with status 128 + 15 and the command that continues it; `--resume`
+/// then runs the rest and succeeds.
+#[test]
+fn a_terminated_sweep_exits_143_and_resumes_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.yaml"), CONFIG.replace("max_steps: 20", "max_steps: 3000")).unwrap();
+    let child = common::cli(dir.path())
+        .args(["sweep", "c.yaml", "--grid", "optimizer.lr=0.01,0.1,0.05"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = dir.path().join("runs/sw/sweep-0/lr=0.01/metrics.jsonl");
+    assert!(common::wait_for(&first, std::time::Duration::from_secs(120)), "the first point started");
+    common::send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert!(stdout.contains("continue the sweep: "), "{stdout}");
+    let sweep = dir.path().join("runs/sw/sweep-0").to_string_lossy().into_owned();
+    let out = run(dir.path(), &["sweep", "--resume", &sweep]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for p in ["lr=0.01", "lr=0.1", "lr=0.05"] {
+        assert_eq!(series(&dir.path().join("runs/sw/sweep-0").join(p), "train/lr").len(), 3000, "{p}");
+    }
+}

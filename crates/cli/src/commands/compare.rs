@@ -211,8 +211,8 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
         rows.push(report::row(label, &dir.join(label), target.as_ref(), status, seconds).map_err(CliError::Other)?);
     }
     match &seeds {
-        Some(_) => crate::report::seeds::write_all(&dir, &grouped(&schedules, &rows), target.as_ref())?,
-        None => report::write_all(&dir, &rows, target.as_ref())?,
+        Some(_) => crate::report::seeds::write_all(&dir, "schedule", &grouped(&schedules, &rows), target.as_ref())?,
+        None => report::write_all(&dir, "schedule", &rows, target.as_ref())?,
     }
     if stop.load(Ordering::SeqCst) || rows.iter().any(|r| r.status == Status::Interrupted) {
         return Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) });

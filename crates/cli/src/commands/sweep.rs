@@ -133,7 +133,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         }
     };
     let (base, points) = entries(&plan)?;
-    let seeds = seed_list(plan.seeds, &RunConfig { seeds: Vec::new(), ..base.value.clone() });
+    let seeds = seed_list(plan.seeds, &base.value);
     let labels: Vec<String> = points.iter().map(|e| e.label.clone()).collect();
     let names: Vec<(String, Vec<String>)> = points
         .iter()
@@ -231,10 +231,10 @@ fn finish(
     rows.sort_by_key(|r| (rank(&r.label), r.label.clone()));
     let best = if seeded {
         let groups = grouped(points, &rows);
-        crate::report::seeds::write_all(dir, &groups, None)?;
+        crate::report::seeds::write_all(dir, "point", &groups, None)?;
         crate::report::seeds::versus_best(&groups).iter().position(|v| *v == Some(None)).map(|i| points[i].clone())
     } else {
-        report::write_all(dir, &rows, None)?;
+        report::write_all(dir, "point", &rows, None)?;
         best_row(&rows)
     };
     if let Some((_, sets)) = best.and_then(|b| names.iter().find(|(n, _)| *n == b)) {

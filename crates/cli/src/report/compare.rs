@@ -163,9 +163,8 @@ fn cells(r: &Row, target: Option<&Target>) -> Vec<String> {
     c
 }
 
-fn header(target: Option<&Target>) -> Vec<String> {
-    let mut h =
-        vec!["schedule".to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
+fn header(first: &str, target: Option<&Target>) -> Vec<String> {
+    let mut h = vec![first.to_owned(), "best val/loss".into(), "final val/loss".into(), "best val/accuracy".into()];
     if let Some(t) = target {
         h.push(format!("step {} {} {}", t.metric, if t.maximised() { "≥" } else { "≤" }, t.value));
     }
@@ -174,9 +173,9 @@ fn header(target: Option<&Target>) -> Vec<String> {
     h
 }
 
-/// The table as aligned text.
-pub fn text(rows: &[Row], target: Option<&Target>) -> String {
-    aligned(std::iter::once(header(target)).chain(rows.iter().map(|r| cells(r, target))).collect())
+/// The table as aligned text; `first` names the first column (`schedule`, `point`).
+pub fn text(first: &str, rows: &[Row], target: Option<&Target>) -> String {
+    aligned(std::iter::once(header(first, target)).chain(rows.iter().map(|r| cells(r, target))).collect())
 }
 
 /// `table` (its first row the header) as left-aligned text columns with a rule under the header.
@@ -196,9 +195,9 @@ pub(crate) fn aligned(table: Vec<Vec<String>>) -> String {
     s
 }
 
-/// The table in Markdown.
-pub fn markdown(rows: &[Row], target: Option<&Target>) -> String {
-    markdown_table(&header(target), rows.iter().map(|r| cells(r, target)))
+/// The table in Markdown; `first` names the first column.
+pub fn markdown(first: &str, rows: &[Row], target: Option<&Target>) -> String {
+    markdown_table(&header(first, target), rows.iter().map(|r| cells(r, target)))
 }
 
 /// A Markdown table of `header` and `rows`.
@@ -211,10 +210,9 @@ pub(crate) fn markdown_table(header: &[String], rows: impl Iterator<Item = Vec<S
 }
 
 /// The table as CSV (plain numbers, empty when missing).
-pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
-    let mut s = String::from(
-        "schedule,best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step",
-    );
+pub fn csv(first: &str, rows: &[Row], target: Option<&Target>) -> String {
+    let mut s =
+        format!("{first},best_val_loss,best_val_loss_step,final_val_loss,best_val_accuracy,best_val_accuracy_step");
     if target.is_some() {
         s.push_str(",target_step");
     }
@@ -241,10 +239,10 @@ pub fn csv(rows: &[Row], target: Option<&Target>) -> String {
 }
 
 /// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
-pub fn write_all(dir: &Path, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
-    let table = text(rows, target);
+pub fn write_all(dir: &Path, first: &str, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
+    let table = text(first, rows, target);
     println!("\n{table}");
-    for (name, text) in [("summary.csv", csv(rows, target)), ("summary.md", markdown(rows, target))] {
+    for (name, text) in [("summary.csv", csv(first, rows, target)), ("summary.md", markdown(first, rows, target))] {
         let path = dir.join(name);
         trainer::safe_fs::write_atomic(&path, text.as_bytes())
             .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
@@ -336,9 +334,9 @@ mod tests {
         let l = Target::parse("val/loss=0.55").unwrap();
         assert_eq!(row("a", dir.path(), Some(&l), Status::Completed, Some(1.5)).unwrap().target_step, Some(19));
         assert!(Target::parse("val/loss").is_err());
-        let md = markdown(std::slice::from_ref(&r), Some(&t));
+        let md = markdown("schedule", std::slice::from_ref(&r), Some(&t));
         assert!(md.contains("| a | 0.5000 (step 19) | 0.6000 | 0.9600 (step 19) | 19 | 1.5 | completed |"), "{md}");
-        assert!(csv(&[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5,completed\n"));
+        assert!(csv("schedule", &[r], Some(&t)).contains("\na,0.5,19,0.6,0.96,19,19,1.5,completed\n"));
     }
 
     #[test]
@@ -347,13 +345,13 @@ mod tests {
         let failed = row("f", &dir.path().join("missing"), None, Status::Failed, None).unwrap();
         let stopped = row("i", &dir.path().join("missing"), None, Status::Interrupted, Some(2.0)).unwrap();
         let rows = [failed, stopped];
-        let csv_ = csv(&rows, None);
+        let csv_ = csv("schedule", &rows, None);
         assert!(csv_.contains("\nf,,,,,,,failed\n"), "{csv_}");
         assert!(csv_.contains("\ni,,,,,,2,interrupted\n"), "{csv_}");
-        let table = text(&rows, None);
+        let table = text("schedule", &rows, None);
         let cells: Vec<&str> = table.lines().nth(2).unwrap().split_whitespace().collect();
         assert_eq!(cells, ["f", "–", "–", "–", "–", "failed"], "{table}");
-        assert!(markdown(&rows, None).contains("| i | – | – | – | 2.0 | interrupted |"));
+        assert!(markdown("schedule", &rows, None).contains("| i | – | – | – | 2.0 | interrupted |"));
     }
 
     #[test]

@@ -104,8 +104,8 @@ fn cells(g: &Group, target: Option<&Target>, v: Option<Option<f64>>) -> Vec<Stri
     c
 }
 
-fn header(groups: &[Group], target: Option<&Target>) -> Vec<String> {
-    let mut h = vec!["schedule".to_owned()];
+fn header(first: &str, groups: &[Group], target: Option<&Target>) -> Vec<String> {
+    let mut h = vec![first.to_owned()];
     h.extend(columns(target).iter().map(|c| c.0.to_owned()));
     h.push("runs".into());
     h.push(format!("vs best ({}, Welch t-test 5 %)", ranking(groups).0));
@@ -113,22 +113,22 @@ fn header(groups: &[Group], target: Option<&Target>) -> Vec<String> {
 }
 
 /// The table as aligned text.
-pub fn text(groups: &[Group], target: Option<&Target>) -> String {
+pub fn text(first: &str, groups: &[Group], target: Option<&Target>) -> String {
     let verdicts = versus_best(groups);
     let rows = groups.iter().zip(&verdicts).map(|(g, v)| cells(g, target, *v));
-    super::compare::aligned(std::iter::once(header(groups, target)).chain(rows).collect())
+    super::compare::aligned(std::iter::once(header(first, groups, target)).chain(rows).collect())
 }
 
 /// The table in Markdown.
-pub fn markdown(groups: &[Group], target: Option<&Target>) -> String {
+pub fn markdown(first: &str, groups: &[Group], target: Option<&Target>) -> String {
     let rows = groups.iter().zip(versus_best(groups)).map(|(g, v)| cells(g, target, v));
-    super::compare::markdown_table(&header(groups, target), rows)
+    super::compare::markdown_table(&header(first, groups, target), rows)
 }
 
 /// The table as CSV: mean and standard deviation of each column, the p-value against the best
 /// schedule (empty for the best) and whether it differs at 5 %.
-pub fn csv(groups: &[Group], target: Option<&Target>) -> String {
-    let mut s = String::from("schedule,seeds,completed");
+pub fn csv(first: &str, groups: &[Group], target: Option<&Target>) -> String {
+    let mut s = format!("{first},seeds,completed");
     for (_, name, _, _) in columns(target) {
         let _ = write!(s, ",{name}_mean,{name}_std");
     }
@@ -153,12 +153,12 @@ pub fn csv(groups: &[Group], target: Option<&Target>) -> String {
 }
 
 /// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
-pub fn write_all(dir: &Path, groups: &[Group], target: Option<&Target>) -> Result<(), CliError> {
-    println!("\n{}", text(groups, target));
+pub fn write_all(dir: &Path, first: &str, groups: &[Group], target: Option<&Target>) -> Result<(), CliError> {
+    println!("\n{}", text(first, groups, target));
     println!(
         "(mean ± sample standard deviation over the seeds; \"differs\": Welch's t-test against the best, p < {ALPHA})"
     );
-    for (name, text) in [("summary.csv", csv(groups, target)), ("summary.md", markdown(groups, target))] {
+    for (name, text) in [("summary.csv", csv(first, groups, target)), ("summary.md", markdown(first, groups, target))] {
         let path = dir.join(name);
         trainer::safe_fs::write_atomic(&path, text.as_bytes())
             .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
@@ -244,10 +244,10 @@ mod tests {
         // The p-value of stats::tests::welch_matches_a_reference.
         assert!((v[1].unwrap().unwrap() - 0.086_558_245_450_186_69).abs() < 1e-12);
         assert!(v[2].unwrap().unwrap() < ALPHA);
-        let table = text(&groups, None);
+        let table = text("schedule", &groups, None);
         assert!(table.contains("0.9300 ± 0.0200"), "{table}");
         assert!(table.contains("within noise (p=0.087)") && table.contains("differs (p="), "{table}");
-        let csv_ = csv(&groups, None);
+        let csv_ = csv("schedule", &groups, None);
         assert!(csv_.starts_with("schedule,seeds,completed,best_val_loss_mean,best_val_loss_std,"), "{csv_}");
         assert!(csv_.contains("\nb,0 1 2 3,4,"), "{csv_}");
     }
