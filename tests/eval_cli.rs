@@ -101,14 +101,11 @@ fn eval_text_output_names_the_checkpoint_and_its_values() {
         "{stdout}"
     );
     assert!(stdout.contains("accuracy 0."), "{stdout}");
-    // Built-in data has no files to replace.
+    // A data file that is not there: one error naming it.
     let out = run(dir.path(), &["eval", &run_dir, "--data-path", "x.csv"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr.starts_with("error: --data-path: other data files need tabular or text_classification data"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("error: ") && stderr.contains("x.csv"), "{stderr}");
 }
 
 /// Three noisy clusters in the plane: `n` rows `x,y,class` (class `i % 3`), deterministic.
@@ -211,4 +208,73 @@ fn any_declared_metric_can_be_monitored_and_an_undeclared_one_is_a_config_error(
         ),
         "{stderr}"
     );
+}
+
+/// The first `n` images of the digits data (64 pixel values 0–16, then the label), as lines.
+fn digits_rows(n: usize) -> Vec<String> {
+    let gz = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../trainer/data/digits.csv.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut text).unwrap();
+    text.lines().take(n).map(str::to_owned).collect()
+}
+
+#[test]
+fn digits_images_from_a_file_are_measured_by_eval_and_predicted_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = trained(dir.path(), TINY);
+    let rows = digits_rows(150);
+    let labels: Vec<u64> = rows.iter().map(|r| r.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    std::fs::write(dir.path().join("labelled.csv"), rows.join("\n")).unwrap();
+    // Without labels, space-separated, with a comment: the same images.
+    let bare: Vec<String> = rows.iter().map(|r| r.split(',').take(64).collect::<Vec<_>>().join(" ")).collect();
+    std::fs::write(dir.path().join("bare.txt"), format!("# 8x8 digits\n{}\n", bare.join("\n"))).unwrap();
+
+    let eval = eval_json(dir.path(), &[&run_dir, "--data-path", "labelled.csv"]);
+    assert_eq!(eval["examples"].as_u64(), Some(150), "{eval}");
+    let accuracy = eval["metrics"]["accuracy"].as_f64().unwrap();
+    let out = run(dir.path(), &["predict", &run_dir, "--input", "bare.txt", "--format", "jsonl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let predicted: Vec<u64> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_u64().unwrap())
+        .collect();
+    assert_eq!(predicted.len(), 150);
+    let correct = predicted.iter().zip(&labels).filter(|(p, l)| p == l).count();
+    assert_eq!(correct as f64 / 150.0, accuracy, "predict agrees with eval on the same images");
+    assert!(accuracy > 0.2, "above chance (0.1) after 20 steps: {accuracy}");
+
+    // Unlabelled images cannot be measured; a short row is refused with its line.
+    for (args, says) in [
+        (vec!["eval", &run_dir, "--data-path", "bare.txt"], "bare.txt: line 2: no label after the 64 pixel values"),
+        (vec!["predict", &run_dir, "--input", "short.csv"], "short.csv: line 1: 3 values; want 64 pixel values"),
+    ] {
+        std::fs::write(dir.path().join("short.csv"), "1,2,3\n").unwrap();
+        let out = run(dir.path(), &args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn predict_refuses_a_row_missing_a_feature_instead_of_dropping_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("train.csv"), clusters(90, 0, true)).unwrap();
+    std::fs::write(dir.path().join("val.csv"), clusters(31, 1000, true)).unwrap();
+    let run_dir = trained(dir.path(), TABULAR);
+    let mut rows: Vec<String> = clusters(5, 1000, false).lines().map(str::to_owned).collect();
+    // Row 3 loses its second feature: predictions are one per row, so it is an error.
+    let mut cells: Vec<&str> = rows[3].split(',').collect();
+    cells[1] = "";
+    rows[3] = cells.join(",");
+    std::fs::write(dir.path().join("holes.csv"), rows.join("\n")).unwrap();
+    let out = run(dir.path(), &["predict", &run_dir, "--input", "holes.csv"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("holes.csv") && stderr.contains("is missing or empty; predict needs every feature"),
+        "{stderr}"
+    );
+    assert_eq!(stdout, "");
 }

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::dense::{DenseData, Features, Targets};
+use super::pixels::{self, ImageFiles, Shape};
 use super::{DataError, Labels, split_indices};
 
 /// The gzipped CSV (64 pixel values 0..16, then the label; no header). See `data/README.md`.
@@ -23,6 +24,11 @@ pub struct DigitsConfig {
     /// with different seeds are evaluated on the same images).
     #[serde(default)]
     pub split_seed: u64,
+    /// Images that replace the validation split (`eval --data-path`, `predict --input`). Not a
+    /// config field.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub images: Option<ImageFiles>,
 }
 
 fn default_val_fraction() -> f64 {
@@ -31,7 +37,7 @@ fn default_val_fraction() -> f64 {
 
 impl Default for DigitsConfig {
     fn default() -> Self {
-        Self { val_fraction: default_val_fraction(), split_seed: 0 }
+        Self { val_fraction: default_val_fraction(), split_seed: 0, images: None }
     }
 }
 
@@ -54,7 +60,7 @@ impl Digits {
         flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
             .read_to_string(&mut text)
             .map_err(|e| DataError::Invalid(format!("embedded digits data: {e}")))?;
-        let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
         for (row, line) in text.lines().enumerate() {
             let values: Vec<&str> = line.split(',').collect();
             if values.len() != PIXELS + 1 {
@@ -63,7 +69,7 @@ impl Digits {
             for v in &values[..PIXELS] {
                 let p: f32 =
                     v.trim().parse().map_err(|_| DataError::Invalid(format!("digits row {}: `{v}`", row + 1)))?;
-                pixels.push(p / 16.0);
+                images.push(p / 16.0);
             }
             let label: u32 = values[PIXELS]
                 .trim()
@@ -71,10 +77,18 @@ impl Digits {
                 .map_err(|_| DataError::Invalid(format!("digits row {}: label", row + 1)))?;
             labels.push(label);
         }
-        let (train, val) = split_indices(labels.len(), config.val_fraction, config.split_seed);
-        let description = format!("digits 8×8: {} train / {} val images, 10 classes", train.len(), val.len());
+        let (train, mut val) = split_indices(labels.len(), config.val_fraction, config.split_seed);
+        let mut held_out = "val images";
+        if let Some(files) = &config.images {
+            let given = pixels::read(files, Shape { side: 8, max: 16.0, whole: false }, 10)?;
+            val = (labels.len()..labels.len() + given.labels.len()).collect();
+            images.extend(given.pixels.iter().map(|p| p / 16.0));
+            labels.extend(given.labels);
+            held_out = "images given";
+        }
+        let description = format!("digits 8×8: {} train / {} {held_out}, 10 classes", train.len(), val.len());
         DenseData::new(
-            Features::F32(pixels),
+            Features::F32(images),
             PIXELS,
             Some([1, 8, 8]),
             Targets::Classes(labels),

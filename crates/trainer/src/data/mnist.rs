@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::dense::{DenseData, Features, Targets};
+use super::pixels::{self, ImageFiles, Shape};
 use super::{DataError, Labels, check_fraction, split_indices};
 
 /// `kind: mnist`.
@@ -30,6 +31,11 @@ pub struct MnistConfig {
     /// Seed of the split when `val_fraction` is given (default 0).
     #[serde(default)]
     pub split_seed: u64,
+    /// Images that replace the validation split (`eval --data-path`, `predict --input`). Not a
+    /// config field.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub images: Option<ImageFiles>,
 }
 
 impl MnistConfig {
@@ -167,18 +173,26 @@ impl Mnist {
         }
         let (mut pixels, mut labels) = read_split(dir, "train")?;
         let n_train = labels.len();
-        let (train, val) = match c.val_fraction {
-            Some(f) => split_indices(n_train, f, c.split_seed),
-            None => {
+        let (train, val) = match (c.val_fraction, &c.images) {
+            (_, Some(files)) => {
+                let given = pixels::read(files, Shape { side: 28, max: 255.0, whole: true }, 10)?;
+                // Whole numbers in 0..=255, checked by the reader: exact as bytes.
+                pixels.extend(given.pixels.iter().map(|&p| p as u8));
+                labels.extend(given.labels.iter().map(|&l| l as u8));
+                ((0..n_train).collect(), (n_train..labels.len()).collect())
+            }
+            (Some(f), None) => split_indices(n_train, f, c.split_seed),
+            (None, None) => {
                 let (test_pixels, test_labels) = read_split(dir, "t10k")?;
                 pixels.extend(test_pixels);
                 labels.extend(test_labels);
                 ((0..n_train).collect(), (n_train..labels.len()).collect())
             }
         };
-        let held_out = match c.val_fraction {
-            Some(_) => "val images held out of the training set",
-            None => "test images as validation",
+        let held_out = match (c.val_fraction, &c.images) {
+            (_, Some(_)) => "images given",
+            (Some(_), None) => "val images held out of the training set",
+            (None, None) => "test images as validation",
         };
         let description = format!("MNIST 28×28: {} train / {} {held_out}, 10 classes", train.len(), val.len());
         DenseData::new(
@@ -241,7 +255,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_set(dir.path(), "train", 20, false);
         write_set(dir.path(), "t10k", 5, true);
-        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: None, split_seed: 0 };
+        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: None, split_seed: 0, images: None };
         let d = Mnist::load(&c).unwrap();
         assert_eq!((d.len(Split::Train), d.len(Split::Val)), (20, 5));
         let b = d.batch(Split::Val, &[0, 4], &Device::Cpu).unwrap();
@@ -260,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_set(dir.path(), "train", 3, false);
         std::fs::write(dir.path().join("train-labels-idx1-ubyte"), idx(1, &[2], &[1, 2])).unwrap();
-        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: Some(0.5), split_seed: 0 };
+        let c = MnistConfig { dir: dir.path().to_path_buf(), val_fraction: Some(0.5), split_seed: 0, images: None };
         let e = Mnist::load(&c).err().unwrap().to_string();
         assert!(e.starts_with("data.dir: ") && e.contains("holds 3 images but") && e.contains("holds 2 labels"), "{e}");
         write_set(dir.path(), "train", 3, false);

@@ -10,6 +10,7 @@ pub mod digits;
 pub mod instruction;
 pub mod lm_text;
 pub mod mnist;
+pub mod pixels;
 pub mod rows;
 pub mod tabular;
 pub mod text;

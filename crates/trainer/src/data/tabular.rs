@@ -162,8 +162,9 @@ fn discover_features(c: &TabularConfig) -> Result<Vec<String>, DataError> {
     Ok(first.fields.keys().filter(|k| **k != c.target).cloned().collect())
 }
 
-/// Reads the rows of `paths`; one without a target is skipped, or kept with a placeholder
-/// target 0 when `unlabelled`.
+/// Reads the rows of `paths`; one without a target or a feature is skipped, except when
+/// `unlabelled` (for predictions, one per row): then a missing target is a placeholder 0 and a
+/// missing feature an error.
 fn read_table(
     c: &TabularConfig,
     paths: &PathList,
@@ -177,7 +178,19 @@ fn read_table(
         for r in rows::read(&path, format).map_err(|m| DataError::field(field, m))? {
             let target = r.fields.get(&c.target);
             let no_target = rows::is_missing(target) && !unlabelled;
-            if no_target || features.iter().any(|f| rows::is_missing(r.fields.get(f))) {
+            let missing = features.iter().find(|f| rows::is_missing(r.fields.get(*f)));
+            if let Some(f) = missing.filter(|_| unlabelled) {
+                // Predictions are one per row, in order: a row cannot be left out.
+                return Err(DataError::field(
+                    field,
+                    format!(
+                        "{}, {}: feature `{f}` is missing or empty; predict needs every feature",
+                        path.display(),
+                        r.place
+                    ),
+                ));
+            }
+            if no_target || missing.is_some() {
                 t.skipped += 1;
                 continue;
             }

@@ -151,7 +151,8 @@ impl TextData {
 }
 
 /// Reads the files of `paths` (the field `field`), skipping rows with a missing text or label
-/// (a missing label is a placeholder 0 when `unlabelled`).
+/// (when `unlabelled`, for predictions: a missing label is a placeholder 0, a missing text an
+/// error).
 fn read_rows(
     c: &TextConfig,
     paths: &PathList,
@@ -165,6 +166,11 @@ fn read_rows(
         let records = rows::read(&path, format).map_err(|m| DataError::field(field, m))?;
         for r in records {
             let (text, label) = (r.fields.get(&c.text_field), r.fields.get(&c.label_field));
+            if unlabelled && rows::is_missing(text) {
+                // Predictions are one per row, in order: a row cannot be left out.
+                let what = format!("field `{}` is missing or empty: every row needs a text to predict", c.text_field);
+                return Err(row_error(field, &path, &r, what));
+            }
             if rows::is_missing(text) || (rows::is_missing(label) && !unlabelled) {
                 out.skipped += 1;
                 continue;

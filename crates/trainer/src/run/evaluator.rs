@@ -13,6 +13,7 @@ use super::eval::evaluate;
 use super::metric::{Evaluation, Metrics};
 use crate::checkpoint::{CheckpointError, MODEL_FILE, STATE_FILE};
 use crate::config::RunConfig;
+use crate::data::pixels::ImageFiles;
 use crate::data::{Labels, Split};
 use crate::error::TrainError;
 use crate::optim::average::{Weights, load_average, weights_problem};
@@ -138,10 +139,11 @@ fn to_rows(t: &Tensor) -> Result<Vec<Vec<f32>>, TrainError> {
 
 /// Makes `files` the validation data of `config`, read with the same format and fields as its
 /// training files, which stay (tabular features are standardised with the training rows'
-/// statistics, as in the run). Only data read from files has this: `tabular` and
-/// `text_classification`. With `unlabelled`, rows without a target are kept (a placeholder
-/// target stands for it: for predictions, not metrics).
+/// statistics, as in the run), or, for `digits` and `mnist`, images read as
+/// [`crate::data::pixels`] describes. With `unlabelled`, rows without a target are kept (a
+/// placeholder target stands for it: for predictions, not metrics).
 pub fn validate_on(config: &mut RunConfig, files: Vec<String>, unlabelled: bool) -> Result<(), String> {
+    let files_list = files.clone();
     let files = Some(crate::data::rows::PathList(files));
     match &mut config.data {
         crate::data::DataConfig::Tabular(c) => {
@@ -150,7 +152,9 @@ pub fn validate_on(config: &mut RunConfig, files: Vec<String>, unlabelled: bool)
         crate::data::DataConfig::TextClassification(c) => {
             (c.val_path, c.val_size, c.val_fraction, c.unlabelled_val) = (files, None, None, unlabelled);
         }
-        _ => return Err("other data files need tabular or text_classification data (this run's data is built in or not labelled per example)".into()),
+        crate::data::DataConfig::Digits(c) => c.images = Some(ImageFiles { paths: files_list, unlabelled }),
+        crate::data::DataConfig::Mnist(c) => c.images = Some(ImageFiles { paths: files_list, unlabelled }),
+        _ => return Err("other data files need tabular, text_classification, digits or mnist data (this run's data is not labelled per example)".into()),
     }
     Ok(())
 }
