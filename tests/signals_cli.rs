@@ -239,3 +239,26 @@ fn a_schedule_into_a_closed_pipe_ends_at_once_and_quietly() {
     assert_eq!(code, Some(141), "{stderr}");
     assert_eq!(stderr, "");
 }
+
+/// Commands that write a run directory (`sweep`, `lr-find`) do their work with standard output
+/// on a full disk (or a closed pipe): the report is a courtesy, the files are the record.
+#[test]
+fn multi_run_commands_finish_their_files_when_standard_output_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = ["--set", "train.max_steps=30", "--set", "train.eval_every=10"];
+    for (args, written) in [
+        (vec!["sweep", &config(), "--grid", "optimizer.lr=0.05,0.1"], "runs/cosine_restart/sweep-0/summary.csv"),
+        (vec!["lr-find", &config(), "--steps", "30"], "runs/cosine_restart/lr-find-0/lr_find.csv"),
+    ] {
+        let mut all: Vec<&str> = args.clone();
+        if args[0] == "sweep" {
+            all.extend(short);
+        }
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = cli(dir.path()).args(&all).stdout(full).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(dir.path().join(written).is_file(), "{args:?}: {written}");
+    }
+}

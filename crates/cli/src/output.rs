@@ -25,3 +25,10 @@ pub fn text(text: impl Display) -> Result<(), CliError> {
 pub fn say(text: impl Display) {
     let _ = line(text);
 }
+
+/// Writes `text` and a newline to standard error, ignoring a failure (`eprintln!` panics when
+/// standard error is closed): warnings and per-run failures that the exit status also reports.
+pub fn note(text: impl Display) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}").and_then(|()| err.flush());
+}

@@ -38,7 +38,7 @@ struct Labelled<'a> {
 impl Observer for Labelled<'_> {
     fn on_eval(&mut self, r: &trainer::Evaluation) {
         let acc = r.accuracy().map(|a| format!(" val/accuracy {a:.4}")).unwrap_or_default();
-        println!("[{}] step {}: val/loss {:.4}{acc}", self.label, r.step, r.loss());
+        crate::output::say(format_args!("[{}] step {}: val/loss {:.4}{acc}", self.label, r.step, r.loss()));
     }
 }
 
@@ -183,9 +183,14 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
     let root = base.value.logging.dir.join(&base.value.name);
     let dir = crate::runs::create_numbered_dir(&root, "compare-")
         .map_err(|e| CliError::Other(format!("cannot create a compare directory under {}: {e}", root.display())))?;
-    println!("comparing {} schedules → {} ({} at a time)", schedules.len(), dir.display(), args.jobs.max(1));
+    crate::output::say(format_args!(
+        "comparing {} schedules → {} ({} at a time)",
+        schedules.len(),
+        dir.display(),
+        args.jobs.max(1)
+    ));
     if let Some(seeds) = &seeds {
-        println!("seeds: {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
+        crate::output::say(format_args!("seeds: {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")));
         for label in &schedules {
             std::fs::create_dir(dir.join(label))
                 .map_err(|e| CliError::Other(format!("cannot create {}: {e}", dir.join(label).display())))?;
@@ -200,11 +205,11 @@ pub fn compare(args: &CompareArgs) -> Result<(), CliError> {
         let (status, seconds) = match result {
             Some(Ok((seconds, reason))) => (Status::of(reason), Some(seconds)),
             Some(Err(e)) => {
-                eprintln!("[{label}] failed: {e}");
+                crate::output::note(format_args!("[{label}] failed: {e}"));
                 (Status::Failed, None)
             }
             None => {
-                eprintln!("[{label}] not started: interrupted");
+                crate::output::note(format_args!("[{label}] not started: interrupted"));
                 (Status::Interrupted, None)
             }
         };
@@ -302,11 +307,11 @@ fn run_one(entry: Entry, dir: &Path, stop: &AtomicBool, quiet: bool) -> RunResul
     std::fs::create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     crate::runs::write_config(dir, &config).map_err(|e| e.to_string())?;
     let mut session = trainer.start(dir).map_err(|e| e.to_string())?;
-    println!("[{label}] training {} steps", session.trainer().total_steps());
+    crate::output::say(format_args!("[{label}] training {} steps", session.trainer().total_steps()));
     let summary =
         if quiet { session.run(&mut Silent, stop) } else { session.run(&mut Labelled { label: &label }, stop) }
             .map_err(|e| e.to_string())?;
     let seconds = summary.elapsed.as_secs_f64();
-    println!("[{label}] {} in {seconds:.1} s", Status::of(summary.stop).as_str());
+    crate::output::say(format_args!("[{label}] {} in {seconds:.1} s", Status::of(summary.stop).as_str()));
     Ok((seconds, summary.stop))
 }

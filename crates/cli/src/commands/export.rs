@@ -36,6 +36,6 @@ pub fn export(a: &ExportArgs) -> Result<(), CliError> {
             lm.export(kind, &a.out).map_err(CliError::Train)?
         }
     };
-    println!("exported {} → {}: {}", target.describe(), a.out.display(), files.join(", "));
+    crate::output::say(format_args!("exported {} → {}: {}", target.describe(), a.out.display(), files.join(", ")));
     Ok(())
 }

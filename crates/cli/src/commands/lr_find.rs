@@ -93,7 +93,10 @@ fn sweep(trainer: Trainer, args: &LrFindArgs) -> Result<Vec<Point>, CliError> {
     let mut session = trainer.start(scratch.path()).map_err(CliError::Train)?;
     let stop = AtomicBool::new(false);
     let mut rec = Recorder { test: RangeTest::new(args.beta), stop: &stop };
-    println!("LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)", args.steps, args.min, args.max);
+    crate::output::say(format_args!(
+        "LR range test: {} steps, lr {:.1e} → {:.1e} (exponential)",
+        args.steps, args.min, args.max
+    ));
     match session.run(&mut rec, &stop) {
         Ok(_) | Err(TrainError::NonFiniteLoss { .. }) => Ok(rec.test.points),
         Err(e) => Err(CliError::Train(e)),
@@ -118,7 +121,7 @@ pub fn lr_find(args: &LrFindArgs) -> Result<(), CliError> {
     report::write_png(&out_dir, &loaded.value.name, &points, &suggestion)?;
     let warning = crate::lr_find::early_divergence(&points, args.steps);
     if let Some(w) = &warning {
-        eprintln!("warning: {w}");
+        crate::output::note(format_args!("warning: {w}"));
     }
     report::print_suggestion(&out_dir, &args.config, &suggestion, warning.is_none());
     Ok(())

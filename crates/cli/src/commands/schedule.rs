@@ -51,7 +51,9 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
         None => Vec::new(),
     };
     if !metrics.is_empty() && schedule.monitors().is_empty() {
-        eprintln!("note: --metrics given but the schedule has no plateau; the values are not used");
+        crate::output::note(format_args!(
+            "note: --metrics given but the schedule has no plateau; the values are not used"
+        ));
     }
     let momentum = c.optimizer.base_momentum();
     if let Some(png) = &args.png {
@@ -62,7 +64,7 @@ pub fn schedule(args: &ScheduleArgs) -> Result<(), CliError> {
             format!("{} schedule ({}, lr {})", c.schedule.kind.name(), c.optimizer.kind_name(), c.optimizer.lr());
         crate::report::plot::render(png, &preview::charts(&mut fresh, momentum, steps, &metrics, &title))
             .map_err(CliError::Other)?;
-        eprintln!("wrote {}", png.display());
+        crate::output::note(format_args!("wrote {}", png.display()));
     }
     match args.format {
         Format::Csv => {

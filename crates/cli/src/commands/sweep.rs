@@ -172,7 +172,12 @@ fn execute(
     names: &[(String, Vec<String>)],
     plan: &Plan,
 ) -> Result<(), CliError> {
-    println!("sweeping {} points → {} ({} at a time)", points.len(), dir.display(), jobs.max(1));
+    crate::output::say(format_args!(
+        "sweeping {} points → {} ({} at a time)",
+        points.len(),
+        dir.display(),
+        jobs.max(1)
+    ));
     let mut done = Vec::new();
     let mut todo = Vec::new();
     for entry in runs {
@@ -192,7 +197,7 @@ fn execute(
         }
     }
     if !done.is_empty() {
-        println!("{} runs already completed; {} to run", done.len(), todo.len());
+        crate::output::say(format_args!("{} runs already completed; {} to run", done.len(), todo.len()));
     }
     let order: Vec<String> = todo.iter().map(|e| e.label.clone()).collect();
     let stop = crate::interrupt::stop_flag();
@@ -207,7 +212,7 @@ fn execute(
         let (status, seconds) = match result {
             Some(Ok((seconds, reason))) => (Status::of(reason), Some(seconds)),
             Some(Err(e)) => {
-                eprintln!("[{label}] failed: {e}");
+                crate::output::note(format_args!("[{label}] failed: {e}"));
                 (Status::Failed, None)
             }
             None => (Status::Interrupted, None),
@@ -240,16 +245,16 @@ fn finish(
     if let Some((_, sets)) = best.and_then(|b| names.iter().find(|(n, _)| *n == b)) {
         let all: Vec<String> =
             plan.set.iter().chain(sets).map(|s| format!("--set {}", crate::invocation::shell_word(s))).collect();
-        println!("best point: {}", sets.join(", "));
-        println!(
+        crate::output::say(format_args!("best point: {}", sets.join(", ")));
+        crate::output::say(format_args!(
             "  train it: cli train {} {}",
             crate::invocation::shell_word(&plan.config.to_string_lossy()),
             all.join(" ")
-        );
+        ));
     }
     if stopped || rows.iter().any(|r| r.status == Status::Interrupted) {
         let dir = crate::invocation::shell_word(&dir.to_string_lossy());
-        println!("continue the sweep: {} sweep --resume {dir}", crate::invocation::program());
+        crate::output::say(format_args!("continue the sweep: {} sweep --resume {dir}", crate::invocation::program()));
         return Err(CliError::Interrupted { signal: crate::interrupt::signal().unwrap_or(crate::interrupt::CTRL_C) });
     }
     match rows.iter().filter(|r| r.status == Status::Failed).count() {

@@ -241,7 +241,7 @@ pub fn csv(first: &str, rows: &[Row], target: Option<&Target>) -> String {
 /// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
 pub fn write_all(dir: &Path, first: &str, rows: &[Row], target: Option<&Target>) -> Result<(), CliError> {
     let table = text(first, rows, target);
-    println!("\n{table}");
+    crate::output::say(format_args!("\n{table}"));
     for (name, text) in [("summary.csv", csv(first, rows, target)), ("summary.md", markdown(first, rows, target))] {
         let path = dir.join(name);
         trainer::safe_fs::write_atomic(&path, text.as_bytes())
@@ -249,9 +249,12 @@ pub fn write_all(dir: &Path, first: &str, rows: &[Row], target: Option<&Target>)
     }
     let png = dir.join("compare.png");
     super::plot::render(&png, &charts(dir, rows)).map_err(CliError::Other)?;
-    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
+    crate::output::say(format_args!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display()));
     let logdir = crate::invocation::shell_word(&dir.to_string_lossy());
-    println!("overlay the curves: {}", crate::tensorboard::command(&logdir, max_points(dir, rows)));
+    crate::output::say(format_args!(
+        "overlay the curves: {}",
+        crate::tensorboard::command(&logdir, max_points(dir, rows))
+    ));
     Ok(())
 }
 

@@ -25,7 +25,7 @@ pub fn write_csv(out_dir: &Path, points: &[Point], sweep: Sweep) -> Result<(), C
         .collect();
     super::write_file(&out_dir.join("lr_find.csv"), &csv)?;
     let stopped = points.len() < sweep.steps as usize;
-    println!(
+    crate::output::say(format_args!(
         "{} steps{}",
         points.len(),
         if stopped {
@@ -36,7 +36,7 @@ pub fn write_csv(out_dir: &Path, points: &[Point], sweep: Sweep) -> Result<(), C
         } else {
             String::new()
         }
-    );
+    ));
     Ok(())
 }
 
@@ -73,13 +73,20 @@ pub fn write_png(out_dir: &Path, name: &str, points: &[Point], suggestion: &Sugg
 /// Prints the suggested LRs (marked unreliable unless `reliable`), the files written and the
 /// command to try the steepest one.
 pub fn print_suggestion(out_dir: &Path, config: &Path, suggestion: &Suggestion, reliable: bool) {
-    println!("suggested learning rate{}:", if reliable { "" } else { " (unreliable: the loss diverged early)" });
-    println!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest);
-    println!(
+    crate::output::say(format_args!(
+        "suggested learning rate{}:",
+        if reliable { "" } else { " (unreliable: the loss diverged early)" }
+    ));
+    crate::output::say(format_args!("  steepest descent of the smoothed loss: {:.3e}", suggestion.steepest));
+    crate::output::say(format_args!(
         "  minimum of the smoothed loss / 10:     {:.3e}   (minimum at {:.3e})",
         suggestion.minimum_div_10, suggestion.minimum
-    );
-    println!("wrote {} and {}", out_dir.join("lr_find.csv").display(), out_dir.join("lr_find.png").display());
+    ));
+    crate::output::say(format_args!(
+        "wrote {} and {}",
+        out_dir.join("lr_find.csv").display(),
+        out_dir.join("lr_find.png").display()
+    ));
     let (program, config) = (crate::invocation::program(), crate::invocation::shell_word(&config.to_string_lossy()));
-    println!("try it: {program} {config} --set optimizer.lr={:.3e}", suggestion.steepest);
+    crate::output::say(format_args!("try it: {program} {config} --set optimizer.lr={:.3e}", suggestion.steepest));
 }

@@ -154,17 +154,17 @@ pub fn csv(first: &str, groups: &[Group], target: Option<&Target>) -> String {
 
 /// Prints the table and writes `summary.csv`, `summary.md` and `compare.png` into `dir`.
 pub fn write_all(dir: &Path, first: &str, groups: &[Group], target: Option<&Target>) -> Result<(), CliError> {
-    println!("\n{}", text(first, groups, target));
-    println!(
+    crate::output::say(format_args!("\n{}", text(first, groups, target)));
+    crate::output::say(format_args!(
         "(mean ± sample standard deviation over the seeds; \"differs\": Welch's t-test against the best, p < {ALPHA})"
-    );
+    ));
     for (name, text) in [("summary.csv", csv(first, groups, target)), ("summary.md", markdown(first, groups, target))] {
         let path = dir.join(name);
         trainer::safe_fs::write_atomic(&path, text.as_bytes())
             .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
     }
     super::plot::render(&dir.join("compare.png"), &charts(dir, groups)).map_err(CliError::Other)?;
-    println!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display());
+    crate::output::say(format_args!("wrote {}, summary.md and compare.png", dir.join("summary.csv").display()));
     Ok(())
 }
 
