@@ -85,13 +85,7 @@ logging: {tensorboard: false}
 
 /// The metrics `eval … --format json` reports, by name.
 fn eval_metrics(dir: &Path, args: &[&str]) -> (serde_json::Value, Vec<(String, f64)>) {
-    let mut all = vec!["eval"];
-    all.extend(args);
-    all.extend(["--format", "json"]);
-    let out = run(dir, &all);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let json = common::eval_json(dir, args);
     let metrics = json["metrics"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect();
     (json, metrics)
 }

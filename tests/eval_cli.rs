@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{metrics, run, text};
+use common::{eval_json, metrics, run, text};
 
 const TINY: &str = "
 name: tiny
@@ -26,17 +26,6 @@ fn trained(dir: &Path, config: &str) -> String {
     assert!(out.status.success(), "{}", text(&out).1);
     let name = config.lines().find_map(|l| l.strip_prefix("name: ")).unwrap();
     format!("runs/{name}/version_0")
-}
-
-/// `eval … --format json`, parsed.
-fn eval_json(dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["eval"];
-    all.extend(args);
-    all.extend(["--format", "json"]);
-    let out = run(dir, &all);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 /// The `val/…` values the run logged at `step`, without the prefix.

@@ -227,3 +227,14 @@ pub(crate) fn send_signal(pid: u32, name: &str) {
 pub(crate) fn newest_checkpoint(run_dir: &Path) -> u64 {
     trainer::checkpoint::Checkpointer::new(run_dir, 1).periodic()[0].0
 }
+
+/// `cli eval ARGS… --format json` in `dir`, which must succeed, parsed.
+pub(crate) fn eval_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["eval"];
+    all.extend(args);
+    all.extend(["--format", "json"]);
+    let out = run(dir, &all);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_str(stdout.trim()).expect("eval's JSON")
+}
