@@ -209,6 +209,28 @@ fn a_tiny_bert_from_a_local_folder_fine_tunes_with_frozen_layers_and_layer_decay
 }
 
 #[test]
+fn per_class_scalars_are_named_by_the_label_names_made_safe_for_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bert(&dir.path().join("model"));
+    let cfg = tiny_config(dir.path(), "");
+    let sets = ["train.max_steps=20", "train.eval_every=10", "data.label_names=[neg, très bon]"];
+    let mut args = vec![cfg.to_str().unwrap(), "-q"];
+    args.extend(sets.iter().flat_map(|s| ["--set", *s]));
+    let out = run(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let m = metrics(&versions(dir.path(), "tiny")[0]);
+    let per_class: std::collections::BTreeSet<&str> = m
+        .iter()
+        .map(|(_, t, _)| t.as_str())
+        .filter(|t| ["val/precision/", "val/recall/", "val/f1/"].iter().any(|p| t.starts_with(p)))
+        .collect();
+    let want = ["neg", "tr_s_bon"].iter().flat_map(|c| ["f1", "precision", "recall"].map(|w| format!("val/{w}/{c}")));
+    let mut want: Vec<String> = want.collect();
+    want.sort();
+    assert_eq!(per_class.into_iter().collect::<Vec<_>>(), want);
+}
+
+#[test]
 fn a_fine_tuning_run_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_bert(&dir.path().join("model"));

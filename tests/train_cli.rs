@@ -222,6 +222,50 @@ fn tensorboard_points(run_dir: &Path) -> std::collections::BTreeMap<String, usiz
     scalars.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().len())).collect()
 }
 
+/// Runs `scripts/tb_images.py RUN_DIR` (TensorBoard's EventAccumulator): every image tag with
+/// its images' `{step, width, height, png}`.
+fn tensorboard_images(run_dir: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(tensorboard_python())
+        .arg(root().join("scripts/tb_images.py"))
+        .arg(run_dir)
+        .output()
+        .expect("run tb_images.py (scripts/fetch-assets.sh installs TensorBoard)");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "tb_images.py failed for {}:\n{stderr}", run_dir.display());
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+#[ignore = "needs Python with tensorboard: scripts/fetch-assets.sh"]
+fn a_digits_run_logs_its_confusion_matrices_as_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = ["train.max_steps=40", "train.eval_every=20", "train.ema={decay: 0.9}", "name=cm"];
+    let mut args = vec![config("cosine_restart.yaml"), "-q".to_owned()];
+    args.extend(sets.iter().flat_map(|s| ["--set".to_owned(), (*s).to_owned()]));
+    let out = run(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out).1);
+    let run_dir = dir.path().join("runs/cm/version_0");
+    let images = tensorboard_images(&run_dir);
+    let tags: Vec<&String> = images.as_object().unwrap().keys().collect();
+    assert_eq!(tags, ["val/confusion_matrix", "val_ema/confusion_matrix"]);
+    let eval_steps: Vec<u64> = series(&run_dir, "val/accuracy").iter().map(|(s, _)| *s).collect();
+    assert_eq!(eval_steps.len(), 2, "{eval_steps:?}");
+    for tag in tags {
+        let list = images[tag].as_array().unwrap();
+        let steps: Vec<u64> = list.iter().map(|i| i["step"].as_u64().unwrap()).collect();
+        assert_eq!(steps, eval_steps, "{tag}: one image per evaluation");
+        for image in list {
+            // Ten classes: cells of 384 / 10 = 38 pixels and a 1-pixel grid.
+            assert_eq!((image["width"].as_u64(), image["height"].as_u64()), (Some(381), Some(381)), "{tag}");
+            assert!(image["png"].as_str().unwrap().starts_with("89504e470d0a1a0a"), "{tag}: a PNG");
+        }
+    }
+    // The scalars still agree with metrics.jsonl, which has no image; digits name no classes.
+    let points = tensorboard_points(&run_dir);
+    assert_eq!(points["val/precision/9"], 2);
+    assert!(!points.keys().any(|t| t.contains("confusion")), "{points:?}");
+}
+
 #[test]
 #[ignore = "needs assets: run scripts/fetch-assets.sh (installs the tensorboard package)"]
 fn real_tensorboard_reads_the_main_run_and_a_resumed_run() {

@@ -11,6 +11,7 @@ use crate::model::Model;
 use crate::rng::Rng;
 use crate::run::metric::{Metric, Metrics};
 
+mod class_tags;
 mod counts;
 
 /// Sums over the batches of one evaluation, from which [`Task::finish`] computes the metrics:
@@ -36,6 +37,16 @@ impl Tally {
     }
 }
 
+/// The confusion matrix of an evaluation: `counts[t * classes + p]` examples of true class `t`
+/// were predicted as class `p` (row = true class, column = predicted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confusion {
+    /// Number of classes (the matrix is `classes × classes`).
+    pub classes: usize,
+    /// The counts, row-major.
+    pub counts: Vec<f64>,
+}
+
 /// A trainable task: a model with its loss and its evaluation metrics.
 pub trait Task: Send {
     /// The metrics [`Task::finish`] reports, in order; `val/loss` first.
@@ -55,6 +66,12 @@ pub trait Task: Send {
     /// scores `val/precision/<class>`), from the same summed tally. Default: none.
     fn detail(&self, _total: &Tally) -> Vec<(String, f64)> {
         Vec::new()
+    }
+
+    /// The confusion matrix of an evaluation's summed tally, for tasks that classify (logged as
+    /// the image `val/confusion_matrix`). Default: none.
+    fn confusion(&self, _total: &Tally) -> Option<Confusion> {
+        None
     }
 
     /// The model's per-example predictions for `batch`, in evaluation mode: class
@@ -89,12 +106,30 @@ pub trait Task: Send {
 pub struct Supervised {
     net: Box<dyn Model>,
     labels: Labels,
+    /// What each class is called in per-class tags ([`class_tags`]).
+    class_tags: Vec<String>,
 }
 
 impl Supervised {
-    /// `net` trained on data labelled as `labels`.
+    /// `net` trained on data labelled as `labels`; per-class tags name classes by index.
     pub fn new(net: Box<dyn Model>, labels: Labels) -> Self {
-        Self { net, labels }
+        let class_tags = class_tags::class_tags(&[], Self::classes(labels));
+        Self { net, labels, class_tags }
+    }
+
+    /// Per-class tags name the classes by `names` (in class-index order: `val/precision/setosa`)
+    /// made safe for tags, or by index where that cannot name each class once (the rule is in
+    /// `task/class_tags.rs`).
+    pub fn with_class_names(mut self, names: &[String]) -> Self {
+        self.class_tags = class_tags::class_tags(names, Self::classes(self.labels));
+        self
+    }
+
+    fn classes(labels: Labels) -> usize {
+        match labels {
+            Labels::Classification { num_classes } => num_classes,
+            _ => 0,
+        }
     }
 
     fn loss_of(&self, outputs: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
@@ -172,9 +207,18 @@ impl Task for Supervised {
     fn detail(&self, total: &Tally) -> Vec<(String, f64)> {
         match self.labels {
             Labels::Classification { num_classes } => {
-                counts::per_class(total.sums.get(1..).unwrap_or_default(), num_classes)
+                counts::per_class(total.sums.get(1..).unwrap_or_default(), num_classes, &self.class_tags)
             }
             _ => Vec::new(),
+        }
+    }
+
+    fn confusion(&self, total: &Tally) -> Option<Confusion> {
+        match self.labels {
+            Labels::Classification { num_classes } => {
+                Some(counts::confusion(total.sums.get(1..).unwrap_or_default(), num_classes))
+            }
+            _ => None,
         }
     }
 
@@ -246,6 +290,23 @@ mod tests {
         assert_eq!(values[2..], [0.25, 0.25, 0.25], "{values:?}");
         let train = task.loss(&a, &mut Rng::new(0)).unwrap().to_scalar::<f32>().unwrap();
         assert!((f64::from(train) - ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 2.0f64.exp()).ln()) / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn per_class_tags_and_the_confusion_matrix_of_an_evaluation() {
+        let labels = Labels::Classification { num_classes: 2 };
+        let names = ["not spam".to_owned(), "spam".to_owned()];
+        let task = Supervised::new(Box::new(Identity), labels).with_class_names(&names);
+        // Predicted [0, 1, 0] for [0, 0, 1].
+        let total = task.tally(&batch(&[[2.0, 0.0], [0.0, 2.0], [1.0, 0.0]], &[0, 0, 1])).unwrap();
+        let tags: Vec<String> = task.detail(&total).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(tags[..2], ["val/precision/not_spam", "val/precision/spam"]);
+        assert_eq!(tags[5], "val/f1/spam");
+        assert_eq!(task.confusion(&total), Some(Confusion { classes: 2, counts: vec![1.0, 1.0, 1.0, 0.0] }));
+        let unnamed = Supervised::new(Box::new(Identity), labels);
+        assert_eq!(unnamed.detail(&total)[1].0, "val/precision/1");
+        let regression = Supervised::new(Box::new(Identity), Labels::Regression { outputs: 2 });
+        assert_eq!(regression.confusion(&total), None);
     }
 
     #[test]

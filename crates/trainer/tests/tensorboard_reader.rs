@@ -1,6 +1,6 @@
 //! The real-reader check: TensorBoard's own `EventAccumulator` (via `scripts/tb_read.py`) reads
 //! what `Scalars` wrote, including a resume with a session START, and agrees with
-//! `metrics.jsonl`.
+//! `metrics.jsonl`; and it reads the images (`scripts/tb_images.py`) byte for byte.
 //!
 //! Needs Python with the `tensorboard` package: `$TB_PYTHON`, default `<workspace>/assets/venv-tb/bin/python`
 //! (`scripts/fetch-assets.sh` installs it).
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use trainer::logging::Scalars;
+use trainer::logging::confusion::confusion_image;
 
 const TAGS: [&str; 4] = ["train/loss", "train/lr", "eval/accuracy", "grad norm/ünï"];
 /// The first run logs steps `0..FIRST_END`; the resumed one `RESUME_AT..SECOND_END`.
@@ -27,10 +28,15 @@ fn workspace_root() -> PathBuf {
 }
 
 fn run_reader(dir: &Path) -> Output {
+    run_script("tb_read.py", dir)
+}
+
+/// Runs `scripts/<script> dir` with the Python that has TensorBoard.
+fn run_script(script: &str, dir: &Path) -> Output {
     let root = workspace_root();
     let python = std::env::var_os("TB_PYTHON").map_or_else(|| root.join("assets/venv-tb/bin/python"), PathBuf::from);
     Command::new(&python)
-        .arg(root.join("scripts/tb_read.py"))
+        .arg(root.join("scripts").join(script))
         .arg(dir)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} (set TB_PYTHON): {e}", python.display()))
@@ -125,4 +131,49 @@ fn tb_read_reports_a_value_that_differs() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr:\n{stderr}");
     assert!(stderr.contains("step 7"), "stderr:\n{stderr}");
+}
+
+/// Bytes from lowercase hex.
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+#[test]
+#[ignore = "needs Python with tensorboard: scripts/fetch-assets.sh"]
+fn tensorboard_reads_the_confusion_matrix_images_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let three = confusion_image(&[5.0, 0.0, 0.0, 1.0, 3.0, 0.0, 0.0, 0.0, 0.0], 3).unwrap().unwrap();
+    let ten = confusion_image(&(0..100).map(f64::from).collect::<Vec<_>>(), 10).unwrap().unwrap();
+    let mut s = Scalars::open(dir.path(), true, true).unwrap();
+    s.scalar("val/loss", 4, 0.5).unwrap();
+    s.image("val/confusion_matrix", 4, &three).unwrap();
+    s.image("val/confusion_matrix", 9, &ten).unwrap();
+    s.image("val_ema/confusion_matrix", 9, &three).unwrap();
+    s.flush().unwrap();
+
+    let out = run_script("tb_images.py", dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tb_images.py failed ({}):\n{stderr}", out.status);
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tags: Vec<&String> = seen.as_object().unwrap().keys().collect();
+    assert_eq!(tags, ["val/confusion_matrix", "val_ema/confusion_matrix"]);
+    let expected =
+        [("val/confusion_matrix", vec![(4, &three), (9, &ten)]), ("val_ema/confusion_matrix", vec![(9, &three)])];
+    for (tag, images) in expected {
+        let got = seen[tag].as_array().unwrap();
+        assert_eq!(got.len(), images.len(), "{tag}");
+        for (g, (step, image)) in got.iter().zip(images) {
+            assert_eq!(g["step"], step, "{tag}");
+            assert_eq!(
+                (g["width"].as_u64().unwrap(), g["height"].as_u64().unwrap()),
+                (u64::from(image.width), u64::from(image.height))
+            );
+            assert_eq!(from_hex(g["png"].as_str().unwrap()), image.png, "{tag} step {step}: the PNG bytes");
+        }
+    }
+    assert_eq!((three.width, ten.width), (385, 381));
+    // metrics.jsonl has the scalar only: no pixels there.
+    let jsonl = fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 1);
+    assert!(!jsonl.contains("confusion"), "{jsonl}");
 }

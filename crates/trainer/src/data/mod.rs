@@ -141,6 +141,11 @@ pub trait Dataset: Send {
     fn image_shape(&self) -> Option<[usize; 3]> {
         None
     }
+    /// The names of the classes, in class-index order, when the data names them
+    /// (`text_classification`'s `label_names`). Default: none (classes are indices).
+    fn class_names(&self) -> &[String] {
+        &[]
+    }
     /// Number of examples in `split`.
     fn len(&self, split: Split) -> usize;
     /// Assembles the examples `indices` of `split` into a batch on `device`.

@@ -97,6 +97,8 @@ pub struct TextData {
     val: Vec<(Encoded, u32)>,
     pad: (u32, u32),
     num_classes: usize,
+    /// `label_names`.
+    class_names: Vec<String>,
     skipped: usize,
     source: String,
 }
@@ -141,7 +143,8 @@ impl TextData {
         if let Some(v) = &c.val_path {
             source = format!("{source}; validation: {}", v.describe());
         }
-        Ok(Self { train, val, pad: encoder.pad(), num_classes, skipped, source })
+        let class_names = c.label_names.clone();
+        Ok(Self { train, val, pad: encoder.pad(), num_classes, class_names, skipped, source })
     }
 
     /// Rows skipped for a missing or empty text or label.
@@ -269,6 +272,10 @@ impl Dataset for TextData {
         Labels::Classification { num_classes: self.num_classes }
     }
 
+    fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
     fn input_shape(&self) -> &[usize] {
         &[]
     }
@@ -394,6 +401,7 @@ mod tests {
         let mut labels: Vec<u32> = d.train.iter().chain(&d.val).map(|(_, l)| *l).collect();
         labels.sort();
         assert_eq!(labels, [0, 1, 1]);
+        assert_eq!(d.class_names(), ["neg", "pos"]);
         let e = TextData::load(&c, Arc::new(Chars), Some(3)).err().unwrap().to_string();
         assert!(e.starts_with("data.label_names: lists 2 class names, but model.num_labels is 3"), "{e}");
     }

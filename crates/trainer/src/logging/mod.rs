@@ -1,10 +1,13 @@
 //! Scalar logging: TensorBoard event files and metrics.jsonl.
 //!
 //! [`Scalars`] fans every scalar out to a TensorBoard [`EventWriter`] and a [`JsonlWriter`] in
-//! the same run directory, with the same wall time. Both writers buffer; they flush when asked,
+//! the same run directory, with the same wall time; images (the confusion matrix,
+//! [`confusion`]) go to the event file only. Both writers buffer; they flush when asked,
 //! on drop, and while logging whenever [`AUTO_FLUSH_INTERVAL`] has passed since the last flush,
 //! so a live run can be watched. I/O failures come back as [`LogError`], never as a panic.
 
+pub mod confusion;
+pub mod image;
 pub mod jsonl;
 pub mod tfevents;
 
@@ -13,6 +16,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use image::Image;
 pub use jsonl::JsonlWriter;
 pub use tfevents::EventWriter;
 
@@ -46,12 +50,22 @@ pub enum LogError {
         /// The underlying error.
         source: io::Error,
     },
+    /// An image could not be encoded as PNG.
+    #[error("cannot encode {what} as PNG: {message}")]
+    Image {
+        /// The image.
+        what: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Somewhere training scalars go (implemented by [`Scalars`]; tests may supply their own).
 pub trait ScalarSink {
     /// Logs `value` for `tag` at `step`.
     fn scalar(&mut self, tag: &str, step: u64, value: f64) -> Result<(), LogError>;
+    /// Logs `image` for `tag` at `step` (where images are kept: the TensorBoard event file).
+    fn image(&mut self, tag: &str, step: u64, image: &Image) -> Result<(), LogError>;
     /// Marks a (re)start at `step`: readers drop points at `step` and later logged before it.
     fn session_start(&mut self, step: u64) -> Result<(), LogError>;
     /// Pushes buffered output to the files.
@@ -102,6 +116,21 @@ impl Scalars {
         Ok(())
     }
 
+    /// Whether any sink keeps images (the TensorBoard event file is enabled): when not, there is
+    /// no need to make them.
+    pub fn keeps_images(&self) -> bool {
+        self.tensorboard.is_some()
+    }
+
+    /// Logs `image` for `tag` at `step` to the TensorBoard event file, stamped with the current
+    /// time. `metrics.jsonl` holds numbers only: it gets nothing.
+    pub fn image(&mut self, tag: &str, step: u64, image: &Image) -> Result<(), LogError> {
+        match &mut self.tensorboard {
+            Some(w) => w.add_image(tag, step, image, wall_time_now()),
+            None => Ok(()),
+        }
+    }
+
     /// Records a session start at `step` in the event file (call it on resume), so TensorBoard
     /// drops the stale points at `step` and later. `metrics.jsonl` has no such record: its
     /// readers take the last line for each (tag, step).
@@ -127,6 +156,9 @@ impl Scalars {
 impl ScalarSink for Scalars {
     fn scalar(&mut self, tag: &str, step: u64, value: f64) -> Result<(), LogError> {
         Scalars::scalar(self, tag, step, value)
+    }
+    fn image(&mut self, tag: &str, step: u64, image: &Image) -> Result<(), LogError> {
+        Scalars::image(self, tag, step, image)
     }
     fn session_start(&mut self, step: u64) -> Result<(), LogError> {
         Scalars::session_start(self, step)
@@ -193,9 +225,15 @@ mod tests {
         s.session_start(3).unwrap();
         s.flush().unwrap();
         let event_file = s.event_file().unwrap().to_path_buf();
-        assert!(std::fs::metadata(&event_file).unwrap().len() > 0);
+        let len = std::fs::metadata(&event_file).unwrap().len();
+        assert!(len > 0);
+        let image = Image { width: 1, height: 1, png: vec![7; 100] };
+        assert!(s.keeps_images());
+        s.image("val/confusion_matrix", 3, &image).unwrap();
+        s.flush().unwrap();
+        assert!(std::fs::metadata(&event_file).unwrap().len() > len + 100, "the image is in the event file");
         let lines = std::fs::read_to_string(dir.path().join(jsonl::FILE_NAME)).unwrap();
-        assert_eq!(lines.lines().count(), 1);
+        assert_eq!(lines.lines().count(), 1, "and not in metrics.jsonl");
     }
 
     #[test]
@@ -220,8 +258,10 @@ mod tests {
         let run = dir.path().join("run");
         let mut s = Scalars::open(&run, false, false).unwrap();
         s.scalar("x", 0, 1.0).unwrap();
+        s.image("m", 0, &Image { width: 1, height: 1, png: vec![1] }).unwrap();
         s.flush().unwrap();
         assert!(s.event_file().is_none());
+        assert!(!s.keeps_images());
         assert!(!run.exists());
     }
 }

@@ -7,7 +7,9 @@
 //! Event      { double wall_time = 1; int64 step = 2;
 //!              oneof what { string file_version = 3; Summary summary = 5; SessionLog session_log = 7; } }
 //! Summary    { repeated Value value = 1; }
-//! Value      { string tag = 1; oneof value { float simple_value = 2; } }
+//! Value      { string tag = 1; oneof value { float simple_value = 2; Image image = 4; } }
+//! Image      { int32 height = 1; int32 width = 2; int32 colorspace = 3; /* 3 = RGB */
+//!              bytes encoded_image_string = 4; /* PNG */ }
 //! SessionLog { SessionStatus status = 1; /* START = 1 */ }
 //! ```
 
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::image::Image;
 use super::{BufferedFile, LogError, wall_time_now};
 
 /// The version record every event file starts with.
@@ -56,6 +59,12 @@ impl EventWriter {
     pub fn add_scalar(&mut self, tag: &str, step: u64, value: f64, wall_time: f64) -> Result<(), LogError> {
         let event = encode_event(wall_time, step, What::Scalar { tag, value: value as f32 });
         self.write_event(&event)
+    }
+
+    /// Appends an image summary: `image`'s PNG with its size, as RGB (TensorBoard's Images
+    /// tab shows it at `tag`). Flushes if the last flush is more than ~2 s ago.
+    pub fn add_image(&mut self, tag: &str, step: u64, image: &Image, wall_time: f64) -> Result<(), LogError> {
+        self.write_event(&encode_event(wall_time, step, What::Image { tag, image }))
     }
 
     /// Appends `Event{step, session_log: {status: START}}`: on reading it, TensorBoard drops
@@ -163,6 +172,7 @@ fn frame_record(data: &[u8]) -> Vec<u8> {
 enum What<'a> {
     FileVersion(&'a str),
     Scalar { tag: &'a str, value: f32 },
+    Image { tag: &'a str, image: &'a Image },
     SessionStart,
 }
 
@@ -171,6 +181,8 @@ const WIRE_FIXED64: u8 = 1;
 const WIRE_LEN: u8 = 2;
 const WIRE_FIXED32: u8 = 5;
 const SESSION_STATUS_START: u64 = 1;
+/// `Summary.Image.colorspace` of RGB images.
+const COLORSPACE_RGB: u64 = 3;
 
 /// Encodes an `Event` as proto3 does: `wall_time` and `step` are left out when zero.
 fn encode_event(wall_time: f64, step: u64, what: What<'_>) -> Vec<u8> {
@@ -192,9 +204,13 @@ fn encode_event(wall_time: f64, step: u64, what: What<'_>) -> Vec<u8> {
             // In a oneof, so written even when 0.0.
             put_key(&mut v, 2, WIRE_FIXED32);
             v.extend_from_slice(&value.to_le_bytes());
-            let mut summary = Vec::new();
-            put_len(&mut summary, 1, &v);
-            put_len(&mut buf, 5, &summary);
+            put_summary(&mut buf, &v);
+        }
+        What::Image { tag, image } => {
+            let mut v = Vec::new();
+            put_len(&mut v, 1, tag.as_bytes());
+            put_len(&mut v, 4, &encode_image(image));
+            put_summary(&mut buf, &v);
         }
         What::SessionStart => {
             let mut log = Vec::new();
@@ -204,6 +220,27 @@ fn encode_event(wall_time: f64, step: u64, what: What<'_>) -> Vec<u8> {
         }
     }
     buf
+}
+
+/// Appends `summary = 5` holding one `Value` (encoded as `value`) to an `Event`.
+fn put_summary(buf: &mut Vec<u8>, value: &[u8]) {
+    let mut summary = Vec::new();
+    put_len(&mut summary, 1, value);
+    put_len(buf, 5, &summary);
+}
+
+/// A `Summary.Image`: height, width (int32 varints, left out when zero as in proto3), RGB, the
+/// PNG bytes.
+fn encode_image(image: &Image) -> Vec<u8> {
+    let mut m = Vec::with_capacity(image.png.len() + 16);
+    for (field, v) in [(1, u64::from(image.height)), (2, u64::from(image.width)), (3, COLORSPACE_RGB)] {
+        if v != 0 {
+            put_key(&mut m, field, WIRE_VARINT);
+            put_varint(&mut m, v);
+        }
+    }
+    put_len(&mut m, 4, &image.png);
+    m
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -345,6 +382,28 @@ mod tests {
     }
 
     #[test]
+    fn image_event_bytes() {
+        let image = Image { width: 300, height: 2, png: b"PNGDATA".to_vec() };
+        let data = encode_event(0.0, 5, What::Image { tag: "val/cm", image: &image });
+        #[rustfmt::skip]
+        let value: &[u8] = &[
+            0x0a, 6, b'v', b'a', b'l', b'/', b'c', b'm',          // tag = 1
+            0x22, 16,                                            // image = 4, 16 bytes:
+            0x08, 2,                                             //   height = 1: 2
+            0x10, 0xac, 0x02,                                    //   width = 2: 300 (varint)
+            0x18, 3,                                             //   colorspace = 3: RGB
+            0x22, 7, b'P', b'N', b'G', b'D', b'A', b'T', b'A',  //   encoded_image_string = 4
+        ];
+        let mut expected = vec![0x10, 5, 0x2a, value.len() as u8 + 2, 0x0a, value.len() as u8];
+        expected.extend_from_slice(value);
+        assert_eq!(data, expected);
+        let parsed = parse(&len_field(&parse(&len_field(&parse(&data), 5)), 1));
+        let fields = parse(&len_field(&parsed, 4));
+        assert_eq!(fields[..3], [(1, Field::Varint(2)), (2, Field::Varint(300)), (3, Field::Varint(3))]);
+        assert_eq!(len_field(&fields, 4), b"PNGDATA");
+    }
+
+    #[test]
     fn session_start_event() {
         let event = parse(&encode_event(2.0, 70, What::SessionStart));
         assert_eq!(event[1], (2, Field::Varint(70)));
@@ -357,12 +416,15 @@ mod tests {
         let mut w = EventWriter::create(dir.path()).unwrap();
         w.add_scalar("a", 1, 2.5, 10.0).unwrap();
         w.add_session_start(1, 11.0).unwrap();
+        let image = Image { width: 1, height: 1, png: vec![1, 2, 3] };
+        w.add_image("m", 2, &image, 12.0).unwrap();
         w.flush().unwrap();
         let records = read_records(&fs::read(w.path()).unwrap());
-        assert_eq!(records.len(), 3);
+        assert_eq!(records.len(), 4);
         assert_eq!(len_field(&parse(&records[0]), 3), FILE_VERSION.as_bytes());
         assert_eq!(records[1], encode_event(10.0, 1, What::Scalar { tag: "a", value: 2.5 }));
         assert_eq!(records[2], encode_event(11.0, 1, What::SessionStart));
+        assert_eq!(records[3], encode_event(12.0, 2, What::Image { tag: "m", image: &image }));
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl ModelConfig {
             outputs: data.labels().outputs(),
         };
         let net = self.network(&spec, prepared, varmap, rng, device)?;
-        Ok(Box::new(Supervised::new(net, data.labels())))
+        Ok(Box::new(Supervised::new(net, data.labels()).with_class_names(data.class_names())))
     }
 
     /// Builds the network alone, creating its variables in `varmap` with initial values from

@@ -8,10 +8,22 @@ use candle_core::Device;
 use super::evaluator::Detail;
 use super::metric::Evaluation;
 use crate::data::{Dataset, Split};
-use crate::task::{Tally, Task};
+use crate::logging::confusion::confusion_image;
+use crate::logging::{LogError, Scalars};
+use crate::task::{Confusion, Tally, Task};
+
+/// What one evaluation reports.
+pub(super) struct Outcome {
+    /// The task's metrics.
+    pub(super) evaluation: Evaluation,
+    /// Its detail scalars ([`Task::detail`]).
+    pub(super) detail: Detail,
+    /// Its confusion matrix, when it classifies ([`Task::confusion`]).
+    pub(super) confusion: Option<Confusion>,
+}
 
 /// Evaluates `task` on the whole `split` in batches of `batch_size`, after step `step`: its
-/// metrics and its detail scalars ([`Task::detail`]). `stop` is checked before every batch: once
+/// metrics, detail scalars and confusion matrix. `stop` is checked before every batch: once
 /// set, the evaluation is abandoned (`Ok(None)`).
 pub(super) fn evaluate(
     task: &dyn Task,
@@ -21,7 +33,7 @@ pub(super) fn evaluate(
     device: &Device,
     step: u64,
     stop: &AtomicBool,
-) -> Result<Option<(Evaluation, Detail)>, crate::TrainError> {
+) -> Result<Option<Outcome>, crate::TrainError> {
     let indices: Vec<usize> = (0..data.len(split)).collect();
     let mut total = Tally::default();
     for chunk in indices.chunks(batch_size.max(1)) {
@@ -31,5 +43,24 @@ pub(super) fn evaluate(
         let batch = data.batch(split, chunk, device)?;
         total.add(&task.tally(&batch)?);
     }
-    Ok(Some((Evaluation::new(step, task.metrics(), task.finish(&total)), task.detail(&total))))
+    Ok(Some(Outcome {
+        evaluation: Evaluation::new(step, task.metrics(), task.finish(&total)),
+        detail: task.detail(&total),
+        confusion: task.confusion(&total),
+    }))
+}
+
+/// Logs `matrix` as the image `tag` at `step` (laid out as [`crate::logging::confusion`]
+/// says), unless there is none, no sink keeps images, or it has too many classes to draw.
+pub(super) fn log_confusion(
+    scalars: &mut Scalars,
+    tag: &str,
+    step: u64,
+    matrix: Option<&Confusion>,
+) -> Result<(), LogError> {
+    let Some(m) = matrix.filter(|_| scalars.keeps_images()) else { return Ok(()) };
+    match confusion_image(&m.counts, m.classes)? {
+        Some(image) => scalars.image(tag, step, &image),
+        None => Ok(()),
+    }
 }

@@ -114,7 +114,8 @@ impl Evaluator {
             self.eval_step(),
             &never,
         )?;
-        e.ok_or_else(|| TrainError::Tensor("the evaluation was interrupted".into()))
+        let o = e.ok_or_else(|| TrainError::Tensor("the evaluation was interrupted".into()))?;
+        Ok((o.evaluation, o.detail))
     }
 
     /// The predictions for the examples `indices` of `split` (one batch on the run's device).

@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_nn::VarMap;
 
 use super::Trainer;
-use super::eval::evaluate;
+use super::eval::{evaluate, log_confusion};
 use super::hooks::{
     BestCheckpoint, BestMetrics, Ctx, EarlyStopping, Effects, Hook, PlateauHook, Progress, SchedulePlateau,
     WarmRestart, Watchdog,
@@ -25,8 +25,8 @@ use super::step::{accumulate, clip};
 use crate::checkpoint::{Checkpointer, step_label};
 use crate::data::Split;
 use crate::error::TrainError;
-use crate::logging::{LogError, Scalars};
-use crate::optim::average::Averages;
+use crate::logging::{LogError, Scalars, confusion};
+use crate::optim::average::{Averages, Weights};
 use crate::optim::{GroupStep, Optimizer};
 
 /// A run attached to its directory, ready to train.
@@ -418,24 +418,27 @@ impl Session {
             let batch = p.config.train.eval_batch_size;
             evaluate(p.task.as_ref(), p.data.as_ref(), Split::Val, batch, &p.device, step, stop)
         };
-        let Some((e, detail)) = run()? else { return Ok(None) };
+        let Some(raw) = run()? else { return Ok(None) };
         let mut averaged = Vec::new();
         for w in p.averages.ready() {
-            let Some((a, _)) = p.averages.with_weights(w, run)? else { return Ok(None) };
+            let Some(a) = p.averages.with_weights(w, run)? else { return Ok(None) };
             averaged.push((w, a));
         }
-        for (_, metric, value) in e.iter() {
+        for (_, metric, value) in raw.evaluation.iter() {
             self.scalars.scalar(metric.name, step, value)?;
         }
-        for (tag, value) in &detail {
+        for (tag, value) in &raw.detail {
             self.scalars.scalar(tag, step, *value)?;
         }
+        log_confusion(&mut self.scalars, confusion::TAG, step, raw.confusion.as_ref())?;
         for (w, a) in &averaged {
-            for (_, metric, value) in a.iter() {
+            for (_, metric, value) in a.evaluation.iter() {
                 self.scalars.scalar(&w.tag(metric.name), step, value)?;
             }
+            log_confusion(&mut self.scalars, &w.tag(confusion::TAG), step, a.confusion.as_ref())?;
         }
-        Ok(Some(e.with_averages(&p.metrics, &averaged)))
+        let averaged: Vec<(Weights, Evaluation)> = averaged.into_iter().map(|(w, a)| (w, a.evaluation)).collect();
+        Ok(Some(raw.evaluation.with_averages(&p.metrics, &averaged)))
     }
 
     /// Saves the periodic checkpoint of the current step and rotates old ones. The logs are

@@ -46,15 +46,24 @@ pub(super) fn classification_scores(sums: &[f64], k: usize, n: f64) -> Vec<f64> 
     values
 }
 
-/// `val/precision/<c>`, `val/recall/<c>` and `val/f1/<c>` of each class `c` from the summed
-/// [`classification`] counts.
-pub(super) fn per_class(sums: &[f64], k: usize) -> Vec<(String, f64)> {
+/// `val/precision/<c>`, `val/recall/<c>` and `val/f1/<c>` of each class from the summed
+/// [`classification`] counts, `<c>` the class's tag name (`tags[c]`, see
+/// [`super::class_tags`]; its index where `tags` has none).
+pub(super) fn per_class(sums: &[f64], k: usize, tags: &[String]) -> Vec<(String, f64)> {
     let s = ClassScores::of(sums.get(1 + usize::from(k > 5)..).unwrap_or_default(), k);
+    let name = |c: usize| tags.get(c).cloned().unwrap_or_else(|| c.to_string());
     let mut out = Vec::with_capacity(3 * k);
     for (what, values) in [("precision", &s.precision), ("recall", &s.recall), ("f1", &s.f1)] {
-        out.extend(values.iter().enumerate().map(|(c, v)| (format!("val/{what}/{c}"), *v)));
+        out.extend(values.iter().enumerate().map(|(c, v)| (format!("val/{what}/{}", name(c)), *v)));
     }
     out
+}
+
+/// The `k × k` confusion matrix of the summed [`classification`] counts (zeros where missing).
+pub(super) fn confusion(sums: &[f64], k: usize) -> super::Confusion {
+    let mut counts: Vec<f64> = sums.iter().skip(1 + usize::from(k > 5)).take(k * k).copied().collect();
+    counts.resize(k * k, 0.0);
+    super::Confusion { classes: k, counts }
 }
 
 /// `[Σ|e|, Σe², Σy, Σy², values]` of one batch of predictions and targets (same shape).
@@ -95,11 +104,19 @@ mod tests {
         let scores = classification_scores(&sums, 6, 3.0);
         assert_eq!(scores[..2], [1.0 / 3.0, 2.0 / 3.0]);
         // Class 0: 1 right of 3 predicted (precision 1/3), its only example (recall 1, F1 1/2).
-        let detail = per_class(&sums, 6);
+        let detail = per_class(&sums, 6, &[]);
         assert_eq!(detail.len(), 18);
         assert_eq!(detail[0], ("val/precision/0".to_owned(), 1.0 / 3.0));
         assert_eq!(detail[6], ("val/recall/0".to_owned(), 1.0));
         assert_eq!(detail[12], ("val/f1/0".to_owned(), 0.5));
         assert_eq!(detail[16], ("val/f1/4".to_owned(), 0.0));
+        let tags: Vec<String> = ["zero", "one", "two", "three", "four", "five"].map(String::from).to_vec();
+        let named = per_class(&sums, 6, &tags);
+        assert_eq!(named[0], ("val/precision/zero".to_owned(), 1.0 / 3.0));
+        assert_eq!(named[16], ("val/f1/four".to_owned(), 0.0));
+        let m = confusion(&sums, 6);
+        assert_eq!((m.classes, m.counts.len()), (6, 36));
+        assert_eq!(m.counts[..], sums[2..]);
+        assert_eq!(confusion(&[], 2).counts, [0.0; 4], "zeros where missing");
     }
 }
