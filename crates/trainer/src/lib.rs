@@ -23,6 +23,7 @@ pub mod logging;
 pub mod model;
 pub mod optim;
 pub mod paths;
+pub mod precision;
 pub mod rng;
 pub mod run;
 pub mod safe_fs;
