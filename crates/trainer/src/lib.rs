@@ -35,4 +35,6 @@ pub mod tokenize;
 pub use config::RunConfig;
 pub use error::{FieldIssue, TrainError};
 pub use run::metric::{Direction, Evaluation, Metric, MetricId, Metrics};
-pub use run::{Event, Observer, ResumeInfo, RunDir, Session, Silent, StepReport, StopReason, Summary, Trainer};
+pub use run::{
+    BuildOptions, Event, Observer, ResumeInfo, RunDir, Session, Silent, StepReport, StopReason, Summary, Trainer,
+};
