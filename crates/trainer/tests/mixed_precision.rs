@@ -10,6 +10,8 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device};
 use common::{StopAt, series};
+use trainer::data::Split;
+use trainer::run::evaluator::Evaluator;
 use trainer::{BuildOptions, RunConfig, Silent, TrainError, Trainer};
 
 const BASE: &str = "
@@ -71,6 +73,11 @@ fn bf16_and_f16_runs_track_the_f32_run_with_f32_master_weights() {
         assert!((val(dir.path()) - val(f32_dir.path())).abs() < 0.03, "{precision}: val/accuracy");
         assert!(!losses.iter().zip(&reference).all(|(a, b)| a == b), "{precision}: ran in low precision");
         assert!(checkpoint_dtypes(&summary).iter().all(|d| *d == DType::F32), "{precision}: f32 checkpoints");
+        // The checkpoint evaluates on the CPU from the run's own config (in f32), to the run's value.
+        let c = config(&format!("{common}, precision: {precision}}}"));
+        let evaluator = Evaluator::open(c, summary.last_checkpoint.as_deref()).unwrap();
+        let (e, _) = evaluator.evaluate(Split::Val).unwrap();
+        assert_eq!(e.iter().find(|(_, m, _)| m.name == "val/accuracy").map(|(_, _, v)| v), Some(val(dir.path())));
         let scales = values(dir.path(), "train/loss_scale");
         match precision {
             "f16" => assert!(scales.len() == 150 && scales.iter().all(|s| *s == 65536.0), "{scales:?}"),
