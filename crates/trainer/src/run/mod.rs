@@ -239,9 +239,8 @@ impl Trainer {
 /// Why `precision` is refused on the CPU.
 fn cpu_refusal(precision: crate::precision::Precision) -> String {
     format!(
-        "{} runs on a GPU (device: cuda or metal); on the CPU candle's {} kernels are slower than f32 \
-         (measured), so use precision: f32 there",
-        precision.name(),
+        "{} runs on a GPU (device: cuda or metal); on the CPU it is no faster than f32 (measured: \
+         docs/mixed_precision.md), so use precision: f32 there",
         precision.name()
     )
 }
