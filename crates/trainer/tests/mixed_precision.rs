@@ -149,3 +149,32 @@ fn low_precision_is_refused_on_the_cpu_without_the_test_switch() {
     let Err(TrainError::Config(issues)) = Trainer::build_with(c, EMULATED) else { panic!("loss_scale with bf16") };
     assert_eq!(issues[0].path, "train.loss_scale");
 }
+
+#[test]
+fn a_cnn_trains_in_f16_near_its_f32_run() {
+    let yaml = |p: &str| {
+        format!(
+            "name: c\nseed: 2\nmodel: {{kind: cnn, channels: [4], hidden: 16}}\ndata: {{kind: digits}}\n\
+             optimizer: {{kind: adamw, lr: 0.003}}\nschedule: {{kind: constant}}\n\
+             train: {{max_steps: 30, batch_size: 32, eval_every: 30, precision: {p}}}\n"
+        )
+    };
+    let run = |p: &str| {
+        let c: RunConfig = serde_saphyr::from_str(&yaml(p)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        Trainer::build_with(c, EMULATED)
+            .unwrap()
+            .start(dir.path())
+            .unwrap()
+            .run(&mut Silent, &AtomicBool::new(false))
+            .unwrap();
+        values(dir.path(), "train/loss")
+    };
+    let reference = run("f32");
+    // Not bf16: candle's CPU convolution has no bf16 matmul (its plain matmul widens bf16 to f32,
+    // its im2col convolution does not), so a bf16 CNN runs only on a GPU.
+    let losses = run("f16");
+    let worst = losses.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst < 0.05, "f16: a step's loss differs by {worst}");
+    assert!(reference[29] < reference[0], "{reference:?}");
+}
