@@ -80,8 +80,8 @@ pub struct Trainer {
 /// How [`Trainer::build_with`] may deviate from a config's plain meaning.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BuildOptions {
-    /// Allow `train.precision: bf16 | f16` on the CPU (refused from configs: candle's CPU
-    /// kernels are slower in them). CPU-emulated low precision, for tests and measurements.
+    /// Allow `train.precision: bf16 | f16` on the CPU (refused from configs: there they are no
+    /// faster than f32, measured). CPU-emulated low precision, for tests and measurements.
     pub low_precision_on_cpu: bool,
 }
 
