@@ -108,6 +108,11 @@ fn check_cases() -> Vec<Case> {
         ),
         ("cuda in a CPU build", format!("{GOOD}device: cuda:0\n"), vec!["c.yaml:7:1", "device", "--features cuda"]),
         (
+            "bf16 on the CPU",
+            edit("batch_size: 32}", "batch_size: 32, precision: bf16}"),
+            vec!["c.yaml:6:", "train.precision", "bf16 runs on a GPU"],
+        ),
+        (
             "reduce without a plateau",
             format!("{GOOD}hooks: {{on_plateau: {{action: reduce}}}}\n"),
             vec!["c.yaml:7:", "hooks.on_plateau.action", "no `plateau`"],

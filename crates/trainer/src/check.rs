@@ -75,6 +75,16 @@ fn section_issues(c: &RunConfig) -> Vec<FieldIssue> {
             "language-model data (data.kind = text or instruction) needs model.kind = causal_lm",
         ));
     }
+    if c.train.precision.low_dtype().is_some() && (c.model.is_causal_lm() || c.model.wants_text()) {
+        out.push(FieldIssue::new(
+            "train.precision",
+            format!(
+                "{} is implemented for model.kind mlp and cnn; pretrained models (bert_classifier, causal_lm) \
+                 train in f32 for now",
+                c.train.precision.name()
+            ),
+        ));
+    }
     if c.model.is_causal_lm() && !c.data.is_lm() {
         out.push(FieldIssue::new(
             "data.kind",

@@ -14,6 +14,7 @@ use crate::device::DeviceSpec;
 use crate::model::ModelConfig;
 use crate::optim::OptimizerConfig;
 use crate::optim::average::{EmaConfig, SwaAverageConfig};
+use crate::precision::{LossScaleConfig, Precision};
 use sched::{PlateauMode, ScheduleConfig, ThresholdMode};
 
 /// A training run: model, data, optimizer, schedule, loop settings, hooks and logging.
@@ -118,6 +119,18 @@ pub struct TrainConfig {
     /// `start_step` on, evaluated as `val_swa/…` and saved in checkpoints (`swa.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swa: Option<SwaAverageConfig>,
+    /// The precision of the forward and backward passes: `f32` (default), `bf16` or `f16`.
+    /// Parameters and optimizer moments stay f32 (checkpoints hold f32 weights); `bf16`/`f16`
+    /// need a GPU (refused on the CPU, where they are slower).
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
+    /// Dynamic loss scaling of `precision: f16` (default `{init: 65536, growth_interval: 2000}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScaleConfig>,
+}
+
+fn is_f32(p: &Precision) -> bool {
+    *p == Precision::F32
 }
 
 /// The most micro-batches one optimizer step may accumulate: far beyond any useful effective
@@ -163,6 +176,7 @@ impl TrainConfig {
         }
         out.extend(self.ema.iter().flat_map(|e| e.issues("train.ema")));
         out.extend(self.swa.iter().flat_map(|s| s.issues("train.swa")));
+        out.extend(crate::precision::issues(self.precision, self.loss_scale.as_ref()));
         out
     }
 }

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod model;
 pub mod optim;
 pub mod paths;
+pub mod precision;
 pub mod rng;
 pub mod run;
 pub mod safe_fs;
@@ -34,4 +35,6 @@ pub mod tokenize;
 pub use config::RunConfig;
 pub use error::{FieldIssue, TrainError};
 pub use run::metric::{Direction, Evaluation, Metric, MetricId, Metrics};
-pub use run::{Event, Observer, ResumeInfo, RunDir, Session, Silent, StepReport, StopReason, Summary, Trainer};
+pub use run::{
+    BuildOptions, Event, Observer, ResumeInfo, RunDir, Session, Silent, StepReport, StopReason, Summary, Trainer,
+};

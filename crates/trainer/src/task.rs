@@ -169,7 +169,9 @@ impl Task for Supervised {
     }
 
     fn loss(&self, batch: &Batch, rng: &mut Rng) -> candle_core::Result<Tensor> {
-        let outputs = self.net.forward(&batch.inputs, true, rng)?;
+        // In f32 whatever the network's dtype (a low-precision working copy's outputs are cast
+        // first, as PyTorch's autocast does for losses); a no-op for f32 outputs.
+        let outputs = self.net.forward(&batch.inputs, true, rng)?.to_dtype(DType::F32)?;
         self.loss_of(&outputs, &batch.targets)
     }
 

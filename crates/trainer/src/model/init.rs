@@ -2,6 +2,8 @@
 //! the weights and biases of linear and convolution layers; and `N(0, std²)` weights with zero
 //! biases, the Hugging Face initialisation of new heads on pretrained models.
 
+use std::cell::Cell;
+
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
@@ -38,9 +40,31 @@ pub fn normal(
     insert(varmap, name, Tensor::from_vec(values, shape, device)?)
 }
 
+thread_local! {
+    /// The dtype [`insert`] creates variables in: f32 except inside [`with_dtype`].
+    static VAR_DTYPE: Cell<DType> = const { Cell::new(DType::F32) };
+}
+
+/// Restores the previous variable dtype when dropped (also on a panic inside the build).
+struct Restore(DType);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        VAR_DTYPE.with(|d| d.set(self.0));
+    }
+}
+
+/// Runs `build` with the variables this module creates (on this thread) in `dtype` instead of
+/// f32: how the low-precision working copy of a model is built (`train.precision`). The values
+/// are drawn in f32 and rounded.
+pub fn with_dtype<T>(dtype: DType, build: impl FnOnce() -> T) -> T {
+    let _restore = Restore(VAR_DTYPE.with(|d| d.replace(dtype)));
+    build()
+}
+
 /// Adds `value` to `varmap` as variable `name` (an error if the name is taken).
 fn insert(varmap: &VarMap, name: &str, value: Tensor) -> candle_core::Result<Tensor> {
-    let var = Var::from_tensor(&value.to_dtype(DType::F32)?)?;
+    let var = Var::from_tensor(&value.to_dtype(VAR_DTYPE.with(Cell::get))?)?;
     let tensor = var.as_tensor().clone();
     let mut data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
     if data.insert(name.to_owned(), var).is_some() {

@@ -34,6 +34,7 @@ mod bank;
 mod config;
 mod error;
 mod groups;
+pub mod loss_scale;
 mod optimizer;
 mod rule;
 mod sgd;

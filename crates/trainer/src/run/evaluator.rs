@@ -38,8 +38,11 @@ pub struct Predictions {
 impl Evaluator {
     /// Builds the run of `config` in memory and loads the weights `weights` of the checkpoint
     /// directory `checkpoint` (`None`: the untrained model the config builds; only with
-    /// [`Weights::Raw`]).
-    pub fn open(config: RunConfig, checkpoint: Option<&Path>, weights: Weights) -> Result<Self, TrainError> {
+    /// [`Weights::Raw`]). Evaluation runs in f32 whatever `train.precision` trained the run
+    /// (checkpoints hold f32 weights), so a run trained in bf16/f16 on a GPU evaluates on the CPU.
+    pub fn open(mut config: RunConfig, checkpoint: Option<&Path>, weights: Weights) -> Result<Self, TrainError> {
+        config.train.precision = crate::precision::Precision::F32;
+        config.train.loss_scale = None;
         let mut trainer = Trainer::build(config)?;
         let mut step = None;
         if checkpoint.is_none() && weights != Weights::Raw {

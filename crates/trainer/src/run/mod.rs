@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod inspect;
 pub mod loader;
 pub mod lock;
+mod low_precision;
 pub mod metric;
 pub mod observer;
 pub mod record;
@@ -33,6 +34,7 @@ use crate::optim::{OptimError, Optimizer};
 use crate::rng::Rng;
 use crate::task::Task;
 
+use self::low_precision::LowPrecision;
 use self::metric::{Metric, MetricId, Metrics};
 
 pub use self::observer::{Event, Observer, Silent, StepReport, StopReason, Summary};
@@ -71,6 +73,16 @@ pub struct Trainer {
     steps_per_epoch: u64,
     /// The generator after the initial weights were drawn (dropout masks continue it).
     rng: Rng,
+    /// The low-precision working model of `train.precision: bf16 | f16`.
+    low: Option<LowPrecision>,
+}
+
+/// How [`Trainer::build_with`] may deviate from a config's plain meaning.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Allow `train.precision: bf16 | f16` on the CPU (refused from configs: there they are no
+    /// faster than f32, measured). CPU-emulated low precision, for tests and measurements.
+    pub low_precision_on_cpu: bool,
 }
 
 fn one_issue(path: impl Into<String>, message: impl Into<String>) -> TrainError {
@@ -81,8 +93,16 @@ impl Trainer {
     /// Checks `config` and builds everything in memory. All config problems are reported
     /// together, before anything is created on disk.
     pub fn build(config: RunConfig) -> Result<Self, TrainError> {
+        Self::build_with(config, BuildOptions::default())
+    }
+
+    /// [`Trainer::build`] with `options`.
+    pub fn build_with(config: RunConfig, options: BuildOptions) -> Result<Self, TrainError> {
         let checked = check::static_checks(&config).map_err(TrainError::Config)?;
         let device = checked.device.open().map_err(|e| one_issue("device", e.to_string()))?;
+        if device.is_cpu() && config.train.precision.low_dtype().is_some() && !options.low_precision_on_cpu {
+            return Err(one_issue("train.precision", cpu_refusal(config.train.precision)));
+        }
         let prepared = config.model.prepare()?;
         let ctx = LoadContext {
             encoder: prepared.encoder.clone(),
@@ -128,6 +148,12 @@ impl Trainer {
         let optimizer = Optimizer::new(&config.optimizer, trainable.clone())
             .map_err(|e| optimizer_error(e, &trainable, &frozen))?;
         let averages = Averages::new(config.train.ema.as_ref(), config.train.swa.as_ref(), &trainable);
+        let low = match config.train.precision.low_dtype() {
+            Some(dtype) => {
+                Some(LowPrecision::build(&config, dtype, (data.as_ref(), &prepared, &device), &trainable, &frozen)?)
+            }
+            None => None,
+        };
         let varmap = if task.checkpoints_frozen() { varmap } else { subset(&trainable) };
         Ok(Self {
             device,
@@ -145,6 +171,7 @@ impl Trainer {
             total_steps,
             steps_per_epoch,
             rng,
+            low,
             config,
         })
     }
@@ -207,6 +234,15 @@ impl Trainer {
     pub fn model_origin(&self) -> Option<&str> {
         self.model_origin.as_deref()
     }
+}
+
+/// Why `precision` is refused on the CPU.
+fn cpu_refusal(precision: crate::precision::Precision) -> String {
+    format!(
+        "{} runs on a GPU (device: cuda or metal); on the CPU it is no faster than f32 (measured: \
+         docs/mixed_precision.md), so use precision: f32 there",
+        precision.name()
+    )
 }
 
 /// A causal LM's context length.

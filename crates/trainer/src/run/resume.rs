@@ -77,7 +77,8 @@ impl Trainer {
         }
         let mut scalars = dir.scalars(self.config.logging.tensorboard, self.config.logging.jsonl)?;
         scalars.session_start(step)?;
-        let state = LoopState { fingerprint: current, ..state };
+        let loss_scale = super::low_precision::scaler(&self.config.train, state.loss_scale);
+        let state = LoopState { fingerprint: current, loss_scale, ..state };
         let session = Session::new(self, dir, scalars, checkpoints, state, lock)?;
         let info = ResumeInfo {
             checkpoint: loaded.candidate.path,

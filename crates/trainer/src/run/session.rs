@@ -21,7 +21,7 @@ use super::observer::{Event, Observer, StepReport, StopReason, Summary};
 use super::record::RunRecord;
 use super::rundir::RunDir;
 use super::state::{Fingerprint, LoopState, STATE_FORMAT};
-use super::step::{accumulate, clip};
+use super::step::{accumulate, clip, global_norm};
 use crate::checkpoint::{Checkpointer, step_label};
 use crate::data::Split;
 use crate::error::TrainError;
@@ -53,6 +53,8 @@ struct Applied {
     loss: f64,
     settings: Vec<GroupStep>,
     grad_norm: Option<f64>,
+    /// The loss scale the step used (f16).
+    loss_scale: Option<f64>,
     samples: usize,
     tokens: Option<usize>,
 }
@@ -106,9 +108,15 @@ impl Trainer {
             best_metrics: Default::default(),
             fingerprint: Fingerprint::of(&self.config),
             eval_pending: false,
+            loss_scale: super::low_precision::scaler(&self.config.train, None),
         };
         Session::new(self, dir, scalars, checkpoints, state, lock)
     }
+}
+
+/// `train.loss_scale.growth_interval` (its default when not given).
+fn growth_interval(config: &crate::config::RunConfig) -> u64 {
+    config.train.loss_scale.unwrap_or_default().growth_interval
 }
 
 /// The hooks of a run, in the order they act.
@@ -359,8 +367,13 @@ impl Session {
         let settings = p.optimizer.scheduled(&p.schedule, tau);
         let accum = p.config.train.grad_accum_steps;
         let mut rng = self.state.rng.clone();
+        let loss_scale = self.state.loss_scale.map(|s| s.scale);
+        if let Some(low) = &mut p.low {
+            low.sync()?;
+        }
+        let low = p.low.as_ref().map(|l| (l, loss_scale.unwrap_or(1.0)));
         let Some(mut g) =
-            accumulate(p.task.as_ref(), p.data.as_ref(), loader, accum, &p.vars, &p.device, &mut rng, stop)?
+            accumulate(p.task.as_ref(), p.data.as_ref(), loader, accum, &p.vars, &p.device, &mut rng, stop, low)?
         else {
             return Ok(None);
         };
@@ -368,13 +381,23 @@ impl Session {
         self.each_hook(observer, |h, ctx| h.after_loss(step, g.loss, ctx).map(|()| None))?;
         let p = &mut self.parts;
         let logged = step.is_multiple_of(p.config.logging.every.max(1)) || step + 1 == p.total_steps;
-        // The pre-clip norm is computed only when clipping or logged.
-        let grad_norm = clip(&mut g.grads, &p.vars, p.config.train.max_grad_norm, logged)?;
-        p.optimizer.step(&g.grads, &settings)?;
+        // f16: a step whose unscaled gradients overflowed is skipped (the schedule still moves
+        // on, as PyTorch's GradScaler.step with scheduler.step) and the scale halved.
+        let applied = match &mut self.state.loss_scale {
+            Some(s) => s.update(global_norm(&g.grads, &p.vars)?.is_finite(), growth_interval(&p.config)),
+            None => true,
+        };
+        let mut grad_norm = None;
+        if applied {
+            // The pre-clip norm is computed only when clipping or logged.
+            grad_norm = clip(&mut g.grads, &p.vars, p.config.train.max_grad_norm, logged)?;
+            p.optimizer.step(&g.grads, &settings)?;
+        }
         self.state.step += 1;
         p.averages.after_step(self.state.step)?;
         self.state.data = loader.position();
-        Ok(Some(Applied { step, logged, loss: g.loss, settings, grad_norm, samples: g.samples, tokens: g.tokens }))
+        let (loss, samples, tokens) = (g.loss, g.samples, g.tokens);
+        Ok(Some(Applied { step, logged, loss, settings, grad_norm, loss_scale, samples, tokens }))
     }
 
     /// Logs a step (every `logging.every` steps and the last): loss, LR per group, momentum,
@@ -400,6 +423,9 @@ impl Session {
         }
         if let Some(norm) = a.grad_norm {
             s.scalar("train/grad_norm", a.step, norm)?;
+        }
+        if let Some(scale) = a.loss_scale {
+            s.scalar("train/loss_scale", a.step, scale)?;
         }
         s.scalar("perf/samples_per_sec", a.step, samples_per_sec)?;
         if let Some(t) = tokens_per_sec {

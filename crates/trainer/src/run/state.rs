@@ -13,6 +13,7 @@ pub use check::Expected;
 use super::loader::DataPosition;
 use super::stopping::Tracker;
 use crate::config::RunConfig;
+use crate::optim::loss_scale::LossScaler;
 use crate::rng::Rng;
 use sched::{PlateauState, ScheduleState};
 
@@ -49,6 +50,9 @@ pub struct LoopState {
     /// (Written only when true.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub eval_pending: bool,
+    /// The dynamic loss scale of `train.precision: f16` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScaler>,
 }
 
 /// The config sections a resume must match, as JSON, and a hash of them (FNV-1a 64 of the

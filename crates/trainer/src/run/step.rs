@@ -7,6 +7,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
 use super::loader::Loader;
+use super::low_precision::LowPrecision;
 use crate::data::{Dataset, Split};
 use crate::rng::Rng;
 use crate::task::Task;
@@ -26,6 +27,10 @@ pub(super) struct Gradients {
 /// Forward and backward over `accum` micro-batches from `loader`. `stop` is checked before
 /// every micro-batch: once it is set the step is abandoned (`Ok(None)`), and the caller must
 /// discard the loader and `rng` it passed (both have moved on) and apply nothing.
+///
+/// With `low = Some((working copy, loss scale))` (`train.precision: bf16 | f16`) the forward and
+/// backward run on the synced working copy, and the gradients are f32, unscaled, keyed by the
+/// master variables `vars`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn accumulate(
     task: &dyn Task,
@@ -36,7 +41,9 @@ pub(super) fn accumulate(
     device: &Device,
     rng: &mut Rng,
     stop: &AtomicBool,
+    low: Option<(&LowPrecision, f64)>,
 ) -> Result<Option<Gradients>, crate::TrainError> {
+    let task = low.map_or(task, |(l, _)| l.task());
     let mut total: Option<GradStore> = None;
     let mut loss_sum = 0.0;
     let mut samples = 0;
@@ -48,13 +55,21 @@ pub(super) fn accumulate(
         let indices = loader.next_batch().to_vec();
         samples += indices.len();
         let batch = data.batch(Split::Train, &indices, device)?;
+        let batch = match low {
+            Some((l, _)) => l.cast(batch)?,
+            None => batch,
+        };
         if let Some(n) = task.tokens(&batch)? {
             tokens = Some(tokens.unwrap_or(0) + n);
         }
         let loss = task.loss(&batch, rng)?;
         loss_sum += f64::from(loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?);
         // The mean over micro-batches; no extra op when there is only one.
-        let grads = if accum == 1 { loss.backward()? } else { (loss / accum as f64)?.backward()? };
+        let mean = if accum == 1 { loss } else { (loss / accum as f64)? };
+        let grads = match low {
+            Some((l, scale)) => l.backward(&mean, scale)?,
+            None => mean.backward()?,
+        };
         total = Some(match total {
             None => grads,
             Some(mut acc) => {

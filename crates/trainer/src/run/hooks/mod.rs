@@ -163,6 +163,7 @@ pub(crate) mod testing {
                 hash: String::new(),
             },
             eval_pending: false,
+            loss_scale: None,
         }
     }
 

@@ -63,6 +63,9 @@ impl LoopState {
                 ));
             }
         }
+        if let Some(s) = &self.loss_scale {
+            s.check()?;
+        }
         check_tracker("early_stopping", &self.early_stopping, self.step)?;
         for (name, t) in &self.best_metrics {
             check_tracker(&format!("best_metrics.{name}"), t, self.step)?;
