@@ -30,8 +30,8 @@
 #   90 would mean sm_90a (cudaforge adds the `a`): Hopper only. The statically built MoE/GGUF
 #   kernels (libmoe.a, quantized matmuls) get SASS for that one architecture only.
 #
-# The built binary needs, at run time, libcuda.so.1 (the driver) and libcudart.so.13,
-# libcublas.so.13, libcublasLt.so.13, libcurand.so.10, libnvrtc.so.13: the env printed here puts
+# The built binary needs, at run time (ldd), libcuda.so.1 (the driver) and libcudart.so.13,
+# libcublas.so.13, libcublasLt.so.13, libcurand.so.10: the env printed here puts
 # $CUDA_ROOT/lib on LD_LIBRARY_PATH (a PyTorch CUDA 13 venv's nvidia/cu13/lib serves as well).
 set -euo pipefail
 
