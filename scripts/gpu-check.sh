@@ -93,7 +93,9 @@ toolchain() {
     if [ "$dry" = 1 ]; then
       echo "    (no nvcc on PATH: eval \"\$(scripts/cuda-toolchain.sh --env)\" first)"
     else
-      eval "$(scripts/cuda-toolchain.sh --env)"
+      local cuda_env
+      cuda_env="$(scripts/cuda-toolchain.sh --env)"
+      eval "$cuda_env"
     fi
   fi
   # nvidia-smi cannot be asked during a build without a GPU: the toolchain's default (80, PTX that
