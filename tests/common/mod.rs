@@ -4,14 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The workspace root.
+/// The workspace root: `LR_TOOLKIT_ROOT` when set (a test executable run on another machine, as
+/// `scripts/gpu-check.sh --prebuilt` does), else the checkout it was built in.
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    let root = std::env::var_os("LR_TOOLKIT_ROOT")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."), PathBuf::from);
+    root.canonicalize().expect("workspace root")
 }
 
-/// A `cli` command run in `dir`, without a terminal and without backtraces in error texts.
+/// A `cli` command run in `dir`, without a terminal and without backtraces in error texts: the
+/// binary cargo built with the tests, or `CLI_BIN` when set (a prebuilt one).
 pub(crate) fn cli(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cli"));
+    let bin = std::env::var_os("CLI_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cli").into());
+    let mut c = Command::new(bin);
     c.current_dir(dir).env("RUST_BACKTRACE", "0").env_remove("RUST_LOG");
     c
 }
