@@ -374,8 +374,8 @@ fn a_tiny_bert_with_lora_trains_adapters_and_head_and_exports_them_folded_in() {
     );
     let yaml = yaml.replace("  groups: [{name: encoder, prefix: \"encoder.\", lr: 0.01, layer_decay: 0.5}]\n", "");
     std::fs::write(&cfg, yaml).unwrap();
-    let out =
-        run(dir.path(), &[cfg.to_str().unwrap(), "-q", "--set", "train.max_steps=300", "--set", "schedule.t_max=290"]);
+    let args = [cfg.to_str().unwrap(), "-q", "--set", "train.max_steps=300", "--set", "schedule.t_max=290"];
+    let out = run(dir.path(), &[&args[..], &["--set", "train.ema={decay: 0.9}"]].concat());
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(final_accuracy(&stdout) >= 0.8, "{stdout}");
@@ -409,4 +409,19 @@ fn a_tiny_bert_with_lora_trains_adapters_and_head_and_exports_them_folded_in() {
         }
     }
     assert!(dir.path().join("merged/config.json").is_file() && dir.path().join("merged/tokenizer.json").is_file());
+
+    // `--weights ema`: the EMA's head and adapters, folded the same way.
+    let args = ["export", run_dir.to_str().unwrap(), "--format", "merged", "--out", "merged-ema", "--weights", "ema"];
+    let out = run(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let ema = tensors(&run_dir.join("checkpoints/step-00000300/ema.safetensors"));
+    let merged_ema = tensors(&dir.path().join("merged-ema/model.safetensors"));
+    assert!(same(&merged_ema["classifier.weight"], &ema["classifier.weight"]));
+    assert!(!same(&merged_ema["classifier.weight"], &merged["classifier.weight"]), "the EMA differs from the raw head");
+    let m = "encoder.layer.0.attention.self.query";
+    let (a, b) = (&ema[&format!("{m}.lora_A.weight")], &ema[&format!("{m}.lora_B.weight")]);
+    let want = (&original[&format!("{m}.weight")] + (b.matmul(a).unwrap() * 2.0).unwrap()).unwrap();
+    let name = format!("{m}.weight");
+    let diff = (&merged_ema[&name] - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-6, "{m}: {diff}");
 }
