@@ -7,7 +7,8 @@
 #   scripts/gpu-check.sh                  build (warm target dir), test, benchmark
 #   scripts/gpu-check.sh --dry-run        list the steps and their commands; runs nothing, exit 0
 #   scripts/gpu-check.sh --pack DIR       build here (no GPU needed) and put the release binary and
-#                                         the test executable, stripped, into DIR
+#                                         the test executable, stripped and gzipped (~31 MB), into
+#                                         DIR (e.g. gpu-pack/, git-ignored: carry it to the GPU machine)
 #   scripts/gpu-check.sh --prebuilt DIR   on the GPU machine (no cargo needed): use DIR's binaries
 #   --no-tests, --no-bench                skip a part
 #
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --no-bench) bench=0 ;;
     --prebuilt) prebuilt="${2:?--prebuilt DIR}"; shift ;;
     --pack) pack="${2:?--pack DIR}"; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -47,6 +48,11 @@ have_assets=0
 [ -d assets/hf/hub ] && [ -d assets/sentiment ] && [ -d assets/mnist ] && [ -d assets/smollm2 ] && have_assets=1
 T_BUILD=180 T_TESTS=300 T_BENCH=30
 if [ -n "$prebuilt" ]; then
+  for b in cli gpu_cli; do   # --pack gzips them
+    if [ ! -x "$prebuilt/$b" ] && [ -f "$prebuilt/$b.gz" ]; then
+      gzip -dc "$prebuilt/$b.gz" > "$prebuilt/$b" && chmod +x "$prebuilt/$b"
+    fi
+  done
   BIN="$prebuilt/cli" TEST_BIN="$prebuilt/gpu_cli"
 else
   BIN="$CARGO_TARGET_DIR/release/cli" TEST_BIN=""
@@ -127,6 +133,8 @@ if [ -n "$pack" ]; then
   mkdir -p "$pack"
   cp "$BIN" "$pack/cli" && cp "$TEST_BIN" "$pack/gpu_cli"
   strip "$pack/cli" "$pack/gpu_cli" 2>/dev/null || true
+  # Gzipped (~111 MB stripped -> ~31 MB): fits what a device run can carry (64 MiB).
+  gzip -6 -f "$pack/cli" "$pack/gpu_cli"
   ls -la "$pack"
   echo "on the GPU machine: scripts/gpu-check.sh --prebuilt $pack"
   exit 0
