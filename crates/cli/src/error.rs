@@ -88,6 +88,23 @@ impl From<Box<ConfigFileError>> for CliError {
     }
 }
 
+/// [`locate`], except that a data problem in one of `files` (given on the command line as
+/// `flag`, e.g. `predict --input`) is reported against the flag, not the run's config (whose
+/// `data:` never named that file).
+pub fn locate_input<T>(e: TrainError, loaded: &Loaded<T>, flag: &str, files: &[String]) -> CliError {
+    match e {
+        TrainError::Config(issues)
+            if issues.len() == 1
+                && issues[0].path.starts_with("data")
+                && files.iter().any(|f| issues[0].message.contains(f.as_str())) =>
+        {
+            let message = issues.into_iter().map(|i| i.message).collect::<String>();
+            CliError::Other(format!("{flag}: {message}"))
+        }
+        other => locate(other, loaded),
+    }
+}
+
 /// Turns a training error into a CLI error, placing config issues in the file.
 pub fn locate<T>(e: TrainError, loaded: &Loaded<T>) -> CliError {
     match e {

@@ -10,7 +10,7 @@ use trainer::model::causal_lm::loaded::LoadedLm;
 use trainer::run::evaluator::{Evaluator, validate_on};
 
 use crate::args::{EvalArgs, EvalFormat, EvalSplit};
-use crate::error::{CliError, locate};
+use crate::error::{CliError, locate, locate_input};
 use crate::output::line;
 use crate::target::resolve;
 
@@ -25,14 +25,14 @@ pub fn eval(a: &EvalArgs) -> Result<(), CliError> {
 /// The task's metrics of the target on one split of its data.
 fn metrics(a: &EvalArgs) -> Result<(), CliError> {
     let mut target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
-    if !a.data_path.is_empty() {
-        let files = a.data_path.iter().map(|p| p.display().to_string()).collect();
-        validate_on(&mut target.loaded.value, files, false)
+    let files: Vec<String> = a.data_path.iter().map(|p| p.display().to_string()).collect();
+    if !files.is_empty() {
+        validate_on(&mut target.loaded.value, files.clone(), false)
             .map_err(|why| CliError::Other(format!("--data-path: {why}")))?;
     }
     let config = target.loaded.value.clone();
-    let evaluator =
-        Evaluator::open(config, target.checkpoint.as_deref(), target.weights).map_err(|e| locate(e, &target.loaded))?;
+    let evaluator = Evaluator::open(config, target.checkpoint.as_deref(), target.weights)
+        .map_err(|e| locate_input(e, &target.loaded, "--data-path", &files))?;
     let (split, split_name) = match a.split {
         Some(EvalSplit::Train) => (Split::Train, "train"),
         _ => (Split::Val, "val"),

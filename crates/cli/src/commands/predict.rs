@@ -9,13 +9,14 @@ use trainer::data::{DataConfig, Labels, Split};
 use trainer::run::evaluator::{Evaluator, validate_on};
 
 use crate::args::{PredictArgs, PredictFormat};
-use crate::error::{CliError, locate};
+use crate::error::{CliError, locate_input};
 use crate::target::resolve;
 
 /// Runs `predict`.
 pub fn predict(a: &PredictArgs) -> Result<(), CliError> {
     let mut target = resolve(&a.target, &a.checkpoint, &a.overrides.set)?;
-    validate_on(&mut target.loaded.value, vec![a.input.display().to_string()], true)
+    let files = vec![a.input.display().to_string()];
+    validate_on(&mut target.loaded.value, files.clone(), true)
         .map_err(|why| CliError::Other(format!("--input: {why}")))?;
     let names = match &target.loaded.value.data {
         DataConfig::TextClassification(c) => c.label_names.clone(),
@@ -23,7 +24,7 @@ pub fn predict(a: &PredictArgs) -> Result<(), CliError> {
     };
     let batch_size = target.loaded.value.train.eval_batch_size.max(1);
     let evaluator = Evaluator::open(target.loaded.value.clone(), target.checkpoint.as_deref(), target.weights)
-        .map_err(|e| locate(e, &target.loaded))?;
+        .map_err(|e| locate_input(e, &target.loaded, "--input", &files))?;
     let labels = evaluator.labels();
     let mut out = header(a.format, labels, &names);
     let indices: Vec<usize> = (0..evaluator.len(Split::Val)).collect();
