@@ -21,6 +21,7 @@ pub mod hub;
 pub mod lm_tokenizer;
 pub mod logging;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod paths;
 pub mod precision;

@@ -1,0 +1,109 @@
+//! The exact (erf) GELU, `x · Φ(x)`, and its derivative `Φ(x) + x · φ(x)`.
+//!
+//! The erf is candle's own (`candle_core::cpu::erf::erf_f32`, libm's `erff`), so the forward
+//! values are those of `Tensor::gelu_erf` on the CPU.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::{as_f32, fusable};
+
+/// `1 / sqrt(2π)`.
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// The exact GELU of `x`, elementwise: fused on f32 contiguous CPU tensors, else
+/// `Tensor::gelu_erf`.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if fusable(&[x]) { x.apply_op1(GeluErf) } else { x.gelu_erf() }
+}
+
+/// `Φ(x) = (1 + erf(x / √2)) / 2`, as candle computes it.
+#[inline]
+fn cdf(x: f32) -> f32 {
+    (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5
+}
+
+struct GeluErf;
+
+impl CustomOp1 for GeluErf {
+    fn name(&self) -> &'static str {
+        "trainer-gelu-erf"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = as_f32(storage, layout)?;
+        // candle's expression, operation for operation: (erf(x/√2) + 1) · 0.5 · x.
+        let y: Vec<f32> = x.iter().map(|&v| cdf(v) * v).collect();
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluErfGrad)?))
+    }
+}
+
+/// `grad · (Φ(x) + x · φ(x))` from `x` and `grad`.
+struct GeluErfGrad;
+
+impl CustomOp2 for GeluErfGrad {
+    fn name(&self) -> &'static str {
+        "trainer-gelu-erf-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, g) = (as_f32(s1, l1)?, as_f32(s2, l2)?);
+        if x.len() != g.len() {
+            candle_core::bail!("gelu grad: {} values against {} gradients", x.len(), g.len());
+        }
+        let dx: Vec<f32> =
+            x.iter().zip(g).map(|(&v, &g)| g * (cdf(v) + v * INV_SQRT_2PI * (-0.5 * v * v).exp())).collect();
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{finite_diff, grads_of, randn, rel_err};
+    use super::*;
+    use candle_core::DType;
+
+    fn fused(t: &[Tensor]) -> Tensor {
+        gelu_erf(&t[0]).unwrap()
+    }
+    fn composed(t: &[Tensor]) -> Tensor {
+        t[0].gelu_erf().unwrap()
+    }
+
+    #[test]
+    fn values_and_gradients_match_candles_gelu_erf() {
+        for (shape, std) in [(vec![16, 32, 1536], 2.0), (vec![1, 13], 3.0), (vec![7], 6.0)] {
+            let x = randn(&shape, std, 1);
+            let (y, g) = grads_of(fused, std::slice::from_ref(&x), 2);
+            let (y_ref, g_ref) = grads_of(composed, std::slice::from_ref(&x), 2);
+            let (ey, eg) = (rel_err(&y, &y_ref), rel_err(&g[0], &g_ref[0]));
+            eprintln!("gelu {shape:?}: value rel err {ey:e}, grad rel err {eg:e}");
+            assert!(ey <= 1e-6, "{ey}");
+            assert!(eg <= 1e-5, "{eg}");
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let x = randn(&[3, 13], 2.0, 3);
+        let (_, g) = grads_of(fused, std::slice::from_ref(&x), 4);
+        let fd = finite_diff(fused, std::slice::from_ref(&x), 0, 4);
+        let e = rel_err(&g[0], &fd);
+        eprintln!("gelu finite differences: rel err {e:e}");
+        assert!(e <= 1e-5, "{e}");
+    }
+
+    #[test]
+    fn other_dtypes_and_strided_views_take_the_composed_path() {
+        let x = randn(&[4, 6], 1.0, 5);
+        let t = x.t().unwrap();
+        assert!(!t.is_contiguous());
+        assert!(rel_err(&gelu_erf(&t).unwrap(), &t.gelu_erf().unwrap()) == 0.0);
+        let h = gelu_erf(&x.to_dtype(DType::F64).unwrap()).unwrap();
+        assert_eq!(h.dtype(), DType::F64);
+        assert!(rel_err(&h.to_dtype(DType::F32).unwrap(), &gelu_erf(&x).unwrap()) <= 1e-6);
+    }
+}

@@ -1,0 +1,51 @@
+//! Fused CPU kernels with a hand-written backward pass for the ops that dominate a BERT step
+//! when composed from candle's primitives: layer norm, softmax (plain and attention's masked,
+//! scaled form) and the exact (erf) GELU.
+//!
+//! Each op is a candle `CustomOp` (`cpu_fwd` + `bwd`, no change to candle). The fused kernel runs
+//! when every input is an f32, contiguous, non-empty tensor on the CPU; anything else (CUDA,
+//! Metal, f16/bf16, strided views) takes the composed version, the same function built from
+//! differentiable primitives, so every device and dtype keeps working. The backward kernels are
+//! themselves custom ops without a backward (no second derivatives).
+
+use candle_core::{CpuStorage, DType, Layout, Result, Tensor, bail};
+
+pub mod gelu;
+pub mod layer_norm;
+pub mod masked_softmax;
+pub mod softmax;
+
+pub use gelu::gelu_erf;
+pub use layer_norm::layer_norm;
+pub use masked_softmax::masked_softmax;
+pub use softmax::softmax_last;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod timing;
+
+/// Whether every tensor can take a fused kernel: f32, contiguous, non-empty, on the CPU.
+fn fusable(tensors: &[&Tensor]) -> bool {
+    tensors.iter().all(|t| {
+        t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && t.rank() > 0 && t.elem_count() > 0
+    })
+}
+
+/// The f32 elements a contiguous layout covers (the kernels never see anything else).
+fn as_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else { bail!("fused op: f32 storage expected") };
+    let Some((start, end)) = layout.contiguous_offsets() else { bail!("fused op: contiguous input expected") };
+    match data.get(start..end) {
+        Some(slice) => Ok(slice),
+        None => bail!("fused op: layout {start}..{end} outside storage of {}", data.len()),
+    }
+}
+
+/// The width of the last dimension (the row the kernels work on), refusing an empty one.
+fn row_width(layout: &Layout) -> Result<usize> {
+    match layout.dims().last() {
+        Some(&n) if n > 0 => Ok(n),
+        _ => bail!("fused op: a non-empty last dimension expected"),
+    }
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the ops' tests: seeded inputs and the error metric.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::rng::Rng;
+
+/// Normal(0, `std`) f32 values of `shape` from a fixed seed.
+pub(crate) fn randn(shape: &[usize], std: f32, seed: u64) -> Tensor {
+    let mut rng = Rng::new(seed);
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.normal() as f32 * std).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+}
+
+/// The relative error used throughout: `max |a − b| / max(max |b|, 1e-6)`.
+pub(crate) fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(a.iter().all(|v| v.is_finite()), "non-finite value");
+    diff / b.iter().map(|v| v.abs()).fold(1e-6, f32::max)
+}
+
+/// Gradient of `sum(f(x) * w)` with respect to each input, `w` a fixed random weighting (so
+/// the upstream gradient is not uniform).
+pub(crate) fn grads_of(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], seed: u64) -> (Tensor, Vec<Tensor>) {
+    let vars: Vec<candle_core::Var> = inputs.iter().map(|t| candle_core::Var::from_tensor(t).unwrap()).collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let out = f(&tensors);
+    let w = randn(out.dims(), 1.0, seed);
+    let grads = (&out * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    let gs = tensors.iter().map(|t| grads.get(t).expect("no gradient").clone()).collect();
+    (out, gs)
+}
+
+/// Central finite differences of `sum(f(x) * w)` with respect to input `which`, at every
+/// element, computed in f64 (the ops take their composed path there): a reference for the
+/// f32 gradients that owes nothing to either implementation's backward.
+pub(crate) fn finite_diff(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], which: usize, seed: u64) -> Tensor {
+    let h = 1e-5f64;
+    let inputs: Vec<Tensor> = inputs.iter().map(|t| t.to_dtype(DType::F64).unwrap()).collect();
+    let w = randn(f(&inputs).dims(), 1.0, seed).to_dtype(DType::F64).unwrap();
+    let loss = |ins: &[Tensor]| (f(ins) * &w).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+    let base = inputs[which].flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let grad: Vec<f32> = (0..base.len())
+        .map(|i| {
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                let mut ins = inputs.clone();
+                ins[which] = Tensor::from_vec(v, inputs[which].dims(), &Device::Cpu).unwrap();
+                loss(&ins)
+            };
+            ((at(h) - at(-h)) / (2.0 * h)) as f32
+        })
+        .collect();
+    Tensor::from_vec(grad, inputs[which].dims(), &Device::Cpu).unwrap()
+}

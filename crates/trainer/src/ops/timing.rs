@@ -1,0 +1,50 @@
+//! Forward + backward time of each fused op against its composed version at MiniLM's shapes
+//! (batch 16, 32 tokens, hidden 384, 12 heads, intermediate 1536). Ignored: run with
+//! `cargo test --release -p trainer --lib ops::timing -- --ignored --nocapture`.
+
+use std::time::Instant;
+
+use candle_core::{D, Tensor, Var};
+
+use super::testing::randn;
+
+/// Median milliseconds of `f(x)` then `backward` over `reps` runs (after two warm-up runs).
+fn median_ms(x: &Tensor, reps: usize, f: &dyn Fn(&Tensor) -> Tensor) -> f64 {
+    let var = Var::from_tensor(x).unwrap();
+    let mut times: Vec<f64> = (0..reps + 2)
+        .map(|_| {
+            let start = Instant::now();
+            let grads = f(var.as_tensor()).backward().unwrap();
+            assert!(grads.get(var.as_tensor()).is_some());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .skip(2)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}
+
+fn compare(name: &str, x: &Tensor, fused: &dyn Fn(&Tensor) -> Tensor, composed: &dyn Fn(&Tensor) -> Tensor) {
+    let (c, f) = (median_ms(x, 15, composed), median_ms(x, 15, fused));
+    eprintln!("{name:<16} composed {c:8.3} ms  fused {f:8.3} ms  ratio {:6.1}x", c / f);
+}
+
+#[test]
+#[ignore = "timing, not a check: run it by name with --ignored --nocapture"]
+fn fused_against_composed_at_minilm_shapes() {
+    let hidden = randn(&[16, 32, 384], 1.0, 1);
+    let (w, b) = ((randn(&[384], 0.1, 2) + 1.0).unwrap(), randn(&[384], 0.1, 3));
+    compare("layer_norm", &hidden, &|x| super::layer_norm(x, &w, &b, 1e-12).unwrap(), &|x| {
+        super::layer_norm::layer_norm_composed(x, &w, &b, 1e-12).unwrap()
+    });
+    let scores = randn(&[16, 12, 32, 32], 3.0, 4);
+    compare("softmax_last", &scores, &|x| super::softmax_last(x).unwrap(), &|x| {
+        candle_nn::ops::softmax(x, D::Minus1).unwrap()
+    });
+    let mask = randn(&[16, 1, 1, 32], 1.0, 5);
+    compare("masked_softmax", &scores, &|x| super::masked_softmax(x, 0.125, &mask).unwrap(), &|x| {
+        candle_nn::ops::softmax(&(x * 0.125).unwrap().broadcast_add(&mask).unwrap(), D::Minus1).unwrap()
+    });
+    let inter = randn(&[16, 32, 1536], 1.0, 6);
+    compare("gelu_erf", &inter, &|x| super::gelu_erf(x).unwrap(), &|x| x.gelu_erf().unwrap());
+}
