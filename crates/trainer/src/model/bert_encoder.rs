@@ -5,9 +5,13 @@
 //! a custom op without a backward pass (`apply_op3_no_bwd`), so no gradient reaches any encoder
 //! weight below the last normalisation: fine-tuning it trains only the head (measured: every
 //! encoder weight bit-identical after 300 steps). This encoder computes the same function
-//! (checked against candle-transformers to 1e-5 in the tests) with a layer norm made of plain,
-//! differentiable ops, and applies the model's own dropout (`hidden_dropout_prob`,
+//! (checked against candle-transformers to 1e-5 in the tests) with a differentiable layer norm,
+//! and applies the model's own dropout (`hidden_dropout_prob`,
 //! `attention_probs_dropout_prob`) in training, as `transformers` does.
+//!
+//! Layer norm, the attention softmax and the erf GELU run as the trainer's fused ops
+//! ([`crate::ops`]: one kernel and a hand-written backward each on f32 CPU tensors, the composed
+//! primitives elsewhere); the tests check a training step's gradients against the composed path.
 //!
 //! With LoRA ([`BertEncoder::load_with_lora`]) every pretrained weight is held detached
 //! (frozen) and the targeted linear layers (`query`, `key`, `value`, `dense`: the last name
@@ -19,6 +23,7 @@ use serde::Deserialize;
 
 use super::dropout;
 use super::lora::{LoraBuilder, LoraLinear};
+use crate::ops;
 use crate::rng::Rng;
 
 /// The linear modules of a BERT layer LoRA may target (`dense` names the attention output,
@@ -143,7 +148,7 @@ impl BertConfig {
     }
 }
 
-/// Layer norm over the last dimension from plain ops (so it has a backward pass).
+/// Layer norm over the last dimension with a backward pass ([`crate::ops::layer_norm`]).
 struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
@@ -157,10 +162,12 @@ impl LayerNorm {
         Ok(Self { weight, bias: hold(vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?), eps })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred.broadcast_div(&(var + self.eps)?.sqrt()?)?.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    fn forward(&self, x: &Tensor, fused: bool) -> candle_core::Result<Tensor> {
+        if fused {
+            ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+        } else {
+            ops::layer_norm::layer_norm_composed(x, &self.weight, &self.bias, self.eps)
+        }
     }
 }
 
@@ -210,6 +217,8 @@ pub struct BertEncoder {
     act: HiddenAct,
     hidden_dropout: f64,
     attention_dropout: f64,
+    /// The fused ops (always, outside the tests that compare them with the composed ones).
+    fused: bool,
 }
 
 impl BertEncoder {
@@ -245,6 +254,7 @@ impl BertEncoder {
             act: c.hidden_act.clone(),
             hidden_dropout: c.hidden_dropout_prob,
             attention_dropout: c.attention_probs_dropout_prob,
+            fused: true,
         })
     }
 
@@ -260,6 +270,7 @@ impl BertEncoder {
         match self.act {
             HiddenAct::Relu => x.relu(),
             HiddenAct::GeluTanh => x.gelu(),
+            HiddenAct::Gelu | HiddenAct::Unsupported(_) if self.fused => ops::gelu_erf(x),
             HiddenAct::Gelu | HiddenAct::Unsupported(_) => x.gelu_erf(),
         }
     }
@@ -281,7 +292,8 @@ impl BertEncoder {
             .forward(ids)?
             .add(&self.token_type.forward(type_ids)?)?
             .broadcast_add(&self.position.forward(&positions)?)?;
-        let mut x = cut_graph(dropout(&self.embed_norm.forward(&x)?, self.hidden_dropout, train, rng)?, train);
+        let mut x =
+            cut_graph(dropout(&self.embed_norm.forward(&x, self.fused)?, self.hidden_dropout, train, rng)?, train);
         // Additive mask over the keys: 0 for tokens, f32::MIN for padding, as candle-transformers.
         let bias = ((mask.to_dtype(DType::F32)?.affine(-1.0, 1.0)?) * f64::from(f32::MIN))?.reshape((b, 1, 1, t))?;
         let hd = x.dim(D::Minus1)? / self.heads;
@@ -291,13 +303,20 @@ impl BertEncoder {
             let q = split(l.query.forward(&x, train, rng)?)?;
             let k = split(l.key.forward(&x, train, rng)?)?;
             let v = split(l.value.forward(&x, train, rng)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = dropout(&candle_nn::ops::softmax(&scores, D::Minus1)?, self.attention_dropout, train, rng)?;
+            let scores = q.matmul(&k.t()?)?;
+            let probs = if self.fused {
+                ops::masked_softmax(&scores, scale, &bias)?
+            } else {
+                candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&bias)?, D::Minus1)?
+            };
+            let probs = dropout(&probs, self.attention_dropout, train, rng)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * hd))?;
             let attn_out = l.attn_out.forward(&ctx, train, rng)?;
-            let attn = l.attn_norm.forward(&(dropout(&attn_out, self.hidden_dropout, train, rng)? + &x)?)?;
+            let attn =
+                l.attn_norm.forward(&(dropout(&attn_out, self.hidden_dropout, train, rng)? + &x)?, self.fused)?;
             let ff = l.output.forward(&self.act(&l.intermediate.forward(&attn, train, rng)?)?, train, rng)?;
-            x = cut_graph(l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?)?, train);
+            let out = l.out_norm.forward(&(dropout(&ff, self.hidden_dropout, train, rng)? + &attn)?, self.fused)?;
+            x = cut_graph(out, train);
         }
         Ok(x)
     }
@@ -349,6 +368,44 @@ mod tests {
             // Only the rows of tokens in the batch get gradient; every tensor gets some.
             assert!(norm > 0.0, "zero gradient for {name}");
         }
+    }
+
+    #[test]
+    fn a_training_step_with_fused_ops_gives_the_composed_gradients() {
+        // Wider than tiny(): rows of 24 (not a multiple of 8), 3 heads, one padded sequence.
+        let mut c = tiny();
+        (c.hidden_size, c.num_attention_heads, c.intermediate_size) = (24, 3, 40);
+        let varmap = VarMap::new();
+        let mut enc = BertEncoder::load(&c, VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)).unwrap();
+        let (ids, types, mask) = batch();
+        let step = |enc: &BertEncoder| {
+            let out = enc.forward(&ids, &types, &mask, true, &mut Rng::new(7)).unwrap();
+            let w = Tensor::arange(0f32, out.elem_count() as f32, &Device::Cpu).unwrap().reshape(out.shape()).unwrap();
+            let loss = (out * (w * 0.37).unwrap().sin().unwrap()).unwrap().sum_all().unwrap();
+            loss.backward().unwrap()
+        };
+        let fused = step(&enc);
+        enc.fused = false;
+        let composed = step(&enc);
+        let data = varmap.data().lock().unwrap();
+        let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let mut worst = (0f32, String::new());
+        for (name, var) in data.iter() {
+            let (a, b) = (fused.get(var.as_tensor()).unwrap(), composed.get(var.as_tensor()).unwrap());
+            if name.ends_with("key.bias") {
+                // Exactly zero in exact arithmetic (softmax ignores a per-row constant): both
+                // are rounding noise, next to gradients of order 1 elsewhere.
+                assert!(max(a) < 1e-5 && max(b) < 1e-5, "{name}: {} {}", max(a), max(b));
+                continue;
+            }
+            // max |fused − composed| / max |composed| over each gradient tensor.
+            let rel = max(&(a - b).unwrap()) / max(b).max(1e-6);
+            if rel > worst.0 {
+                worst = (rel, name.clone());
+            }
+        }
+        eprintln!("worst encoder gradient rel err, fused against composed: {worst:?}");
+        assert!(worst.0 <= 1e-5, "{worst:?}");
     }
 
     #[test]
