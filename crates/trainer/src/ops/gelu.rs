@@ -3,9 +3,9 @@
 //! The erf is candle's own (`candle_core::cpu::erf::erf_f32`, libm's `erff`), so the forward
 //! values are those of `Tensor::gelu_erf` on the CPU.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{as_f32, fusable};
+use super::{as_f32, for_row_chunks, fusable};
 
 /// `1 / sqrt(2π)`.
 const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -32,30 +32,54 @@ impl CustomOp1 for GeluErf {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = as_f32(storage, layout)?;
         // candle's expression, operation for operation: (erf(x/√2) + 1) · 0.5 · x.
-        let y: Vec<f32> = x.iter().map(|&v| cdf(v) * v).collect();
+        let mut y = vec![0f32; x.len()];
+        for_row_chunks(&mut y, 1, |start, out| {
+            for (y, &v) in out.iter_mut().zip(&x[start..]) {
+                *y = cdf(v) * v;
+            }
+        });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(arg.apply_op2_no_bwd(&grad.contiguous()?, &GeluErfGrad)?))
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(arg.apply_op3_no_bwd(res, &grad.contiguous()?, &GeluErfGrad)?))
     }
 }
 
-/// `grad · (Φ(x) + x · φ(x))` from `x` and `grad`.
+/// `Φ(x)` from `x` and the forward's output `y = x · Φ(x)`: `y / x`, saving a second erf (the
+/// division is good to an ulp or two; where `y` underflows, `Φ` and the gradient are ~1e-38).
+#[inline]
+fn cdf_from_output(x: f32, y: f32) -> f32 {
+    if x == 0.0 { 0.5 } else { y / x }
+}
+
+/// `grad · (Φ(x) + x · φ(x))` from `x`, the forward's output and `grad`.
 struct GeluErfGrad;
 
-impl CustomOp2 for GeluErfGrad {
+impl CustomOp3 for GeluErfGrad {
     fn name(&self) -> &'static str {
         "trainer-gelu-erf-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (x, g) = (as_f32(s1, l1)?, as_f32(s2, l2)?);
-        if x.len() != g.len() {
-            candle_core::bail!("gelu grad: {} values against {} gradients", x.len(), g.len());
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, y, g) = (as_f32(s1, l1)?, as_f32(s2, l2)?, as_f32(s3, l3)?);
+        if x.len() != g.len() || x.len() != y.len() {
+            candle_core::bail!("gelu grad: {} values, {} outputs, {} gradients", x.len(), y.len(), g.len());
         }
-        let dx: Vec<f32> =
-            x.iter().zip(g).map(|(&v, &g)| g * (cdf(v) + v * INV_SQRT_2PI * (-0.5 * v * v).exp())).collect();
+        let mut dx = vec![0f32; x.len()];
+        for_row_chunks(&mut dx, 1, |start, out| {
+            for (((d, &v), &y), &g) in out.iter_mut().zip(&x[start..]).zip(&y[start..]).zip(&g[start..]) {
+                *d = g * (cdf_from_output(v, y) + v * INV_SQRT_2PI * (-0.5 * v * v).exp());
+            }
+        });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }
@@ -75,7 +99,8 @@ mod tests {
 
     #[test]
     fn values_and_gradients_match_candles_gelu_erf() {
-        for (shape, std) in [(vec![16, 32, 1536], 2.0), (vec![1, 13], 3.0), (vec![7], 6.0)] {
+        // std 6 and 30 reach the tails, where Φ(x) = y / x meets underflow (x < -13).
+        for (shape, std) in [(vec![16, 32, 1536], 2.0), (vec![1, 13], 3.0), (vec![7], 6.0), (vec![4, 100], 30.0)] {
             let x = randn(&shape, std, 1);
             let (y, g) = grads_of(fused, std::slice::from_ref(&x), 2);
             let (y_ref, g_ref) = grads_of(composed, std::slice::from_ref(&x), 2);
@@ -83,6 +108,22 @@ mod tests {
             eprintln!("gelu {shape:?}: value rel err {ey:e}, grad rel err {eg:e}");
             assert!(ey <= 1e-6, "{ey}");
             assert!(eg <= 1e-5, "{eg}");
+        }
+    }
+
+    #[test]
+    fn zero_tiny_and_tail_inputs_match_elementwise() {
+        // Where Φ = y / x could be inexact: x = 0, |x| tiny, y subnormal or zero (x < −13).
+        let v = [-40f32, -20.0, -14.0, -13.5, -13.0, -5.0, -1e-30, 0.0, 1e-30, 0.5, 5.0, 20.0, 40.0];
+        let x = Tensor::new(&v[..], &candle_core::Device::Cpu).unwrap();
+        let (y, g) = grads_of(fused, std::slice::from_ref(&x), 2);
+        let (y_ref, g_ref) = grads_of(composed, std::slice::from_ref(&x), 2);
+        let pairs = |a: &Tensor, b: &Tensor| {
+            let (a, b) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+            a.into_iter().zip(b).collect::<Vec<_>>()
+        };
+        for (a, b) in pairs(&y, &y_ref).into_iter().chain(pairs(&g[0], &g_ref[0])) {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} against {b} in {v:?}");
         }
     }
 

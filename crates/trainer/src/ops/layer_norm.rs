@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Result, Shape, Tensor};
 
-use super::{as_f32, fusable, row_width};
+use super::{as_f32, for_row_chunks, fusable, row_width};
 
 /// Layer norm of `x` over its last dimension with `weight` and `bias` (both `[n]`, `n` the last
 /// dimension): fused on f32 contiguous CPU tensors, else [`layer_norm_composed`]. Detached
@@ -58,12 +58,14 @@ impl CustomOp3 for LayerNorm {
             candle_core::bail!("layer norm: rows of {n} against weight {} and bias {}", w.len(), b.len());
         }
         let mut y = vec![0f32; x.len()];
-        for (y, x) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-            let (mean, std) = row_stats(x, self.eps);
-            for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
-                *y = (x - mean) / std * w + b;
+        for_row_chunks(&mut y, n, |first, out| {
+            for (y, x) in out.chunks_exact_mut(n).zip(x[first * n..].chunks_exact(n)) {
+                let (mean, std) = row_stats(x, self.eps);
+                for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
+                    *y = (x - mean) / std * w + b;
+                }
             }
-        }
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -81,6 +83,26 @@ impl CustomOp3 for LayerNorm {
         let all = x.apply_op3_no_bwd(weight, &grad.contiguous()?, &LayerNormGrad { eps: self.eps })?;
         let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
         Ok((Some(dx), Some(all.get(rows)?), Some(all.get(rows + 1)?)))
+    }
+}
+
+/// One row of [`LayerNormGrad`]: writes `dx`, adds the row's terms to `dw` and `db`.
+fn grad_row(x: &[f32], g: &[f32], w: &[f32], eps: f32, dx: &mut [f32], dw: &mut [f32], db: &mut [f32]) {
+    let inv_n = (1.0 / x.len() as f64) as f32;
+    let (mean, std) = row_stats(x, eps);
+    let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
+    for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
+        let xhat = (x - mean) / std;
+        sum_gw += g * w;
+        sum_gwx += g * w * xhat;
+    }
+    let (a, c) = (sum_gw * inv_n, sum_gwx * inv_n);
+    let terms = dx.iter_mut().zip(x).zip(g).zip(w).zip(dw.iter_mut()).zip(db.iter_mut());
+    for (((((dx, &x), &g), &w), dw), db) in terms {
+        let xhat = (x - mean) / std;
+        *dx = (g * w - a - xhat * c) / std;
+        *dw += g * xhat;
+        *db += g;
     }
 }
 
@@ -109,27 +131,21 @@ impl CustomOp3 for LayerNormGrad {
             candle_core::bail!("layer norm grad: {} values, weight {}, {} gradients", x.len(), w.len(), g.len());
         }
         let rows = x.len() / n;
-        let mut out = vec![0f32; x.len() + 2 * n];
-        let (dx, dwb) = out.split_at_mut(x.len());
-        let (dw, db) = dwb.split_at_mut(n);
-        let inv_n = (1.0 / n as f64) as f32;
-        for ((dx, x), g) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(g.chunks_exact(n)) {
-            let (mean, std) = row_stats(x, self.eps);
-            let (mut sum_gw, mut sum_gwx) = (0f32, 0f32);
-            for ((&x, &g), &w) in x.iter().zip(g).zip(w) {
-                let xhat = (x - mean) / std;
-                sum_gw += g * w;
-                sum_gwx += g * w * xhat;
+        let mut out = Vec::with_capacity(x.len() + 2 * n);
+        out.resize(x.len(), 0f32);
+        let partials = for_row_chunks(&mut out, n, |first, dx| {
+            let (x, g) = (&x[first * n..], &g[first * n..]);
+            let (mut dw, mut db) = (vec![0f32; n], vec![0f32; n]);
+            for ((dx, x), g) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(g.chunks_exact(n)) {
+                grad_row(x, g, w, self.eps, dx, &mut dw, &mut db);
             }
-            let (a, c) = (sum_gw * inv_n, sum_gwx * inv_n);
-            for (((((dx, &x), &g), &w), dw), db) in
-                dx.iter_mut().zip(x).zip(g).zip(w).zip(dw.iter_mut()).zip(db.iter_mut())
-            {
-                let xhat = (x - mean) / std;
-                *dx = (g * w - a - xhat * c) / std;
-                *dw += g * xhat;
-                *db += g;
-            }
+            (dw, db)
+        });
+        out.resize(x.len() + 2 * n, 0f32);
+        let (dw, db) = out[x.len()..].split_at_mut(n);
+        for (pw, pb) in &partials {
+            dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
+            db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
         }
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, n))))
     }

@@ -49,3 +49,30 @@ fn row_width(layout: &Layout) -> Result<usize> {
         _ => bail!("fused op: a non-empty last dimension expected"),
     }
 }
+
+/// Below this many output values a kernel runs on the calling thread alone (a scoped thread
+/// costs tens of microseconds).
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Splits `out` into chunks of whole rows (`n` values each), one per thread of candle's count
+/// (`candle_core::utils::get_num_threads`), and runs `f(first_row, chunk)` on each on scoped
+/// threads (the calling thread takes the first); small outputs run in one piece. Returns each
+/// chunk's result in order.
+fn for_row_chunks<T: Send>(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) -> T + Sync) -> Vec<T> {
+    let rows = out.len() / n.max(1);
+    let threads = candle_core::utils::get_num_threads().min(rows).max(1);
+    if threads == 1 || out.len() < PARALLEL_MIN {
+        return vec![f(0, out)];
+    }
+    let per = rows.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut chunks = out.chunks_mut(per * n).enumerate();
+        let first = chunks.next().map(|(_, chunk)| chunk);
+        let spawned: Vec<_> = chunks.map(|(i, chunk)| scope.spawn(move || f(i * per, chunk))).collect();
+        let mut results = Vec::with_capacity(threads);
+        results.extend(first.map(|chunk| f(0, chunk)));
+        results.extend(spawned.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        results
+    })
+}

@@ -8,25 +8,37 @@ use candle_core::{D, Tensor, Var};
 
 use super::testing::randn;
 
-/// Median milliseconds of `f(x)` then `backward` over `reps` runs (after two warm-up runs).
-fn median_ms(x: &Tensor, reps: usize, f: &dyn Fn(&Tensor) -> Tensor) -> f64 {
-    let var = Var::from_tensor(x).unwrap();
-    let mut times: Vec<f64> = (0..reps + 2)
-        .map(|_| {
-            let start = Instant::now();
-            let grads = f(var.as_tensor()).backward().unwrap();
-            assert!(grads.get(var.as_tensor()).is_some());
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .skip(2)
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[reps / 2]
+/// Milliseconds of one `f(x)` and `backward` with respect to `var`.
+fn once(var: &Var, f: &dyn Fn(&Tensor) -> Tensor) -> f64 {
+    let start = Instant::now();
+    let grads = f(var.as_tensor()).backward().unwrap();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    assert!(grads.get(var.as_tensor()).is_some());
+    ms
 }
 
+/// Runs composed and fused alternately (after a warm-up) and prints the fastest and the median
+/// of each: the fastest is the one least disturbed by other work on a shared machine.
 fn compare(name: &str, x: &Tensor, fused: &dyn Fn(&Tensor) -> Tensor, composed: &dyn Fn(&Tensor) -> Tensor) {
-    let (c, f) = (median_ms(x, 15, composed), median_ms(x, 15, fused));
-    eprintln!("{name:<16} composed {c:8.3} ms  fused {f:8.3} ms  ratio {:6.1}x", c / f);
+    let var = Var::from_tensor(x).unwrap();
+    let (mut c, mut f) = (Vec::new(), Vec::new());
+    for rep in 0..32 {
+        let (tc, tf) = (once(&var, composed), once(&var, fused));
+        if rep >= 2 {
+            c.push(tc);
+            f.push(tf);
+        }
+    }
+    c.sort_by(f64::total_cmp);
+    f.sort_by(f64::total_cmp);
+    let (cm, fm) = (c[c.len() / 2], f[f.len() / 2]);
+    eprintln!(
+        "{name:<15} fastest: composed {:7.3} ms, fused {:7.3} ms, ratio {:5.1}x | median: {cm:7.3} / {fm:7.3} ms, {:5.1}x",
+        c[0],
+        f[0],
+        c[0] / f[0],
+        cm / fm
+    );
 }
 
 #[test]
