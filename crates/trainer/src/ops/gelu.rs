@@ -1,11 +1,11 @@
 //! The exact (erf) GELU, `x · Φ(x)`, and its derivative `Φ(x) + x · φ(x)`.
 //!
-//! The erf is candle's own (`candle_core::cpu::erf::erf_f32`, libm's `erff`), so the forward
-//! values are those of `Tensor::gelu_erf` on the CPU.
+//! `Φ` and `exp` are [`super::math`]'s vectorisable ones: `Φ` within 4 ulp (2.4e-7) of what candle's erf
+//! (libm's `erff`) gives, and more precise in the left tail, where `1 + erf` cancels.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::{as_f32, for_row_chunks, fusable};
+use super::{HEAVY, LIGHT, as_f32, for_row_chunks, fusable, math};
 
 /// `1 / sqrt(2π)`.
 const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -16,10 +16,10 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     if fusable(&[x]) { x.apply_op1(GeluErf) } else { x.gelu_erf() }
 }
 
-/// `Φ(x) = (1 + erf(x / √2)) / 2`, as candle computes it.
+/// `Φ(x)`: [`math::normal_cdf`].
 #[inline]
 fn cdf(x: f32) -> f32 {
-    (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5
+    math::normal_cdf(x)
 }
 
 struct GeluErf;
@@ -31,11 +31,10 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = as_f32(storage, layout)?;
-        // candle's expression, operation for operation: (erf(x/√2) + 1) · 0.5 · x.
         let mut y = vec![0f32; x.len()];
-        for_row_chunks(&mut y, 1, |start, out| {
+        for_row_chunks(&mut y, 1, HEAVY, |start, out| {
             for (y, &v) in out.iter_mut().zip(&x[start..]) {
-                *y = cdf(v) * v;
+                *y = v * cdf(v);
             }
         });
         Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -75,9 +74,9 @@ impl CustomOp3 for GeluErfGrad {
             candle_core::bail!("gelu grad: {} values, {} outputs, {} gradients", x.len(), y.len(), g.len());
         }
         let mut dx = vec![0f32; x.len()];
-        for_row_chunks(&mut dx, 1, |start, out| {
+        for_row_chunks(&mut dx, 1, LIGHT, |start, out| {
             for (((d, &v), &y), &g) in out.iter_mut().zip(&x[start..]).zip(&y[start..]).zip(&g[start..]) {
-                *d = g * (cdf_from_output(v, y) + v * INV_SQRT_2PI * (-0.5 * v * v).exp());
+                *d = g * (cdf_from_output(v, y) + v * INV_SQRT_2PI * math::exp(-0.5 * v * v));
             }
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))

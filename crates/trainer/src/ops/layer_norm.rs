@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Result, Shape, Tensor};
 
-use super::{as_f32, for_row_chunks, fusable, row_width};
+use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
 
 /// Layer norm of `x` over its last dimension with `weight` and `bias` (both `[n]`, `n` the last
 /// dimension): fused on f32 contiguous CPU tensors, else [`layer_norm_composed`]. Detached
@@ -58,7 +58,7 @@ impl CustomOp3 for LayerNorm {
             candle_core::bail!("layer norm: rows of {n} against weight {} and bias {}", w.len(), b.len());
         }
         let mut y = vec![0f32; x.len()];
-        for_row_chunks(&mut y, n, |first, out| {
+        for_row_chunks(&mut y, n, LIGHT, |first, out| {
             for (y, x) in out.chunks_exact_mut(n).zip(x[first * n..].chunks_exact(n)) {
                 let (mean, std) = row_stats(x, self.eps);
                 for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(w).zip(b) {
@@ -133,7 +133,7 @@ impl CustomOp3 for LayerNormGrad {
         let rows = x.len() / n;
         let mut out = Vec::with_capacity(x.len() + 2 * n);
         out.resize(x.len(), 0f32);
-        let partials = for_row_chunks(&mut out, n, |first, dx| {
+        let partials = for_row_chunks(&mut out, n, LIGHT, |first, dx| {
             let (x, g) = (&x[first * n..], &g[first * n..]);
             let (mut dw, mut db) = (vec![0f32; n], vec![0f32; n]);
             for ((dx, x), g) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(g.chunks_exact(n)) {

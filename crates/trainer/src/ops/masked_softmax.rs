@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp2, D, Layout, Result, Shape, Tensor};
 
 use super::softmax::{SoftmaxGrad, softmax_row};
-use super::{as_f32, for_row_chunks, fusable};
+use super::{LIGHT, as_f32, for_row_chunks, fusable};
 
 /// `softmax(scores · scale + mask, last dim)` for `scores` `[b, h, q, k]` and an additive `mask`
 /// `[b, 1, 1, k]` (0 to keep, a large negative value such as `f32::MIN` to drop). The mask gets
@@ -38,7 +38,7 @@ impl CustomOp2 for MaskedSoftmax {
             candle_core::bail!("masked softmax: mask of {} values for batch {b} and {k} keys", mask.len());
         }
         let mut y = x.to_vec();
-        for_row_chunks(&mut y, k, |first, rows| {
+        for_row_chunks(&mut y, k, LIGHT, |first, rows| {
             for (r, row) in rows.chunks_exact_mut(k).enumerate() {
                 let m = &mask[((first + r) / (h * q)) * k..][..k];
                 // As the composed ops round: (s · scale) first, then + mask.

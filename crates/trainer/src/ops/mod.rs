@@ -13,6 +13,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Tensor, bail};
 pub mod gelu;
 pub mod layer_norm;
 pub mod masked_softmax;
+mod math;
 pub mod softmax;
 
 pub use gelu::gelu_erf;
@@ -50,18 +51,30 @@ fn row_width(layout: &Layout) -> Result<usize> {
     }
 }
 
-/// Below this many output values a kernel runs on the calling thread alone (a scoped thread
-/// costs tens of microseconds).
-const PARALLEL_MIN: usize = 1 << 15;
+/// Output values per thread below which an expensive kernel (the GELU's forward, ~4 ns a value)
+/// keeps to the calling thread (measured: GELU fwd+bwd at MiniLM's [16, 32, 1536], 10.5 ms with a
+/// second thread against 12.4 ms on one).
+const HEAVY: usize = 1 << 15;
 
-/// Splits `out` into chunks of whole rows (`n` values each), one per thread of candle's count
-/// (`candle_core::utils::get_num_threads`), and runs `f(first_row, chunk)` on each on scoped
-/// threads (the calling thread takes the first); small outputs run in one piece. Returns each
-/// chunk's result in order.
-fn for_row_chunks<T: Send>(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) -> T + Sync) -> Vec<T> {
+/// The same for kernels of a few arithmetic operations a value (layer norm, softmax, the GELU's
+/// backward). Measured on the 2-core VM at MiniLM shapes: a second thread made them 2× slower
+/// (softmax fwd+bwd over 196k values: 2.7 ms against 1.0 ms on one thread), so only much larger
+/// tensors are split.
+const LIGHT: usize = 1 << 20;
+
+/// Splits `out` into chunks of whole rows (`n` values each), at most one per thread of candle's
+/// count (`candle_core::utils::get_num_threads`) and none under `min_per_thread` values, and runs
+/// `f(first_row, chunk)` on each on scoped threads (the calling thread takes the first). Returns
+/// each chunk's result in order.
+fn for_row_chunks<T: Send>(
+    out: &mut [f32],
+    n: usize,
+    min_per_thread: usize,
+    f: impl Fn(usize, &mut [f32]) -> T + Sync,
+) -> Vec<T> {
     let rows = out.len() / n.max(1);
-    let threads = candle_core::utils::get_num_threads().min(rows).max(1);
-    if threads == 1 || out.len() < PARALLEL_MIN {
+    let threads = candle_core::utils::get_num_threads().min(out.len() / min_per_thread.max(1)).min(rows).max(1);
+    if threads == 1 {
         return vec![f(0, out)];
     }
     let per = rows.div_ceil(threads);

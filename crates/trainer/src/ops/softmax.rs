@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, Layout, Result, Shape, Tensor};
 
-use super::{as_f32, for_row_chunks, fusable, row_width};
+use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
 
 /// Softmax over the last dimension of `x`: fused on f32 contiguous CPU tensors, else
 /// `candle_nn::ops::softmax` (composed, differentiable).
@@ -34,7 +34,7 @@ impl CustomOp1 for SoftmaxLast {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, n) = (as_f32(storage, layout)?, row_width(layout)?);
         let mut y = x.to_vec();
-        for_row_chunks(&mut y, n, |_, rows| rows.chunks_exact_mut(n).for_each(softmax_row));
+        for_row_chunks(&mut y, n, LIGHT, |_, rows| rows.chunks_exact_mut(n).for_each(softmax_row));
         Ok((CpuStorage::F32(y), layout.shape().clone()))
     }
 
@@ -60,7 +60,7 @@ impl CustomOp2 for SoftmaxGrad {
             candle_core::bail!("softmax grad: {} values against {} gradients", y.len(), g.len());
         }
         let mut dx = vec![0f32; y.len()];
-        for_row_chunks(&mut dx, n, |first, out| {
+        for_row_chunks(&mut dx, n, LIGHT, |first, out| {
             let (y, g) = (&y[first * n..], &g[first * n..]);
             for ((d, y), g) in out.chunks_exact_mut(n).zip(y.chunks_exact(n)).zip(g.chunks_exact(n)) {
                 let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
