@@ -17,28 +17,42 @@ fn once(var: &Var, f: &dyn Fn(&Tensor) -> Tensor) -> f64 {
     ms
 }
 
-/// Runs composed and fused alternately (after a warm-up) and prints the fastest and the median
-/// of each: the fastest is the one least disturbed by other work on a shared machine.
+/// Fastest and median of `reps` timings (after two warm-up runs); `alternate` interleaves the
+/// two functions, otherwise each runs its reps back to back.
+fn stats(var: &Var, a: &dyn Fn(&Tensor) -> Tensor, b: &dyn Fn(&Tensor) -> Tensor, alternate: bool) -> [f64; 4] {
+    let reps = 32;
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    if alternate {
+        for _ in 0..reps {
+            ta.push(once(var, a));
+            tb.push(once(var, b));
+        }
+    } else {
+        ta.extend((0..reps).map(|_| once(var, a)));
+        tb.extend((0..reps).map(|_| once(var, b)));
+    }
+    let summary = |t: &mut Vec<f64>| {
+        t.drain(..2);
+        t.sort_by(f64::total_cmp);
+        (t[0], t[t.len() / 2])
+    };
+    let ((a0, am), (b0, bm)) = (summary(&mut ta), summary(&mut tb));
+    [a0, am, b0, bm]
+}
+
+/// Prints composed against fused, run alternately and back to back (the two differ on a shared
+/// VM: allocations and page faults of the other op's buffers land in between). Fastest is the
+/// run least disturbed by other work; ratios are composed / fused.
 fn compare(name: &str, x: &Tensor, fused: &dyn Fn(&Tensor) -> Tensor, composed: &dyn Fn(&Tensor) -> Tensor) {
     let var = Var::from_tensor(x).unwrap();
-    let (mut c, mut f) = (Vec::new(), Vec::new());
-    for rep in 0..32 {
-        let (tc, tf) = (once(&var, composed), once(&var, fused));
-        if rep >= 2 {
-            c.push(tc);
-            f.push(tf);
-        }
+    for (mode, alternate) in [("alternating", true), ("back to back", false)] {
+        let [c0, cm, f0, fm] = stats(&var, composed, fused, alternate);
+        eprintln!(
+            "{name:<15} {mode:<12} fastest {c0:7.3} / {f0:7.3} ms = {:5.1}x | median {cm:7.3} / {fm:7.3} ms = {:5.1}x",
+            c0 / f0,
+            cm / fm
+        );
     }
-    c.sort_by(f64::total_cmp);
-    f.sort_by(f64::total_cmp);
-    let (cm, fm) = (c[c.len() / 2], f[f.len() / 2]);
-    eprintln!(
-        "{name:<15} fastest: composed {:7.3} ms, fused {:7.3} ms, ratio {:5.1}x | median: {cm:7.3} / {fm:7.3} ms, {:5.1}x",
-        c[0],
-        f[0],
-        c[0] / f[0],
-        cm / fm
-    );
 }
 
 #[test]
