@@ -98,6 +98,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     // SAFETY: before any thread is spawned (as the cli's main does).
     unsafe { trainer::device::pin_cpu_threads() };
+    trainer::allocator::tune();
     let steps = env("STEPS", 3000);
     let repeats = env("REPEATS", 5) as usize;
     let (mut b, mut f) = (Vec::new(), Vec::new());

@@ -63,6 +63,7 @@ fn run(steps: u64) -> f64 {
 fn main() {
     // SAFETY: before any thread is spawned (as the cli's main does).
     unsafe { trainer::device::pin_cpu_threads() };
+    trainer::allocator::tune();
     // Configs name data relative to the workspace root, as when run with `cargo run`.
     std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).expect("workspace root");
     let steps = env("STEPS", 2000).max(3);

@@ -9,6 +9,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     // SAFETY: first thing in main, before any thread is spawned.
     unsafe { trainer::device::pin_cpu_threads() };
+    trainer::allocator::tune();
     let args = cli::args::with_default_subcommand(std::env::args().collect());
     let parsed = cli::args::Cli::parse_from(args);
     match cli::commands::run(parsed) {

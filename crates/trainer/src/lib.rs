@@ -10,6 +10,7 @@
 //! directory; [`Session::run`] trains, assembled from [`run::hooks`]. A model family plugs in
 //! through [`task::Task`]. See `docs/architecture.md`.
 
+pub mod allocator;
 pub mod check;
 pub mod checkpoint;
 pub mod config;
