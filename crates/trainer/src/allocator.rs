@@ -28,9 +28,8 @@ pub enum Decision {
 /// The decision for an environment given as a lookup (`std::env::var_os` in [`tune`]).
 pub fn decide(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Decision {
     let system = var("LR_TOOLKIT_ALLOCATOR").is_some_and(|v| v == "system");
-    let user_tuned = ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
-        .iter()
-        .any(|k| var(k).is_some());
+    let user_tuned =
+        ["GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"].iter().any(|k| var(k).is_some());
     if system || user_tuned { Decision::Keep } else { Decision::Raise }
 }
 

@@ -7,12 +7,13 @@ use super::softmax::{SoftmaxGrad, softmax_row};
 use super::{LIGHT, as_f32, for_row_chunks, fusable};
 
 /// `softmax(scores · scale + mask, last dim)` for `scores` `[b, h, q, k]` and an additive `mask`
-/// `[b, 1, 1, k]` (0 to keep, a large negative value such as `f32::MIN` to drop). The mask gets
-/// no gradient on the fused path, so it is taken only when the mask tracks none; other shapes,
-/// dtypes, devices and layouts use the composed ops.
+/// `[b | 1, 1, q | 1, k]` (0 to keep, a large negative value such as `f32::MIN` to drop): a
+/// padding mask `[b, 1, 1, k]` (BERT), a causal one `[1, 1, q, k]` or both `[b, 1, q, k]`
+/// (Llama). The mask gets no gradient on the fused path, so it is taken only when the mask tracks
+/// none; other shapes, dtypes, devices and layouts use the composed ops.
 pub fn masked_softmax(scores: &Tensor, scale: f64, mask: &Tensor) -> Result<Tensor> {
     let fits = match (scores.dims(), mask.dims()) {
-        (&[b, _, _, k], &[mb, 1, 1, mk]) => b == mb && k == mk,
+        (&[b, _, q, k], &[mb, 1, mq, mk]) => (mb == b || mb == 1) && (mq == q || mq == 1) && k == mk,
         _ => false,
     };
     if fits && fusable(&[scores, mask]) && !mask.track_op() {
@@ -33,14 +34,21 @@ impl CustomOp2 for MaskedSoftmax {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, mask) = (as_f32(s1, l1)?, as_f32(s2, l2)?);
-        let &[b, h, q, k] = l1.dims() else { candle_core::bail!("masked softmax: scores [b, h, q, k] expected") };
-        if mask.len() != b * k || k == 0 {
-            candle_core::bail!("masked softmax: mask of {} values for batch {b} and {k} keys", mask.len());
+        let (&[b, h, q, k], &[mb, _, mq, _]) = (l1.dims(), l2.dims()) else {
+            candle_core::bail!("masked softmax: scores [b, h, q, k] and a mask [b | 1, 1, q | 1, k] expected")
+        };
+        if mask.len() != mb * mq * k || k == 0 || (mb != b && mb != 1) || (mq != q && mq != 1) {
+            candle_core::bail!("masked softmax: mask of {} values for scores {:?}", mask.len(), l1.dims());
         }
+        // The mask row of score row r = ((batch · h) + head) · q + query.
+        let mask_row = |r: usize| {
+            let (batch, query) = (r / (h * q), r % q);
+            (if mb == 1 { 0 } else { batch } * mq + if mq == 1 { 0 } else { query }) * k
+        };
         let mut y = x.to_vec();
         for_row_chunks(&mut y, k, LIGHT, |first, rows| {
             for (r, row) in rows.chunks_exact_mut(k).enumerate() {
-                let m = &mask[((first + r) / (h * q)) * k..][..k];
+                let m = &mask[mask_row(first + r)..][..k];
                 // As the composed ops round: (s · scale) first, then + mask.
                 for (v, &m) in row.iter_mut().zip(m) {
                     *v = *v * self.scale + m;
@@ -101,6 +109,22 @@ mod tests {
     }
 
     #[test]
+    fn causal_and_batch_shared_masks_match_the_composed_ops() {
+        // Llama's [b, 1, q, k] (causal and padding), [1, 1, q, k] (causal only) and a [1, 1, 1, k].
+        let (b, h, q, k) = (3, 4, 5, 7);
+        let s = randn(&[b, h, q, k], 6.0, 8);
+        let causal: Vec<f32> = (0..q * k).map(|i| if i % k <= i / k + 2 { 0.0 } else { f32::MIN }).collect();
+        let causal = Tensor::from_vec(causal, (1, 1, q, k), &Device::Cpu).unwrap();
+        let both = causal.broadcast_add(&random_mask(b, k)).unwrap().clamp(f32::MIN, 0.0).unwrap();
+        for m in [both, causal, randn(&[1, 1, 1, k], 1.0, 9)] {
+            let ((y, g), (y_ref, g_ref)) = (run(&s, &m, fused), run(&s, &m, composed));
+            let (ey, eg) = (rel_err(&y, &y_ref), rel_err(&g, &g_ref));
+            eprintln!("masked softmax, mask {:?}: value rel err {ey:e}, grad rel err {eg:e}", m.dims());
+            assert!(ey <= 1e-5 && eg <= 1e-5, "{ey} {eg}");
+        }
+    }
+
+    #[test]
     fn fully_masked_rows_give_what_the_composed_ops_give_without_nan() {
         let s = randn(&[2, 2, 3, 4], 4.0, 2);
         let m = mask(&[&[0, 0, 0, 0], &[1, 1, 0, 0]]);
@@ -132,7 +156,7 @@ mod tests {
         let (y_ref, g_ref) = grads_of(|t| composed(&t[0], &t[1]), &[s.clone(), m.as_tensor().clone()], 6);
         assert_eq!(rel_err(&y, &y_ref), 0.0);
         assert_eq!(rel_err(&g[1], &g_ref[1]), 0.0);
-        let wide = randn(&[1, 1, 1, 4], 1.0, 5);
-        assert_eq!(rel_err(&masked_softmax(&s, SCALE, &wide).unwrap(), &composed(&s, &wide)), 0.0);
+        let per_head = randn(&[2, 2, 1, 4], 1.0, 5);
+        assert_eq!(rel_err(&masked_softmax(&s, SCALE, &per_head).unwrap(), &composed(&s, &per_head)), 0.0);
     }
 }

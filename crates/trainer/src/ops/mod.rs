@@ -1,6 +1,7 @@
-//! Fused CPU kernels with a hand-written backward pass for the ops that dominate a BERT step
-//! when composed from candle's primitives: layer norm, softmax (plain and attention's masked,
-//! scaled form) and the exact (erf) GELU.
+//! Fused CPU kernels with a hand-written backward pass for the ops that dominate a BERT or Llama
+//! step when composed from candle's primitives: layer norm, RMSNorm, softmax (plain and
+//! attention's masked, scaled form), the exact (erf) GELU, SwiGLU's `silu(gate) · up`, rotary
+//! position embeddings and the language model's masked cross-entropy.
 //!
 //! Each op is a candle `CustomOp` (`cpu_fwd` + `bwd`, no change to candle). The fused kernel runs
 //! when every input is an f32, contiguous, non-empty tensor on the CPU; anything else (CUDA,
@@ -14,20 +15,47 @@ pub mod gelu;
 pub mod layer_norm;
 pub mod masked_softmax;
 mod math;
+pub mod nll;
+pub mod rms_norm;
+pub mod rope;
 pub mod softmax;
+pub mod swiglu;
 
 pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm;
 pub use masked_softmax::masked_softmax;
+pub use nll::masked_nll;
+pub use rms_norm::rms_norm;
+pub use rope::rope;
 pub use softmax::softmax_last;
+pub use swiglu::silu_mul;
 
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod timing;
 
+#[cfg(test)]
+thread_local! {
+    static COMPOSED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every op of this module on its composed path (on this thread): the model tests
+/// compare a whole step both ways.
+#[cfg(test)]
+pub(crate) fn composed_only<T>(f: impl FnOnce() -> T) -> T {
+    COMPOSED_ONLY.with(|c| c.set(true));
+    let out = f();
+    COMPOSED_ONLY.with(|c| c.set(false));
+    out
+}
+
 /// Whether every tensor can take a fused kernel: f32, contiguous, non-empty, on the CPU.
 fn fusable(tensors: &[&Tensor]) -> bool {
+    #[cfg(test)]
+    if COMPOSED_ONLY.with(std::cell::Cell::get) {
+        return false;
+    }
     tensors.iter().all(|t| {
         t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && t.rank() > 0 && t.elem_count() > 0
     })

@@ -74,11 +74,10 @@ fn token_hits(logits: &Tensor, batch: &Batch) -> candle_core::Result<f64> {
 }
 
 /// `Σ −log softmax(logits)[target] · loss_mask` over every position (logits `[b, t, vocab]`,
-/// targets u32 `[b, t]`, loss_mask f32 `[b, t]`), composed of differentiable ops.
+/// targets u32 `[b, t]`, loss_mask f32 `[b, t]`): [`crate::ops::masked_nll`] (a fused kernel with
+/// its backward on the CPU, differentiable plain ops elsewhere).
 pub fn masked_nll(logits: &Tensor, targets: &Tensor, loss_mask: &Tensor) -> candle_core::Result<Tensor> {
-    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let picked = logp.gather(&targets.unsqueeze(D::Minus1)?.contiguous()?, D::Minus1)?.squeeze(D::Minus1)?;
-    (picked * loss_mask)?.sum_all()?.neg()
+    crate::ops::masked_nll(logits, targets, loss_mask)
 }
 
 impl Task for CausalLm {

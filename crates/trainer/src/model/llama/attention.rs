@@ -7,9 +7,9 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
 use super::LlamaConfig;
-use super::ops::softmax;
 use super::rope::Angles;
 use crate::model::lora::{LoraBuilder, LoraLinear};
+use crate::ops;
 use crate::rng::Rng;
 
 /// One attention layer (`self_attn`).
@@ -69,12 +69,14 @@ impl Attention {
         // Group the query heads by the key/value head they share: no repeated copies of k, v.
         let group = self.heads / kvh;
         let q = q.reshape((b, kvh, group * t, hd))?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?.reshape((b, self.heads, t, total))?;
-        let scores = match bias {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let scores = q.matmul(&k.t()?)?.reshape((b, self.heads, t, total))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        // Scale, mask and softmax in one fused op on the CPU (composed ops elsewhere).
+        let probs = match bias {
+            Some(m) => ops::masked_softmax(&scores, scale, m)?,
+            None => ops::softmax_last(&(scores * scale)?)?,
         };
-        let probs = softmax(&scores)?.reshape((b, kvh, group * t, total))?;
+        let probs = probs.reshape((b, kvh, group * t, total))?;
         let ctx = probs.matmul(&v.contiguous()?)?.reshape((b, self.heads, t, hd))?;
         let ctx = ctx.transpose(1, 2)?.reshape((b, t, self.heads * hd))?;
         Ok((self.o.forward(&ctx, train, rng)?, (k, v)))

@@ -30,8 +30,8 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {
         let gate = self.gate.forward(x, train, rng)?;
-        // candle-core's silu has a backward pass (unlike candle-nn's fused ops).
-        self.down.forward(&(gate.silu()? * self.up.forward(x, train, rng)?)?, train, rng)
+        let up = self.up.forward(x, train, rng)?;
+        self.down.forward(&crate::ops::silu_mul(&gate, &up)?, train, rng)
     }
 }
 

@@ -1,10 +1,12 @@
 //! The differentiable building blocks candle-nn has only as fused ops without a backward pass:
-//! RMSNorm, softmax, and the attention bias (causal and padding masks).
+//! RMSNorm (the trainer's fused op, [`crate::ops::rms_norm`]) and the attention bias (causal and
+//! padding masks). The attention's softmax and the MLP's SwiGLU are [`crate::ops`]' too.
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-/// RMSNorm over the last dimension, `x / √(mean(x²) + eps) · weight`, from plain ops.
+/// RMSNorm over the last dimension, `x / √(mean(x²) + eps) · weight`: [`crate::ops::rms_norm`]
+/// (a fused kernel on the CPU, plain ops elsewhere).
 pub(crate) struct RmsNorm {
     weight: Tensor,
     eps: f64,
@@ -19,22 +21,13 @@ impl RmsNorm {
 
     /// The normalised `x`.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-        x.broadcast_div(&(ms + self.eps)?.sqrt()?)?.broadcast_mul(&self.weight)
+        crate::ops::rms_norm(x, &self.weight, self.eps)
     }
 
     /// The scale vector.
     pub(crate) fn weight(&self) -> &Tensor {
         &self.weight
     }
-}
-
-/// Softmax over the last dimension from plain ops (the max subtracted for stability is
-/// detached: the result does not depend on it).
-pub(crate) fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
 /// The additive attention bias `[b | 1, 1, t, offset + t]` of `t` queries at positions
@@ -71,12 +64,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn softmax_and_norm_match_their_formulas() {
-        let x = Tensor::new(&[[1.0f32, 2.0, 3.0], [0.0, f32::MIN, 0.0]], &Device::Cpu).unwrap();
-        let p = softmax(&x).unwrap().to_vec2::<f32>().unwrap();
-        let e: f32 = (1.0f32).exp() + (2.0f32).exp() + (3.0f32).exp();
-        assert!((p[0][2] - (3.0f32).exp() / e).abs() < 1e-6, "{p:?}");
-        assert_eq!(p[1], [0.5, 0.0, 0.5]);
+    fn norm_matches_its_formula() {
         let norm = RmsNorm { weight: Tensor::new(&[1.0f32, 2.0, 0.5], &Device::Cpu).unwrap(), eps: 0.0 };
         let y = norm.forward(&Tensor::new(&[[3.0f32, 4.0, 0.0]], &Device::Cpu).unwrap()).unwrap();
         let rms = (25.0f32 / 3.0).sqrt();

@@ -2,7 +2,7 @@
 //! `[x₁ | x₂]` becomes `x · cos + rotate_half(x) · sin` with `rotate_half(x) = [−x₂ | x₁]`,
 //! angles `position · inv_freq` (θ and the `llama3` scaling from [`LlamaConfig::inv_freq`]).
 
-use candle_core::{D, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::LlamaConfig;
 
@@ -44,12 +44,10 @@ impl Rope {
 }
 
 impl Angles {
-    /// Rotates `x` `[b, heads, t, head_dim]` (differentiable: plain ops only).
+    /// Rotates `x` `[b, heads, t, head_dim]`: [`crate::ops::rope`] (a fused kernel with its
+    /// backward on the CPU, plain differentiable ops elsewhere).
     pub(crate) fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let half = x.dim(D::Minus1)? / 2;
-        let (x1, x2) = (x.narrow(D::Minus1, 0, half)?, x.narrow(D::Minus1, half, half)?);
-        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(&self.cos)? + rotated.broadcast_mul(&self.sin)?
+        crate::ops::rope(x, &self.cos, &self.sin)
     }
 }
 
