@@ -80,40 +80,51 @@ fn row_width(layout: &Layout) -> Result<usize> {
 }
 
 /// Output values per thread below which an expensive kernel (the GELU's forward, ~4 ns a value)
-/// keeps to the calling thread (measured: GELU fwd+bwd at MiniLM's [16, 32, 1536], 10.5 ms with a
-/// second thread against 12.4 ms on one).
-const HEAVY: usize = 1 << 15;
+/// keeps to the calling thread.
+const HEAVY: usize = 1 << 13;
 
 /// The same for kernels of a few arithmetic operations a value (layer norm, softmax, the GELU's
-/// backward). Measured on the 2-core VM at MiniLM shapes: a second thread made them 2× slower
-/// (softmax fwd+bwd over 196k values: 2.7 ms against 1.0 ms on one thread), so only much larger
-/// tensors are split.
-const LIGHT: usize = 1 << 20;
+/// backward). Work is handed to candle's persistent barrier pool (a wake-up of its spinning
+/// workers, ~µs), not to new threads: spawning scoped threads cost ~50 µs each and made these
+/// kernels 2× slower at MiniLM shapes on the 2-core VM.
+const LIGHT: usize = 1 << 15;
 
 /// Splits `out` into chunks of whole rows (`n` values each), at most one per thread of candle's
 /// count (`candle_core::utils::get_num_threads`) and none under `min_per_thread` values, and runs
-/// `f(first_row, chunk)` on each on scoped threads (the calling thread takes the first). Returns
-/// each chunk's result in order.
+/// `f(first_row, chunk)` on each on candle's barrier pool (the calling thread takes part).
+/// Returns each chunk's result in order.
 fn for_row_chunks<T: Send>(
     out: &mut [f32],
     n: usize,
     min_per_thread: usize,
     f: impl Fn(usize, &mut [f32]) -> T + Sync,
 ) -> Vec<T> {
+    use std::sync::{Mutex, PoisonError};
     let rows = out.len() / n.max(1);
     let threads = candle_core::utils::get_num_threads().min(out.len() / min_per_thread.max(1)).min(rows).max(1);
     if threads == 1 {
         return vec![f(0, out)];
     }
     let per = rows.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let mut chunks = out.chunks_mut(per * n).enumerate();
-        let first = chunks.next().map(|(_, chunk)| chunk);
-        let spawned: Vec<_> = chunks.map(|(i, chunk)| scope.spawn(move || f(i * per, chunk))).collect();
-        let mut results = Vec::with_capacity(threads);
-        results.extend(first.map(|chunk| f(0, chunk)));
-        results.extend(spawned.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
-        results
-    })
+    // One lock per chunk (never contended: the pool hands each index to one thread) keeps the
+    // disjoint mutable chunks safe to reach from the pool's `Fn` without `unsafe`.
+    type Slot<'a, T> = Mutex<(usize, &'a mut [f32], Option<T>)>;
+    let chunks: Vec<Slot<T>> =
+        out.chunks_mut(per * n).enumerate().map(|(i, chunk)| Mutex::new((i * per, chunk, None))).collect();
+    let run = |slot: &Slot<T>| {
+        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let (first, chunk, result) = &mut *guard;
+        if result.is_none() {
+            *result = Some(f(*first, chunk));
+        }
+    };
+    candle_core::utils::barrier_pool().execute_chunked(chunks.len(), |range| range.for_each(|c| run(&chunks[c])));
+    chunks
+        .into_iter()
+        .filter_map(|slot| {
+            // Every chunk ran above; a chunk the pool skipped would run here, on this thread.
+            run(&slot);
+            slot.into_inner().unwrap_or_else(PoisonError::into_inner).2
+        })
+        .collect()
 }

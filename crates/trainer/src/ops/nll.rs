@@ -38,13 +38,16 @@ fn as_u32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [u32]> {
     }
 }
 
+/// Logits, targets, per-row weights and the vocabulary size.
+type Operands<'a> = (&'a [f32], &'a [u32], &'a [f32], usize);
+
 /// Logits, targets, mask (or the mask times the upstream gradient) and the vocabulary size,
 /// checked against each other.
 fn operands<'a>(
     (s1, l1): (&'a CpuStorage, &Layout),
     (s2, l2): (&'a CpuStorage, &Layout),
     (s3, l3): (&'a CpuStorage, &Layout),
-) -> Result<(&'a [f32], &'a [u32], &'a [f32], usize)> {
+) -> Result<Operands<'a>> {
     let (logits, targets, mask, v) = (as_f32(s1, l1)?, as_u32(s2, l2)?, as_f32(s3, l3)?, row_width(l1)?);
     let rows = logits.len() / v;
     if targets.len() != rows || mask.len() != rows {
