@@ -198,7 +198,7 @@ impl LoraLinear {
         let x = x.reshape((lead.iter().product::<usize>(), *last))?;
         let mut y = x.matmul(&self.base.weight().t()?)?;
         if let Some(b) = self.base.bias() {
-            y = y.broadcast_add(b)?;
+            y = crate::ops::add_bias(&y, b)?;
         }
         if let Some(ad) = &self.adapter {
             let x = dropout(&x, ad.dropout, train, rng)?;

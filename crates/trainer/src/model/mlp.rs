@@ -1,6 +1,6 @@
 //! `model: {kind: mlp}`: a multilayer perceptron.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::{Linear, VarMap};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -85,9 +85,9 @@ impl Model for Mlp {
         };
         let mut x = x.flatten_from(1)?;
         for layer in &self.layers {
-            x = self.activation.apply(&layer.forward(&x)?)?;
+            x = self.activation.apply(&super::linear(layer, &x)?)?;
             x = dropout(&x, self.dropout, train, rng)?;
         }
-        self.head.forward(&x)
+        super::linear(&self.head, &x)
     }
 }

@@ -236,6 +236,16 @@ pub(crate) fn dropout_issues(p: f64) -> Vec<crate::FieldIssue> {
     sched::check::in_range("model", "dropout", p, (0.0, false), (1.0, true)).err().into_iter().collect()
 }
 
+/// `x Wᵀ + b` of a candle-nn `Linear` for a `[rows, in]` batch, the bias through the fused
+/// [`crate::ops::add_bias`] (other ranks: `Linear::forward`).
+pub(crate) fn linear(layer: &candle_nn::Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    use candle_core::Module;
+    match (x.rank(), layer.bias()) {
+        (2, Some(b)) => crate::ops::add_bias(&x.matmul(&layer.weight().t()?)?, b),
+        _ => layer.forward(x),
+    }
+}
+
 /// Inverted dropout with a mask from `rng`: keeps each value with probability `1 − p` and scales
 /// it by `1 / (1 − p)`. Identity when `p = 0` or not training.
 pub fn dropout(x: &Tensor, p: f64, train: bool, rng: &mut Rng) -> candle_core::Result<Tensor> {

@@ -1,7 +1,7 @@
 //! Fused CPU kernels with a hand-written backward pass for the ops that dominate a BERT or Llama
 //! step when composed from candle's primitives: layer norm, RMSNorm, softmax (plain and
 //! attention's masked, scaled form), the exact (erf) GELU, SwiGLU's `silu(gate) · up`, rotary
-//! position embeddings and the language model's masked cross-entropy.
+//! position embeddings, the language model's masked cross-entropy, and a linear layer's bias.
 //!
 //! Each op is a candle `CustomOp` (`cpu_fwd` + `bwd`, no change to candle). The fused kernel runs
 //! when every input is an f32, contiguous, non-empty tensor on the CPU; anything else (CUDA,
@@ -11,6 +11,7 @@
 
 use candle_core::{CpuStorage, DType, Layout, Result, Tensor, bail};
 
+pub mod bias;
 pub mod gelu;
 pub mod layer_norm;
 pub mod masked_softmax;
@@ -21,6 +22,7 @@ pub mod rope;
 pub mod softmax;
 pub mod swiglu;
 
+pub use bias::add_bias;
 pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm;
 pub use masked_softmax::masked_softmax;
