@@ -136,21 +136,33 @@ impl DeviceSpec {
     }
 }
 
-/// Fixes the CPU thread count for the process: sets `RAYON_NUM_THREADS` to candle's own default
-/// (the number of physical cores) unless the user set it.
+/// How long candle's barrier-pool workers spin for the next element-wise op before they sleep,
+/// in spin-loop iterations (candle's default: 25 000). Measured on the 2-vCPU VM with a
+/// busy-looping process beside the run (`BENCHMARKS.md`, contention): 2 000 took MNIST from 14.6k
+/// to 42.8k samples/s and MiniLM from 18.5 to 24.0, within run-to-run noise when the machine is
+/// otherwise idle.
+pub const BARRIER_POOL_SPIN_LIMIT: u32 = 2_000;
+
+/// Fixes the CPU threading for the process, each unless the user set the variable:
+/// `RAYON_NUM_THREADS` to candle's own default (the number of physical cores) and
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` to [`BARRIER_POOL_SPIN_LIMIT`].
 ///
 /// candle 0.11 asks for its thread count in every matrix multiplication and, without
 /// `RAYON_NUM_THREADS`, re-reads `/proc/cpuinfo` each time: measured at 12 % of the time of a
 /// small MLP training step (six reads per step). With the variable set it only parses it.
 ///
 /// # Safety
-/// Sets an environment variable: call it at the start of `main`, before any other thread exists
+/// Sets environment variables: call it at the start of `main`, before any other thread exists
 /// (see [`std::env::set_var`]).
 pub unsafe fn pin_cpu_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = num_cpus::get_physical().max(1);
         // SAFETY: the caller guarantees no other thread reads or writes the environment.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        // SAFETY: as above.
+        unsafe { std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", BARRIER_POOL_SPIN_LIMIT.to_string()) };
     }
 }
 
