@@ -500,6 +500,62 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "hub")]
+    #[test]
+    #[ignore = "needs assets: run scripts/fetch-assets.sh"]
+    fn a_minilm_training_step_with_fused_ops_gives_the_composed_gradients() {
+        use crate::hub::{CacheDir, Downloads, Offline};
+        use crate::model::Model;
+        use crate::rng::Rng;
+        use candle_core::{Device, Tensor};
+        use candle_nn::VarMap;
+
+        // all-MiniLM-L6-v2 as the shipped fine-tune trains it (6 layers, embeddings frozen,
+        // dropout on), one padded batch: every trainable gradient, fused against composed ops.
+        let assets = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"));
+        let cache = CacheDir { path: assets.join("hf/hub"), from: "HF_HUB_CACHE" };
+        let c: BertClassifierConfig = serde_saphyr::from_str(
+            "{hub: sentence-transformers/all-MiniLM-L6-v2, num_labels: 2, freeze: embeddings, dropout: 0.1}",
+        )
+        .unwrap();
+        let files = prepare_in(&c, &cache, Downloads::Off(Offline::Config)).unwrap().files.unwrap();
+        let varmap = VarMap::new();
+        let model = BertClassifier::load(&c, &files, &varmap, &mut Rng::new(0), &Device::Cpu).unwrap();
+        let ids = Tensor::new(
+            &[[101u32, 1996, 4937, 2001, 2307, 102, 0], [101, 6659, 3185, 999, 2200, 2919, 102]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1]], &Device::Cpu).unwrap();
+        let inputs = crate::data::Inputs::Tokens { ids: ids.clone(), type_ids: ids.zeros_like().unwrap(), mask };
+        let step = || {
+            let out = Model::forward(&model, &inputs, true, &mut Rng::new(3)).unwrap();
+            let w = Tensor::new(&[[0.7f32, -1.3], [-0.4, 1.1]], &Device::Cpu).unwrap();
+            (out * w).unwrap().sum_all().unwrap().backward().unwrap()
+        };
+        let fused = step();
+        let composed = crate::ops::composed_only(step);
+        let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let data = varmap.data().lock().unwrap();
+        let trained: Vec<_> = data.iter().filter(|(name, _)| model.is_trainable(name)).collect();
+        assert!(trained.len() > 90, "{} trainable tensors", trained.len());
+        let mut worst = (0f32, String::new());
+        for (name, var) in trained {
+            let (a, b) = (fused.get(var.as_tensor()).unwrap(), composed.get(var.as_tensor()).unwrap());
+            if name.ends_with("key.bias") {
+                // Zero in exact arithmetic (softmax ignores a per-row constant): rounding noise.
+                assert!(max(a) < 1e-5 && max(b) < 1e-5, "{name}: {} {}", max(a), max(b));
+                continue;
+            }
+            let rel = max(&(a - b).unwrap()) / max(b).max(1e-6);
+            if rel > worst.0 {
+                worst = (rel, name.clone());
+            }
+        }
+        eprintln!("worst MiniLM gradient rel err, fused against composed: {worst:?}");
+        assert!(worst.0 <= 1e-5, "{worst:?}");
+    }
+
     #[test]
     fn config_issues_have_field_paths() {
         let c: BertClassifierConfig =

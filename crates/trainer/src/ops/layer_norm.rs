@@ -8,7 +8,8 @@ use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
 
 /// Layer norm of `x` over its last dimension with `weight` and `bias` (both `[n]`, `n` the last
 /// dimension): fused on f32 contiguous CPU tensors, else [`layer_norm_composed`]. Detached
-/// (frozen) weights are fine: their gradients are computed and dropped by candle.
+/// (frozen) weights are fine: their gradients are computed, then dropped (the patched candle stores
+/// none for tensors that track no gradient).
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     let n = x.dims().last().copied();
     let fits = n.is_some() && weight.dims() == [n.unwrap_or(0)] && bias.dims() == weight.dims();
