@@ -154,7 +154,7 @@ impl CustomOp3 for LayerNormGrad {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{finite_diff, grads_of, randn, rel_err};
+    use super::super::testing::{assert_matches_composed, finite_diff, grads_of, randn, rel_err};
     use super::*;
     use candle_core::DType;
 
@@ -175,13 +175,13 @@ mod tests {
     #[test]
     fn values_and_all_three_gradients_match_the_composed_version() {
         for shape in [vec![16, 32, 384], vec![4, 1, 13], vec![2, 1], vec![13]] {
-            let ins = inputs(&shape, 1);
-            let (y, g) = grads_of(fused, &ins, 2);
-            let (y_ref, g_ref) = grads_of(composed, &ins, 2);
-            let ey = rel_err(&y, &y_ref);
-            let eg: Vec<f32> = g.iter().zip(&g_ref).map(|(a, b)| rel_err(a, b)).collect();
-            eprintln!("layer norm {shape:?}: value rel err {ey:e}, grad (x, w, b) rel errs {eg:?}");
-            assert!(ey <= 1e-5 && eg.iter().all(|&e| e <= 1e-5), "{ey} {eg:?}");
+            assert_matches_composed(
+                &format!("layer norm {shape:?} (x, w, b)"),
+                fused,
+                composed,
+                &inputs(&shape, 1),
+                1e-5,
+            );
         }
     }
 

@@ -57,3 +57,20 @@ pub(crate) fn finite_diff(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], wh
         .collect();
     Tensor::from_vec(grad, inputs[which].dims(), &Device::Cpu).unwrap()
 }
+
+/// Checks `fused` against `composed` on `inputs`: the value and every input's gradient (of
+/// `sum(f(x) * w)`, `w` fixed) within `tol` relative; prints the errors under `label`.
+pub(crate) fn assert_matches_composed(
+    label: &str,
+    fused: impl Fn(&[Tensor]) -> Tensor,
+    composed: impl Fn(&[Tensor]) -> Tensor,
+    inputs: &[Tensor],
+    tol: f32,
+) {
+    let (y, g) = grads_of(fused, inputs, 2);
+    let (y_ref, g_ref) = grads_of(composed, inputs, 2);
+    let ey = rel_err(&y, &y_ref);
+    let eg: Vec<f32> = g.iter().zip(&g_ref).map(|(a, b)| rel_err(a, b)).collect();
+    eprintln!("{label}: value rel err {ey:e}, gradient rel errs {eg:?}");
+    assert!(ey <= tol && eg.iter().all(|&e| e <= tol), "{label}: {ey} {eg:?}");
+}
