@@ -388,22 +388,7 @@ mod tests {
         enc.fused = false;
         let composed = step(&enc);
         let data = varmap.data().lock().unwrap();
-        let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let mut worst = (0f32, String::new());
-        for (name, var) in data.iter() {
-            let (a, b) = (fused.get(var.as_tensor()).unwrap(), composed.get(var.as_tensor()).unwrap());
-            if name.ends_with("key.bias") {
-                // Exactly zero in exact arithmetic (softmax ignores a per-row constant): both
-                // are rounding noise, next to gradients of order 1 elsewhere.
-                assert!(max(a) < 1e-5 && max(b) < 1e-5, "{name}: {} {}", max(a), max(b));
-                continue;
-            }
-            // max |fused − composed| / max |composed| over each gradient tensor.
-            let rel = max(&(a - b).unwrap()) / max(b).max(1e-6);
-            if rel > worst.0 {
-                worst = (rel, name.clone());
-            }
-        }
+        let worst = crate::ops::testing::worst_gradient_difference(&fused, &composed, data.iter());
         eprintln!("worst encoder gradient rel err, fused against composed: {worst:?}");
         assert!(worst.0 <= 1e-5, "{worst:?}");
     }

@@ -33,7 +33,7 @@ pub use softmax::softmax_last;
 pub use swiglu::silu_mul;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod timing;
 

@@ -74,3 +74,29 @@ pub(crate) fn assert_matches_composed(
     eprintln!("{label}: value rel err {ey:e}, gradient rel errs {eg:?}");
     assert!(ey <= tol && eg.iter().all(|&e| e <= tol), "{label}: {ey} {eg:?}");
 }
+
+/// The worst `max |fused − composed| / max |composed|` over the gradients of `vars` (name, var)
+/// in two gradient stores of the same step, and the variable it is for. A `key.bias` is checked
+/// apart: zero in exact arithmetic (softmax ignores a per-row constant), both sides must be
+/// rounding noise under 1e-5. Panics on a variable without a gradient in either store.
+pub(crate) fn worst_gradient_difference<'a>(
+    fused: &candle_core::backprop::GradStore,
+    composed: &candle_core::backprop::GradStore,
+    vars: impl IntoIterator<Item = (&'a String, &'a candle_core::Var)>,
+) -> (f32, String) {
+    let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let mut worst = (0f32, String::new());
+    for (name, var) in vars {
+        let a = fused.get(var.as_tensor()).unwrap_or_else(|| panic!("no fused gradient for {name}"));
+        let b = composed.get(var.as_tensor()).unwrap_or_else(|| panic!("no composed gradient for {name}"));
+        if name.ends_with("key.bias") {
+            assert!(max(a) < 1e-5 && max(b) < 1e-5, "{name}: {} {}", max(a), max(b));
+            continue;
+        }
+        let rel = max(&(a - b).unwrap()) / max(b).max(1e-6);
+        if rel > worst.0 {
+            worst = (rel, name.clone());
+        }
+    }
+    worst
+}

@@ -360,19 +360,10 @@ fn a_training_step_with_fused_ops_gives_the_composed_gradients() {
     };
     let fused = step();
     let composed = crate::ops::composed_only(step);
-    let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-    let mut worst = (0f32, String::new());
     let data = varmap.data().lock().unwrap();
     let trained: Vec<_> = data.iter().filter(|(name, _)| model.is_trainable(name)).collect();
     assert_eq!(trained.len(), 2 * 2 * 7, "LoRA A and B of 7 linears in 2 layers");
-    for (name, var) in trained {
-        let a = fused.get(var.as_tensor()).unwrap_or_else(|| panic!("no fused gradient for {name}"));
-        let b = composed.get(var.as_tensor()).unwrap_or_else(|| panic!("no composed gradient for {name}"));
-        let rel = max(&(a - b).unwrap()) / max(b).max(1e-6);
-        if rel > worst.0 {
-            worst = (rel, name.clone());
-        }
-    }
+    let worst = crate::ops::testing::worst_gradient_difference(&fused, &composed, trained);
     eprintln!("worst Llama gradient rel err, fused against composed: {worst:?}");
     assert!(worst.0 <= 1e-5, "{worst:?}");
 }
