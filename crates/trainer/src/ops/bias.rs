@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
+use super::{LIGHT, add_into, as_f32, for_row_chunks, fusable, row_width};
 
 /// `y + bias` for `y` `[rows, n]` and `bias` `[n]`: fused on f32 contiguous CPU tensors, else
 /// `broadcast_add`. A bias that tracks no gradient (frozen) gets none computed.
@@ -67,13 +67,13 @@ impl CustomOp1 for SumRows {
         let partials = for_row_chunks(&mut slots, 1, (LIGHT / n).max(1), |first, rows| {
             let mut sum = vec![0f32; n];
             for row in g[first * n..][..rows.len() * n].chunks_exact(n) {
-                sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                add_into(&mut sum, row);
             }
             sum
         });
         let mut db = vec![0f32; n];
         for p in &partials {
-            db.iter_mut().zip(p).for_each(|(d, p)| *d += p);
+            add_into(&mut db, p);
         }
         Ok((CpuStorage::F32(db), Shape::from(n)))
     }

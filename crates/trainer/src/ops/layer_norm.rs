@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, D, Layout, Result, Shape, Tensor};
 
-use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
+use super::{LIGHT, add_into, as_f32, for_row_chunks, fusable, row_width};
 
 /// Layer norm of `x` over its last dimension with `weight` and `bias` (both `[n]`, `n` the last
 /// dimension): fused on f32 contiguous CPU tensors, else [`layer_norm_composed`]. Detached
@@ -145,8 +145,8 @@ impl CustomOp3 for LayerNormGrad {
         out.resize(x.len() + 2 * n, 0f32);
         let (dw, db) = out[x.len()..].split_at_mut(n);
         for (pw, pb) in &partials {
-            dw.iter_mut().zip(pw).for_each(|(d, p)| *d += p);
-            db.iter_mut().zip(pb).for_each(|(d, p)| *d += p);
+            add_into(dw, pw);
+            add_into(db, pb);
         }
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, n))))
     }

@@ -91,6 +91,12 @@ const HEAVY: usize = 1 << 13;
 /// kernels 2× slower at MiniLM shapes on the 2-core VM.
 const LIGHT: usize = 1 << 15;
 
+/// `dst += src` elementwise: one thread's partial sums (a weight or bias gradient) added into the
+/// total.
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+}
+
 /// Splits `out` into chunks of whole rows (`n` values each), at most one per thread of candle's
 /// count (`candle_core::utils::get_num_threads`) and none under `min_per_thread` values, and runs
 /// `f(first_row, chunk)` on each on candle's barrier pool (the calling thread takes part).

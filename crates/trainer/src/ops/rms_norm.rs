@@ -4,7 +4,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, Layout, Result, Shape, Tensor};
 
-use super::{LIGHT, as_f32, for_row_chunks, fusable, row_width};
+use super::{LIGHT, add_into, as_f32, for_row_chunks, fusable, row_width};
 
 /// RMSNorm of `x` over its last dimension with `weight` `[n]`: fused on f32 contiguous CPU
 /// tensors, else [`rms_norm_composed`].
@@ -122,7 +122,7 @@ impl CustomOp3 for RmsNormGrad {
         out.resize(x.len() + n, 0f32);
         let dw = &mut out[x.len()..];
         for p in &partials {
-            dw.iter_mut().zip(p).for_each(|(d, p)| *d += p);
+            add_into(dw, p);
         }
         Ok((CpuStorage::F32(out), Shape::from((rows + 1, n))))
     }
